@@ -1,0 +1,89 @@
+"""The Python API: load a model, derive it both ways, evaluate its gradient.
+
+>>> import chainrule
+>>> prog = chainrule.parse("param x1, x2, x3, x4\\nf = (x1 + x2)*x3 - x4\\nloss f")
+>>> loss, grad = chainrule.gradient_at(prog, {"x1": 5, "x2": 4, "x3": 3, "x4": 2})
+>>> float(loss), [float(grad[k]) for k in ("x1", "x2", "x3", "x4")]
+(25.0, [3.0, 3.0, 9.0, -1.0])
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import sympy as sp
+
+from .derive.backprop import backprop
+from .derive.costs import cost_table
+from .derive.naive import naive
+from .derive.records import Derivation
+from .symbolic import Program, load_program, parse_program, program_from_expr
+
+ModelLike = Program | str | Path | sp.Basic
+
+
+def parse(text: str, filename: str = "<input>") -> Program:
+    """A program from ``.chain`` text."""
+    return parse_program(text, filename)
+
+
+def load(model: ModelLike) -> Program:
+    """A program from a Program, a path, ``.chain`` text, an example name or a SymPy expr."""
+    if isinstance(model, Program):
+        return model
+    if isinstance(model, sp.Basic):
+        return program_from_expr(model)
+    if isinstance(model, Path):
+        return load_program(model)
+    text = str(model)
+    if "\n" in text or "=" in text:
+        return parse_program(text)
+    from .examples import example_path
+
+    path = example_path(text)
+    return load_program(path if path is not None else text)
+
+
+class ShownDerivation(Derivation):
+    """A :class:`Derivation` that Jupyter displays typeset (via the reports)."""
+
+    def _repr_html_(self) -> str:
+        from .reports import render_derivation
+
+        return render_derivation(self, "html", fragment=True)
+
+    def _repr_markdown_(self) -> str:
+        from .reports import render_derivation
+
+        return render_derivation(self, "md", fragment=True)
+
+    def __str__(self) -> str:
+        from .reports import render_derivation
+
+        return render_derivation(self, "text")
+
+
+def derive(model: ModelLike, method: str = "both", steps: bool = True,
+           naive_budget: float | None = 30.0, cse: bool = True) -> ShownDerivation:
+    """Derive ``model`` naively and/or by backprop, with the op-count table.
+
+    ``method`` is ``"naive"``, ``"backprop"`` or ``"both"``; ``naive_budget`` bounds the
+    naive route in seconds (it swells on big nets).
+    """
+    if method not in ("naive", "backprop", "both"):
+        raise ValueError(f"method must be naive, backprop or both, not {method!r}")
+    program = load(model)
+    bp = backprop(program) if method in ("backprop", "both") else None
+    nv = naive(program, steps=steps, budget=naive_budget) if method in ("naive", "both") \
+        else None
+    return ShownDerivation(program, bp, nv, cost_table(program, bp, nv, cse=cse))
+
+
+def gradient_at(model: ModelLike, point: Mapping[str, Any]) -> tuple[Any, dict[str, Any]]:
+    """(loss, {param: gradient}) at a point of inputs, params and consts."""
+    from .numeric.evaluate import gradient_at as _gradient_at
+
+    program = load(model)
+    return _gradient_at(backprop(program), point)

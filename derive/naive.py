@@ -1,0 +1,45 @@
+"""The calculus-class route: substitute every assignment, then differentiate.
+
+Each parameter's derivative is taken separately from the one big expression, as the
+lectures' "how you would have done it in calculus class" slide does. On large nets
+this swells; a time budget stops it and the derivation says so.
+"""
+
+from __future__ import annotations
+
+import time
+
+from ..symbolic.errors import BudgetExceeded
+from ..symbolic.program import Program
+from .differentiate import Deadline, Differentiator
+from .records import NaiveDerivation, NaiveGradient
+
+
+def naive(program: Program, steps: bool = True, budget: float | None = 60.0,
+          max_steps: int = 2_000) -> NaiveDerivation:
+    """Differentiate the substituted loss with respect to each parameter.
+
+    ``budget`` (seconds, ``None`` for none) bounds the whole route; when it runs out,
+    the derivation is returned with ``complete=False`` and a note instead of hanging.
+    """
+    if program.is_vector:
+        from .vector import vector_naive
+
+        return vector_naive(program, steps=steps, budget=budget)
+    start = time.perf_counter()
+    deadline = Deadline(budget, start)
+    gradients: dict[str, NaiveGradient] = {}
+    loss = program.substituted()
+    try:
+        for p in program.params:
+            deadline.check("naive derivation")
+            trace = [] if steps else None
+            d = Differentiator(p.symbol, trace, max_steps=max_steps, deadline=deadline)
+            grad = d(loss)
+            gradients[p.name] = NaiveGradient(p.name, grad, trace or [], d.truncated)
+    except BudgetExceeded as exc:
+        done = ", ".join(gradients) or "none"
+        return NaiveDerivation(program, loss, gradients, complete=False,
+                               note=f"{exc}; gradients finished: {done}",
+                               seconds=time.perf_counter() - start)
+    return NaiveDerivation(program, loss, gradients, seconds=time.perf_counter() - start)

@@ -1,0 +1,1 @@
+"""Numeric: NumPy code generation, gradient checks, training and data."""

@@ -1,0 +1,55 @@
+"""NumPy implementations of the activation functions, numerically safe.
+
+``sigma`` never overflows (``exp`` of a non-positive number only), ``softplus`` uses
+``logaddexp``. These are the functions generated code and evaluators call by name.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def sigma(z):  # noqa: ANN001, ANN201 - works on scalars and arrays alike
+    """Logistic sigmoid, stable for large |z|."""
+    z = np.asarray(z)
+    e = np.exp(-np.abs(z))
+    return np.where(z >= 0, 1.0 / (1.0 + e), e / (1.0 + e))
+
+
+def sigma_prime(z):  # noqa: ANN001, ANN201
+    s = sigma(z)
+    return s * (1.0 - s)
+
+
+def relu(z):  # noqa: ANN001, ANN201
+    return np.maximum(z, 0.0)
+
+
+def step(z):  # noqa: ANN001, ANN201
+    """Hard threshold with step(0) = 0 (the convention relu'(0) = 0)."""
+    return (np.asarray(z) > 0).astype(np.result_type(z, np.float64) if not np.iscomplexobj(z)
+                                      else np.float64)
+
+
+def softplus(z):  # noqa: ANN001, ANN201
+    return np.logaddexp(0.0, z)
+
+
+def leaky_relu(z, a):  # noqa: ANN001, ANN201
+    return np.where(np.asarray(z) > 0, z, a * np.asarray(z))
+
+
+def elu(z, a):  # noqa: ANN001, ANN201
+    z = np.asarray(z)
+    return np.where(z > 0, z, a * np.expm1(np.minimum(z, 0.0)))
+
+
+def sign(z):  # noqa: ANN001, ANN201
+    return np.sign(z)
+
+
+#: Name → implementation, for evaluators and ``lambdify`` namespaces.
+NUMPY_FUNCTIONS = {
+    "sigma": sigma, "sigma_prime": sigma_prime, "relu": relu, "step": step,
+    "softplus": softplus, "leaky_relu": leaky_relu, "elu": elu,
+}

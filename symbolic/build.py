@@ -1,0 +1,271 @@
+"""Turn parsed ``.chain`` statements into a :class:`Program` (scalar programs).
+
+SymPy objects are built directly from the syntax tree: no string ever reaches
+``sympify``. Powers of literals are checked before SymPy evaluates them, so
+``9^9^9^9`` is a clear error rather than a hung process.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Callable
+from pathlib import Path
+
+import sympy as sp
+
+from . import grammar as g
+from .errors import LimitError, ModelError, SourceSpan
+from .functions import DEFAULT_SECOND_ARG, FUNCTIONS
+from .program import Assignment, Program, Variable, make_symbol
+
+#: Names that mean SymPy constants unless the model declares them (documented policy:
+#: every other name, ``E``, ``I``, ``N``, ``S``, ``lambda`` included, is an ordinary
+#: symbol).
+CONSTANTS: dict[str, sp.Basic] = {"e": sp.E, "pi": sp.pi}
+
+
+def number(text: str, span: SourceSpan, limits: g.Limits = g.DEFAULT_LIMITS) -> sp.Rational:
+    """An exact SymPy number from a literal (``0.01`` → 1/100)."""
+    mantissa, _, exponent = text.lower().partition("e")
+    if exponent and abs(int(exponent)) > 300:
+        raise LimitError(f"number {text} is out of range", span)
+    if "." in mantissa or exponent:
+        return sp.Rational(text)
+    return sp.Integer(text)
+
+
+class ExprBuilder:
+    """Builds SymPy scalar expressions from syntax trees, resolving names in ``env``."""
+
+    def __init__(self, env: Callable[[g.Name], sp.Basic], limits: g.Limits = g.DEFAULT_LIMITS):
+        self.resolve = env
+        self.limits = limits
+
+    def __call__(self, node: g.Expr) -> sp.Basic:
+        method = getattr(self, "build_" + type(node).__name__)
+        result = method(node)
+        if result.has(sp.zoo, sp.nan, sp.oo, -sp.oo):
+            raise ModelError("expression is not finite (division by zero?)", node.span)
+        return result
+
+    def build_Num(self, node: g.Num) -> sp.Basic:
+        return number(node.text, node.span, self.limits)
+
+    def build_Name(self, node: g.Name) -> sp.Basic:
+        return self.resolve(node)
+
+    def build_Neg(self, node: g.Neg) -> sp.Basic:
+        return -self(node.operand)
+
+    def build_BinOp(self, node: g.BinOp) -> sp.Basic:
+        left, right = self(node.left), self(node.right)
+        if node.op == "+":
+            return left + right
+        if node.op == "-":
+            return left - right
+        if node.op == "*":
+            return left * right
+        if node.op == "/":
+            if right.is_zero:
+                raise ModelError("division by zero", node.span)
+            return left / right
+        if node.op == "^":
+            return self.power(left, right, node.span)
+        raise ModelError(f"'{node.op}' needs vectors or matrices; in a scalar model use '*'",
+                         node.span, "declare shapes, e.g. 'param W[2, 3]', for matrix programs")
+
+    def power(self, base: sp.Basic, exponent: sp.Basic, span: SourceSpan) -> sp.Basic:
+        if exponent.is_Number:
+            if exponent.is_Integer and abs(int(exponent)) > self.limits.max_exponent:
+                raise LimitError(f"exponent {exponent} is larger than the limit "
+                                 f"{self.limits.max_exponent}", span)
+            if not exponent.is_Integer and abs(exponent) > self.limits.max_exponent:
+                raise LimitError("exponent too large", span)
+            if base.is_Number and base.is_zero and exponent.is_negative:
+                raise ModelError("zero to a negative power", span)
+        elif base.is_Number and abs(base) > 1:
+            # a symbolic exponent of a literal base is fine (2^x), it stays unevaluated
+            pass
+        return sp.Pow(base, exponent)
+
+    def build_Call(self, node: g.Call) -> sp.Basic:
+        if node.func not in FUNCTIONS:
+            close = difflib.get_close_matches(node.func, FUNCTIONS, n=1)
+            hint = f"did you mean '{close[0]}'?" if close else (
+                "known functions: " + ", ".join(sorted(FUNCTIONS)))
+            raise ModelError(f"unknown function '{node.func}'", node.span, hint)
+        func, arities = FUNCTIONS[node.func]
+        args = [self(a) for a in node.args]
+        if len(args) == 1 and node.func in DEFAULT_SECOND_ARG:
+            args.append(DEFAULT_SECOND_ARG[node.func])
+        if len(args) not in arities:
+            want = " or ".join(str(a) for a in arities[:2]) + (" or more" if len(arities) > 2
+                                                               else "")
+            raise ModelError(f"{node.func}() takes {want} argument(s), got {len(node.args)}",
+                             node.span)
+        if node.prime:
+            if len(args) != 1:
+                raise ModelError(f"{node.func}' is defined for one argument", node.span)
+            u = sp.Dummy("u", real=True)
+            return sp.diff(func(u), u).xreplace({u: args[0]})  # type: ignore[operator]
+        return func(*args)  # type: ignore[operator]
+
+    def build_Transpose(self, node: g.Transpose) -> sp.Basic:
+        raise ModelError("transpose needs a vector or matrix", node.span,
+                         "declare shapes, e.g. 'param W[2, 3]', for matrix programs")
+
+    def build_ArrayLit(self, node: g.ArrayLit) -> sp.Basic:
+        raise ModelError("array literals need a vector program", node.span)
+
+
+def _is_vector_text(parsed: g.ParsedText) -> bool:
+    for st in parsed.statements:
+        if isinstance(st, g.Declaration) and any(d.dims for d in st.names):
+            return True
+    return False
+
+
+class _Scope:
+    """Names visible while building: declarations and the latest version of each node."""
+
+    def __init__(self, filename: str) -> None:
+        self.filename = filename
+        self.items: dict[str, Variable | Assignment] = {}
+        self.versions: dict[str, int] = {}
+        self.defined_later: dict[str, int] = {}
+
+    def resolve(self, node: g.Name) -> sp.Basic:
+        item = self.items.get(node.id)
+        if item is not None:
+            return item.symbol
+        if node.id in CONSTANTS:
+            return CONSTANTS[node.id]
+        if node.id in FUNCTIONS:
+            raise ModelError(f"'{node.id}' is a function; call it like {node.id}(z)", node.span)
+        if node.id in self.defined_later:
+            raise ModelError(f"'{node.id}' is used before it is defined "
+                             f"(line {self.defined_later[node.id]})", node.span)
+        close = difflib.get_close_matches(node.id, list(self.items), n=1)
+        hint = f"did you mean '{close[0]}'?" if close else "declare it with 'param' or 'input'"
+        raise ModelError(f"unknown name '{node.id}'", node.span, hint)
+
+    def new_version(self, name: str) -> str:
+        n = self.versions.get(name, 0) + 1
+        self.versions[name] = n
+        if n == 1:
+            return name
+        candidate = f"{name}_{n}"
+        while candidate in self.items:
+            candidate += "_"
+        return candidate
+
+
+def build_program(parsed: g.ParsedText, limits: g.Limits = g.DEFAULT_LIMITS) -> Program:
+    """Give meaning to parsed statements: resolve names, build SymPy, check the loss."""
+    if _is_vector_text(parsed):
+        from .vector import build_vector_program  # matrix programs
+
+        return build_vector_program(parsed, limits)
+    scope = _Scope(parsed.filename)
+    for st in parsed.statements:
+        if isinstance(st, g.Assign):
+            scope.defined_later.setdefault(st.target, st.span.line)
+    build = ExprBuilder(scope.resolve, limits)
+    variables: list[Variable] = []
+    assignments: list[Assignment] = []
+    loss: tuple[str, SourceSpan] | None = None
+    for st in parsed.statements:
+        if isinstance(st, g.Declaration):
+            for d in st.names:
+                _check_new_name(d.name, d.span, scope)
+                value = None
+                if st.kind == "const":
+                    assert d.value is not None
+                    value = build(d.value)
+                    if value.free_symbols:
+                        raise ModelError("a const value must be a number", d.value.span)
+                elif d.value is not None:
+                    raise ModelError(f"only consts take a value; '{d.name}' is a {st.kind}",
+                                     d.value.span)
+                var = Variable(d.name, st.kind, make_symbol(d.name), (), value, d.span)  # type: ignore[arg-type]
+                variables.append(var)
+                scope.items[d.name] = var
+        elif isinstance(st, g.Assign):
+            existing = scope.items.get(st.target)
+            if isinstance(existing, Variable):
+                raise ModelError(f"'{st.target}' is a {existing.role}; it cannot be assigned",
+                                 st.span, "choose another name for the new node")
+            if st.target in FUNCTIONS or st.target in CONSTANTS:
+                raise ModelError(f"'{st.target}' is a built-in name", st.span)
+            value = build(st.value)
+            if st.op != "=":
+                if existing is None:
+                    raise ModelError(f"'{st.target}' has no value to update with {st.op}",
+                                     st.span)
+                value = {"+=": sp.Add, "-=": lambda a, b: a - b, "*=": sp.Mul,
+                         "/=": lambda a, b: a / b}[st.op](existing.symbol, value)
+            scope.defined_later.pop(st.target, None)
+            name = scope.new_version(st.target)
+            a = Assignment(name, make_symbol(name), value, (), st.span, display=st.target)
+            assignments.append(a)
+            scope.items[st.target] = a
+            scope.items.setdefault(name, a)
+        elif isinstance(st, g.LossDecl):
+            loss = (st.name, st.span)
+    return _finish(parsed, variables, assignments, loss, scope)
+
+
+def _check_new_name(name: str, span: SourceSpan, scope: _Scope) -> None:
+    if name in scope.items:
+        raise ModelError(f"'{name}' is declared twice", span)
+    if name in FUNCTIONS:
+        raise ModelError(f"'{name}' is a function name and cannot be declared", span)
+    if name in g.KEYWORDS:
+        raise ModelError(f"'{name}' is a keyword", span)
+
+
+def _finish(parsed: g.ParsedText, variables: list[Variable], assignments: list[Assignment],
+            loss: tuple[str, SourceSpan] | None, scope: _Scope) -> Program:
+    end = SourceSpan(parsed.filename, parsed.source.count("\n") + 1, 1, "")
+    if not assignments:
+        raise ModelError("the model has no assignments (e.g. 'z = w*x + b')", end)
+    if loss is None:
+        raise ModelError("no loss: add a line 'loss NAME' naming the output to differentiate",
+                         end, f"e.g. 'loss {assignments[-1].display}'")
+    item = scope.items.get(loss[0])
+    if item is None:
+        raise ModelError(f"loss '{loss[0]}' is not defined", loss[1])
+    if not isinstance(item, Assignment):
+        raise ModelError(f"loss '{loss[0]}' is a {item.role}, not a computed node", loss[1])
+    if not any(v.role == "param" for v in variables):
+        raise ModelError("no parameters: declare what to differentiate with 'param'",
+                         SourceSpan(parsed.filename, 1, 1, ""))
+    return Program(parsed.title or Path(parsed.filename).stem, variables, assignments,
+                   item.name, parsed.filename, parsed.source)
+
+
+def parse_program(text: str, filename: str = "<input>",
+                  limits: g.Limits = g.DEFAULT_LIMITS) -> Program:
+    """Parse and build a program from ``.chain`` text.
+
+    >>> p = parse_program("param w\\ninput x\\ny = sigma(w*x)\\nloss y")
+    >>> p.loss, [v.name for v in p.params]
+    ('y', ['w'])
+    """
+    return build_program(g.parse_text(text, filename, limits), limits)
+
+
+def load_program(path: str | Path, limits: g.Limits = g.DEFAULT_LIMITS) -> Program:
+    """Read a ``.chain`` file (UTF-8) and build its program."""
+    path = Path(path)
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise ModelError(f"cannot read model: {exc.strerror}", SourceSpan(str(path), 1, 1)) from None
+    if len(data) > limits.max_chars * 4:
+        raise LimitError(f"file is {len(data):,} bytes; the limit is {limits.max_chars:,} "
+                         "characters", SourceSpan(str(path), 1, 1))
+    text = g.decode_source(data, str(path))
+    if not text.strip():
+        raise ModelError("the model file is empty", SourceSpan(str(path), 1, 1))
+    return parse_program(text, str(path), limits)

@@ -1,0 +1,548 @@
+"""The text grammar of ``.chain`` models (and of plain-text student answers).
+
+A hand-written tokenizer and recursive-descent parser: no ``eval``, no ``sympify``,
+bounded by :class:`Limits`. It produces a small syntax tree (:class:`Expr` nodes with
+source spans); :mod:`chainrule.symbolic.build` turns that tree into SymPy objects.
+
+Expression grammar (lowest precedence first)::
+
+    expr    := sum
+    sum     := product (('+' | '-') product)*
+    product := unary (('*' | '/' | '@') unary)*
+    unary   := ('-' | '+') unary | power
+    power   := postfix (('^' | '**') unary)?          # right-associative
+    postfix := atom ('.T' | '^T' | "'" '(' args ')')*
+    atom    := NUMBER | NAME | NAME '(' args ')' | '(' expr ')' | '[' items ']'
+
+Statements, one per line (``#`` starts a comment)::
+
+    param w, b            input x[n], t        const lambda = 0.01
+    z = w*x + b           c += 1               loss L
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from dataclasses import dataclass, field
+
+from .errors import LimitError, ModelError, SourceSpan
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Bounds that keep parsing (and everything after it) small and fast."""
+
+    max_chars: int = 200_000  # whole text
+    max_line_chars: int = 5_000
+    max_depth: int = 100  # nesting of parentheses / operators
+    max_exponent: int = 64  # |integer exponent| of a power
+    max_number_digits: int = 30
+    max_statements: int = 20_000
+
+
+DEFAULT_LIMITS = Limits()
+
+
+# ----------------------------------------------------------------------------- tree
+@dataclass(frozen=True)
+class Expr:
+    span: SourceSpan = field(compare=False, repr=False)
+
+
+@dataclass(frozen=True)
+class Num(Expr):
+    text: str  # the literal as written ("0.01", "3")
+
+
+@dataclass(frozen=True)
+class Name(Expr):
+    id: str
+
+
+@dataclass(frozen=True)
+class Call(Expr):
+    func: str
+    args: tuple[Expr, ...]
+    prime: bool = False  # sigma'(z)
+
+
+@dataclass(frozen=True)
+class BinOp(Expr):
+    op: str  # one of + - * / @ ^
+    left: Expr
+    right: Expr
+
+
+@dataclass(frozen=True)
+class Neg(Expr):
+    operand: Expr
+
+
+@dataclass(frozen=True)
+class Transpose(Expr):
+    operand: Expr
+
+
+@dataclass(frozen=True)
+class ArrayLit(Expr):
+    items: tuple[Expr, ...]
+
+
+# ------------------------------------------------------------------------ statements
+@dataclass(frozen=True)
+class Declared:
+    """One name in a ``param``/``input``/``const`` line, e.g. ``W1[m, n]``."""
+
+    name: str
+    dims: tuple[int | str, ...]
+    value: Expr | None
+    span: SourceSpan
+
+
+@dataclass(frozen=True)
+class Declaration:
+    kind: str  # "param" | "input" | "const"
+    names: tuple[Declared, ...]
+    span: SourceSpan
+
+
+@dataclass(frozen=True)
+class Assign:
+    target: str
+    op: str  # "=" or "+=", "-=", "*=", "/="
+    value: Expr
+    span: SourceSpan
+
+
+@dataclass(frozen=True)
+class LossDecl:
+    name: str
+    span: SourceSpan
+
+
+Statement = Declaration | Assign | LossDecl
+
+
+@dataclass
+class ParsedText:
+    """A parsed ``.chain`` text: its statements and leading comment (the title)."""
+
+    statements: list[Statement]
+    title: str
+    filename: str
+    source: str
+
+
+# ------------------------------------------------------------------------- tokens
+@dataclass(frozen=True)
+class Token:
+    kind: str  # NUM NAME OP END
+    text: str
+    col: int  # 1-based
+
+
+_TOKEN_RE = re.compile(
+    r"(?P<ws>[ \t]+)"
+    r"|(?P<num>(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?)"
+    r"|(?P<name>[A-Za-z_][A-Za-z0-9_]*)"
+    r"|(?P<op>\*\*|\+=|-=|\*=|/=|\.T\b|[-+*/^@()\[\],=.'])"
+)
+
+KEYWORDS = {"param", "params", "input", "inputs", "const", "consts", "loss"}
+
+# Characters people paste from slides, mapped before tokenizing.
+_UNICODE_OPERATORS = {
+    "\u2212": "-",  # minus sign
+    "\u2013": "-",
+    "\u00b7": "*",  # middle dot
+    "\u22c5": "*",
+    "\u00d7": "*",
+    "\u2218": "*",  # ∘ (Hadamard: elementwise product)
+    "\u2299": "*",
+    "\u00b2": "^2",
+    "\u00b3": "^3",
+    "\u1d40": ".T",  # ᵀ
+    "\u2032": "'",  # prime
+    "\u03c3": "sigma",
+    "\u03bb": "lambda",
+    "\u03b1": "alpha",
+    "\u03b2": "beta",
+    "\u03b3": "gamma",
+    "\u03b7": "eta",
+}
+
+
+def normalize_text(text: str) -> str:
+    """Map slide punctuation to ASCII and apply NFKC (so full-width ``ｘ`` is ``x``)."""
+    for k, v in _UNICODE_OPERATORS.items():
+        text = text.replace(k, v)
+    return unicodedata.normalize("NFKC", text)
+
+
+def _non_ascii_error(ch: str, span: SourceSpan) -> ModelError:
+    try:
+        uname = unicodedata.name(ch)
+    except ValueError:
+        uname = "unnamed character"
+    hint = "identifiers are ASCII letters, digits and '_'"
+    if "CYRILLIC" in uname or "GREEK" in uname:
+        hint += " (a look-alike letter from another alphabet is a different name)"
+    return ModelError(f"character {ch!r} (U+{ord(ch):04X} {uname}) is not allowed", span, hint)
+
+
+def tokenize(line: str, span_of) -> list[Token]:  # noqa: ANN001 - span_of(col) -> SourceSpan
+    """Split one (normalized) line into tokens; comments are already removed."""
+    tokens: list[Token] = []
+    pos = 0
+    while pos < len(line):
+        m = _TOKEN_RE.match(line, pos)
+        if m is None:
+            ch = line[pos]
+            if ord(ch) > 127:
+                raise _non_ascii_error(ch, span_of(pos + 1))
+            raise ModelError(f"unexpected character {ch!r}", span_of(pos + 1))
+        kind = m.lastgroup
+        if kind != "ws":
+            text = m.group()
+            if kind == "num" and pos + len(text) < len(line):
+                nxt = line[pos + len(text)]
+                if nxt.isalpha() or nxt == "_":
+                    raise ModelError(
+                        f"a number followed by a name: {text}{nxt}…",
+                        span_of(pos + 1),
+                        f"write the product explicitly, e.g. {text}*{nxt}",
+                    )
+            tokens.append(Token({"num": "NUM", "name": "NAME", "op": "OP"}[kind], text, pos + 1))
+        pos = m.end()
+    tokens.append(Token("END", "", len(line) + 1))
+    return tokens
+
+
+# ------------------------------------------------------------------------- parser
+class ExprParser:
+    """Recursive-descent parser for one line's tokens."""
+
+    def __init__(self, tokens: list[Token], span_of, limits: Limits = DEFAULT_LIMITS) -> None:  # noqa: ANN001
+        self.tokens = tokens
+        self.i = 0
+        self.span_of = span_of
+        self.limits = limits
+        self.depth = 0
+
+    # -- token helpers
+    @property
+    def tok(self) -> Token:
+        return self.tokens[self.i]
+
+    def peek(self, k: int = 1) -> Token:
+        return self.tokens[min(self.i + k, len(self.tokens) - 1)]
+
+    def at(self, *texts: str) -> bool:
+        return self.tok.kind == "OP" and self.tok.text in texts
+
+    def take(self) -> Token:
+        t = self.tok
+        self.i += 1
+        return t
+
+    def expect(self, text: str, what: str = "") -> Token:
+        if not self.at(text):
+            found = self.tok.text or "end of line"
+            raise ModelError(f"expected {what or repr(text)}, found {found!r}", self.here())
+        return self.take()
+
+    def here(self) -> SourceSpan:
+        return self.span_of(self.tok.col)
+
+    def enter(self) -> None:
+        self.depth += 1
+        if self.depth > self.limits.max_depth:
+            raise LimitError(f"expression nested deeper than {self.limits.max_depth} levels",
+                             self.here())
+
+    # -- grammar
+    def parse_expr(self) -> Expr:
+        self.enter()
+        try:
+            return self.parse_sum()
+        finally:
+            self.depth -= 1
+
+    def parse_sum(self) -> Expr:
+        left = self.parse_product()
+        while self.at("+", "-"):
+            op = self.take()
+            right = self.parse_product()
+            left = BinOp(self.span_of(op.col), op.text, left, right)
+        return left
+
+    def parse_product(self) -> Expr:
+        left = self.parse_unary()
+        while self.at("*", "/", "@"):
+            op = self.take()
+            right = self.parse_unary()
+            left = BinOp(self.span_of(op.col), op.text, left, right)
+        return left
+
+    def parse_unary(self) -> Expr:
+        if self.at("-", "+"):
+            op = self.take()
+            self.enter()
+            try:
+                operand = self.parse_unary()
+            finally:
+                self.depth -= 1
+            return Neg(self.span_of(op.col), operand) if op.text == "-" else operand
+        return self.parse_power()
+
+    def parse_power(self) -> Expr:
+        base = self.parse_postfix()
+        if self.at("^", "**"):
+            op = self.take()
+            self.enter()
+            try:
+                exponent = self.parse_unary()
+            finally:
+                self.depth -= 1
+            return BinOp(self.span_of(op.col), "^", base, exponent)
+        return base
+
+    def parse_postfix(self) -> Expr:
+        node = self.parse_atom()
+        while True:
+            if self.at(".T"):
+                node = Transpose(self.span_of(self.take().col), node)
+            elif self.at("^") and self.peek().kind == "NAME" and self.peek().text == "T" and (
+                self.peek(2).kind == "END" or self.peek(2).text not in ("(",)
+            ):
+                col = self.take().col
+                self.take()
+                node = Transpose(self.span_of(col), node)
+            else:
+                return node
+
+    def parse_args(self) -> tuple[Expr, ...]:
+        self.expect("(")
+        args: list[Expr] = []
+        if not self.at(")"):
+            args.append(self.parse_expr())
+            while self.at(","):
+                self.take()
+                args.append(self.parse_expr())
+        self.expect(")", "')' to close the argument list")
+        return tuple(args)
+
+    def parse_atom(self) -> Expr:
+        t = self.tok
+        span = self.span_of(t.col)
+        if t.kind == "NUM":
+            self.take()
+            digits = len(t.text.replace(".", "").split("e")[0].split("E")[0])
+            if digits > self.limits.max_number_digits:
+                raise LimitError(f"number literal longer than {self.limits.max_number_digits} "
+                                 "digits", span)
+            return Num(span, t.text)
+        if t.kind == "NAME":
+            if t.text in KEYWORDS:
+                raise ModelError(f"'{t.text}' is a keyword and cannot be used in an expression",
+                                 span)
+            self.take()
+            if self.at("'") and self.peek().text == "(":
+                self.take()
+                return Call(span, t.text, self.parse_args(), prime=True)
+            if self.at("("):
+                self.enter()
+                try:
+                    return Call(span, t.text, self.parse_args())
+                finally:
+                    self.depth -= 1
+            return Name(span, t.text)
+        if self.at("("):
+            self.take()
+            self.enter()
+            try:
+                inner = self.parse_expr()
+            finally:
+                self.depth -= 1
+            self.expect(")", "')' to close '('")
+            return inner
+        if self.at("["):
+            self.take()
+            self.enter()
+            try:
+                items = [self.parse_expr()]
+                while self.at(","):
+                    self.take()
+                    items.append(self.parse_expr())
+            finally:
+                self.depth -= 1
+            self.expect("]", "']' to close '['")
+            return ArrayLit(span, tuple(items))
+        found = t.text or "end of line"
+        raise ModelError(f"expected a number, a name or '(', found {found!r}", span)
+
+    def parse_to_end(self) -> Expr:
+        e = self.parse_expr()
+        if self.tok.kind != "END":
+            raise ModelError(f"unexpected {self.tok.text!r} after the expression", self.here(),
+                             "each line holds one statement; use '*' for products")
+        return e
+
+
+# ---------------------------------------------------------------------- statements
+def _strip_comment(line: str) -> tuple[str, str]:
+    idx = line.find("#")
+    return (line, "") if idx < 0 else (line[:idx], line[idx + 1 :].strip())
+
+
+def _check_size(text: str, filename: str, limits: Limits) -> None:
+    if len(text) > limits.max_chars:
+        raise LimitError(f"input is {len(text):,} characters; the limit is {limits.max_chars:,}",
+                         SourceSpan(filename, 1, 1, ""))
+
+
+def decode_source(data: bytes, filename: str) -> str:
+    """Decode bytes as UTF-8 with a located error instead of a traceback."""
+    if b"\x00" in data:
+        line = data[: data.index(b"\x00")].count(b"\n") + 1
+        raise ModelError("file contains a NUL byte (is it a binary file?)",
+                         SourceSpan(filename, line, 1, ""))
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = data[: exc.start].count(b"\n") + 1
+        col = exc.start - (data.rfind(b"\n", 0, exc.start) + 1) + 1
+        raise ModelError(f"not valid UTF-8 (byte 0x{data[exc.start]:02x})",
+                         SourceSpan(filename, line, col, "")) from None
+
+
+def parse_expression(text: str, filename: str = "<input>", line_no: int = 1,
+                     limits: Limits = DEFAULT_LIMITS) -> Expr:
+    """Parse one expression (a right-hand side) into a syntax tree."""
+    _check_size(text, filename, limits)
+    original = text
+    text = normalize_text(text)
+    if len(text) > limits.max_line_chars:
+        raise LimitError(f"line is {len(text):,} characters; the limit is "
+                         f"{limits.max_line_chars:,}", SourceSpan(filename, line_no, 1, ""))
+
+    def span_of(col: int) -> SourceSpan:
+        return SourceSpan(filename, line_no, col, original)
+
+    return ExprParser(tokenize(text, span_of), span_of, limits).parse_to_end()
+
+
+_ASSIGN_RE = re.compile(r"^\s*([A-Za-z_][A-Za-z0-9_]*)\s*(\+=|-=|\*=|/=|=)")
+_DECL_RE = re.compile(r"^\s*(params?|inputs?|consts?)\b")
+_LOSS_RE = re.compile(r"^\s*loss\b\s*(.*)$")
+_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+
+def parse_text(text: str, filename: str = "<input>",
+               limits: Limits = DEFAULT_LIMITS) -> ParsedText:
+    """Parse a whole ``.chain`` text into statements (no meaning checked yet)."""
+    _check_size(text, filename, limits)
+    statements: list[Statement] = []
+    title = ""
+    seen_code = False
+    for line_no, raw in enumerate(text.splitlines(), start=1):
+        code, comment = _strip_comment(raw)
+        if not seen_code and not code.strip() and comment and not title:
+            title = comment
+        if not code.strip():
+            continue
+        seen_code = True
+        if len(statements) >= limits.max_statements:
+            raise LimitError(f"more than {limits.max_statements:,} statements",
+                             SourceSpan(filename, line_no, 1, raw))
+        if len(raw) > limits.max_line_chars:
+            raise LimitError(f"line is {len(raw):,} characters; the limit is "
+                             f"{limits.max_line_chars:,}", SourceSpan(filename, line_no, 1, raw[:200]))
+        statements.append(_parse_statement(normalize_text(code), raw, filename, line_no, limits))
+    return ParsedText(statements, title, filename, text)
+
+
+def _parse_statement(code: str, raw: str, filename: str, line_no: int,
+                     limits: Limits) -> Statement:
+    def span_of(col: int) -> SourceSpan:
+        return SourceSpan(filename, line_no, col, raw)
+
+    tokens = tokenize(code, span_of)
+    first = tokens[0]
+    if first.kind == "NAME" and _DECL_RE.match(code):
+        return _parse_declaration(tokens, span_of, limits)
+    if first.kind == "NAME" and first.text == "loss" and not (
+        tokens[1].kind == "OP" and tokens[1].text in ("=", "+=", "-=", "*=", "/=")
+    ):
+        if len(tokens) != 3 or tokens[1].kind != "NAME":
+            raise ModelError("expected 'loss NAME'", span_of(first.col))
+        return LossDecl(tokens[1].text, span_of(tokens[1].col))
+    if first.kind == "NAME" and tokens[1].kind == "OP" and tokens[1].text in (
+        "=", "+=", "-=", "*=", "/="
+    ):
+        parser = ExprParser(tokens, span_of, limits)
+        parser.i = 2
+        value = parser.parse_to_end()
+        return Assign(first.text, tokens[1].text, value, span_of(first.col))
+    raise ModelError(
+        "expected a statement: 'name = expression', 'param …', 'input …', 'const …' or "
+        "'loss NAME'",
+        span_of(first.col),
+    )
+
+
+def _parse_declaration(tokens: list[Token], span_of, limits: Limits) -> Declaration:  # noqa: ANN001
+    kind = tokens[0].text.rstrip("s")
+    parser = ExprParser(tokens, span_of, limits)
+    parser.i = 1
+    names: list[Declared] = []
+    while True:
+        t = parser.tok
+        if t.kind != "NAME":
+            raise ModelError(f"expected a name after '{kind}'", span_of(t.col))
+        parser.take()
+        dims: list[int | str] = []
+        if parser.at("["):
+            parser.take()
+            while True:
+                d = parser.tok
+                if d.kind == "NUM" and d.text.isdigit():
+                    if not 0 < int(d.text) <= 100_000:
+                        raise LimitError("dimension must be between 1 and 100000", span_of(d.col))
+                    dims.append(int(d.text))
+                elif d.kind == "NAME":
+                    dims.append(d.text)
+                else:
+                    raise ModelError("expected a size (a positive integer or a name)",
+                                     span_of(d.col))
+                parser.take()
+                if parser.at(","):
+                    parser.take()
+                    continue
+                parser.expect("]", "']' to close the shape")
+                break
+            if len(dims) > 2:
+                raise ModelError("only scalars, vectors and matrices are supported",
+                                 span_of(t.col))
+        value = None
+        if parser.at("="):
+            parser.take()
+            value = parser.parse_expr()
+        elif kind == "const":
+            raise ModelError(f"const '{t.text}' needs a value, e.g. const {t.text} = 0.1",
+                             span_of(t.col))
+        names.append(Declared(t.text, tuple(dims), value, span_of(t.col)))
+        if parser.at(","):
+            parser.take()
+            continue
+        if parser.tok.kind != "END":
+            raise ModelError(f"unexpected {parser.tok.text!r} in the declaration",
+                             span_of(parser.tok.col))
+        break
+    return Declaration(kind, tuple(names), span_of(tokens[0].col))
+
+
+def is_safe_identifier(name: str) -> bool:
+    """True for names that may reach generated code: ``[A-Za-z_][A-Za-z0-9_]*``."""
+    return bool(_NAME_RE.match(name))
