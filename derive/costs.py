@@ -38,7 +38,8 @@ def cost_table(program: Program, backprop: BackpropDerivation | None,
             naive_ops = count_many(grads)
             rows.append(row("naive", naive_ops, "gradients as derived, one per parameter"))
             if cse and naive_ops.total <= CSE_LIMIT:
-                rows.append(row("naive + CSE", count_after_cse(grads), "sympy.cse over all"))
+                rows.append(row("naive + CSE", count_after_cse(grads),
+                                "sympy.cse over all gradients (no loss value)"))
             elif cse:
                 rows.append(row("naive + CSE", None,
                                 f"skipped: {naive_ops.total:,} ops exceed the CSE limit "

@@ -90,7 +90,7 @@ class Differentiator:
         base, exp = e.args
         x = self.wrt
         if not exp.has(x):
-            return "power", "", exp * base ** (exp - 1) * self(base, d)
+            return "power", "", exp * (base ** (exp - 1) * self(base, d))  # keeps 2(y − t)
         if not base.has(x):
             return "exponential", "", e * sp.log(base) * self(exp, d)
         return "general", "", e * (self(exp, d) * sp.log(base) + exp * self(base, d) / base)

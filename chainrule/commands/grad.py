@@ -1,0 +1,135 @@
+"""``chainrule grad MODEL --at …``: the loss and its gradient at a point."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..symbolic.errors import ChainruleError
+from .common import add_format_argument, add_model_argument, load_model, print_json
+
+HELP = """\
+Evaluate the loss and the gradient of every parameter at a point (inputs, parameters
+and, optionally, constants), by the backprop program in float64.
+
+Values are numbers or JSON arrays (rows first for matrices). Shipped examples carry
+the lecture's values and need no --at.
+
+examples:
+  chainrule grad computation_graph
+  chainrule grad model.chain --at w=0.5,b=0.1,x=2,t=1 --format json
+  chainrule grad mlp.chain --at 'W1=[[0.1,0.2],[0.3,0.4]],b1=[0,0]' --at-file rest.json
+"""
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("grad", help="evaluate the loss and gradient at a point",
+                       description=HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_model_argument(p)
+    p.add_argument("--at", action="append", default=[], metavar="NAME=VALUE,...",
+                   help="values of inputs, parameters and constants (repeatable)")
+    p.add_argument("--at-file", metavar="POINT.json",
+                   help="a JSON object of values (nested lists for vectors and matrices)")
+    add_format_argument(p)
+    p.set_defaults(run=run)
+
+
+def split_top_level(text: str) -> list[str]:
+    """Split ``a=1,W=[[1,2],[3,4]]`` at the commas outside brackets."""
+    parts, depth, cur = [], 0, []
+    for ch in text:
+        if ch in "[(":
+            depth += 1
+        elif ch in "])":
+            depth -= 1
+        if ch == "," and depth == 0:
+            parts.append("".join(cur))
+            cur = []
+        else:
+            cur.append(ch)
+    parts.append("".join(cur))
+    return [p.strip() for p in parts if p.strip()]
+
+
+def parse_point(specs: list[str]) -> dict[str, Any]:
+    """``["w=0.5,b=[1,2]"]`` → ``{"w": 0.5, "b": [1, 2]}`` (JSON values, never eval)."""
+    point: dict[str, Any] = {}
+    for spec in specs:
+        for item in split_top_level(spec):
+            name, sep, value = item.partition("=")
+            if not sep or not name.strip():
+                raise ChainruleError(f"--at expects NAME=VALUE, got {item!r}")
+            point[name.strip()] = _value(name.strip(), value.strip())
+    return point
+
+
+def _value(name: str, text: str) -> Any:
+    if len(text) > 10_000_000:
+        raise ChainruleError(f"value of {name} is too long")
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ChainruleError(f"value of {name} is not a number or JSON array: {exc.msg}") from None
+    _check_numeric(name, value)
+    return value
+
+
+def _check_numeric(name: str, value: Any) -> None:
+    try:
+        arr = np.asarray(value, dtype=float)
+    except (TypeError, ValueError):
+        raise ChainruleError(f"value of {name} must be a number or a (nested) list of "
+                             "numbers with rows of equal length") from None
+    if not np.all(np.isfinite(arr)):
+        raise ChainruleError(f"value of {name} is not finite")
+
+
+def load_point_file(path: str) -> dict[str, Any]:
+    try:
+        data = json.loads(Path(path).read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise ChainruleError(f"{path}: cannot read: {exc.strerror}") from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise ChainruleError(f"{path}: not a JSON object of values ({exc})") from None
+    if not isinstance(data, dict):
+        raise ChainruleError(f"{path}: expected a JSON object mapping names to values")
+    for k, v in data.items():
+        _check_numeric(k, v)
+    return data
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..api import gradient_at
+    from ..examples import example_path, example_point
+
+    program = load_model(args.model)
+    point: dict[str, Any] = {}
+    if example_path(args.model) is not None:
+        point.update(example_point(args.model))
+    if args.at_file:
+        point.update(load_point_file(args.at_file))
+    point.update(parse_point(args.at))
+    loss, grads = gradient_at(program, point)
+    result = {"loss": _plain(loss), "gradient": {k: _plain(v) for k, v in grads.items()}}
+    if args.format == "json":
+        print_json(result)
+        return 0
+    from ..reports.notation import derivative_symbol, pretty_name
+
+    vec = program.is_vector
+    print(f"{pretty_name(program.loss, vec)} = {result['loss']:.10g}")
+    for k, v in result["gradient"].items():
+        shown = f"{v:.10g}" if isinstance(v, float) else json.dumps(v)
+        print(f"{derivative_symbol(program.loss, k, vec)} = {shown}")
+    sys.stdout.flush()
+    return 0
+
+
+def _plain(v: Any) -> Any:
+    arr = np.asarray(v, dtype=float)
+    return float(arr) if arr.ndim == 0 else arr.tolist()
