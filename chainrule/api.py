@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeAlias
 
 import sympy as sp
 
@@ -21,7 +21,7 @@ from .derive.naive import naive
 from .derive.records import Derivation
 from .symbolic import Program, load_program, parse_program, program_from_expr
 
-ModelLike = Program | str | Path | sp.Basic
+ModelLike: TypeAlias = Program | str | Path | sp.Basic
 
 
 def parse(text: str, filename: str = "<input>") -> Program:
@@ -65,8 +65,13 @@ class ShownDerivation(Derivation):
         return render_derivation(self, "text")
 
 
-def derive(model: ModelLike, method: str = "both", steps: bool = True,
-           naive_budget: float | None = 30.0, cse: bool = True) -> ShownDerivation:
+def derive(
+    model: ModelLike,
+    method: str = "both",
+    steps: bool = True,
+    naive_budget: float | None = 30.0,
+    cse: bool = True,
+) -> ShownDerivation:
     """Derive ``model`` naively and/or by backprop, with the op-count table.
 
     ``method`` is ``"naive"``, ``"backprop"`` or ``"both"``; ``naive_budget`` bounds the
@@ -76,8 +81,7 @@ def derive(model: ModelLike, method: str = "both", steps: bool = True,
         raise ValueError(f"method must be naive, backprop or both, not {method!r}")
     program = load(model)
     bp = backprop(program) if method in ("backprop", "both") else None
-    nv = naive(program, steps=steps, budget=naive_budget) if method in ("naive", "both") \
-        else None
+    nv = naive(program, steps=steps, budget=naive_budget) if method in ("naive", "both") else None
     return ShownDerivation(program, bp, nv, cost_table(program, bp, nv, cse=cse))
 
 

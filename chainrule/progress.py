@@ -15,8 +15,14 @@ from typing import Any, TextIO
 
 
 class Progress:
-    def __init__(self, total: int, label: str = "", enabled: bool | None = None,
-                 stream: TextIO | None = None, width: int = 28) -> None:
+    def __init__(
+        self,
+        total: int,
+        label: str = "",
+        enabled: bool | None = None,
+        stream: TextIO | None = None,
+        width: int = 28,
+    ) -> None:
         self.total = max(int(total), 1)
         self.label = label
         self.stream = stream or sys.stderr
@@ -45,10 +51,13 @@ class Progress:
         bar = "█" * filled + "·" * (self.width - filled)
         elapsed = time.perf_counter() - self.start
         eta = elapsed / frac - elapsed if frac else 0.0
-        extra = "  ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}"
-                          for k, v in metrics.items())
-        self.stream.write(f"\r{self.label} {bar} {self.done}/{self.total} "
-                          f"[{elapsed:.1f}s<{eta:.1f}s] {extra}\033[K")
+        extra = "  ".join(
+            f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in metrics.items()
+        )
+        self.stream.write(
+            f"\r{self.label} {bar} {self.done}/{self.total} "
+            f"[{elapsed:.1f}s<{eta:.1f}s] {extra}\033[K"
+        )
         self.stream.flush()
 
     def close(self) -> None:

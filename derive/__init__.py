@@ -28,10 +28,30 @@ from .records import (
 from .rules import LOCAL_RULES, partial
 
 __all__ = [
-    "LOCAL_RULES", "BackpropDerivation", "BackpropStep", "Contribution", "CostRow", "Deadline",
-    "Derivation", "ErrorSignal", "NaiveDerivation", "NaiveGradient", "OpCount", "RuleStep",
-    "backprop", "backward_ops", "cost_table", "count_after_cse", "count_many", "count_ops",
-    "differentiate", "error_signal", "forward_ops", "local_derivative", "naive", "partial",
+    "LOCAL_RULES",
+    "BackpropDerivation",
+    "BackpropStep",
+    "Contribution",
+    "CostRow",
+    "Deadline",
+    "Derivation",
+    "ErrorSignal",
+    "NaiveDerivation",
+    "NaiveGradient",
+    "OpCount",
+    "RuleStep",
+    "backprop",
+    "backward_ops",
+    "cost_table",
+    "count_after_cse",
+    "count_many",
+    "count_ops",
+    "differentiate",
+    "error_signal",
+    "forward_ops",
+    "local_derivative",
+    "naive",
+    "partial",
 ]
 
 

@@ -61,7 +61,8 @@ def backprop(program: Program, wrt_inputs: bool = False) -> BackpropDerivation:
     return BackpropDerivation(program, steps, time.perf_counter() - start)
 
 
-def _contribution(program: Program, child: str, v: sp.Symbol, child_signal: sp.Basic
-                  ) -> Contribution:
+def _contribution(
+    program: Program, child: str, v: sp.Symbol, child_signal: sp.Basic
+) -> Contribution:
     local = local_derivative(program[child].expr, v)  # type: ignore[union-attr]
     return Contribution(child, local, child_signal * local)

@@ -20,8 +20,12 @@ def backward_ops(derivation: BackpropDerivation) -> OpCount:
     return count_many(s.expression for s in derivation.steps if s.role != "loss")
 
 
-def cost_table(program: Program, backprop: BackpropDerivation | None,
-               naive: NaiveDerivation | None, cse: bool = True) -> list[CostRow]:
+def cost_table(
+    program: Program,
+    backprop: BackpropDerivation | None,
+    naive: NaiveDerivation | None,
+    cse: bool = True,
+) -> list[CostRow]:
     """Rows of the op-count table with each route's ratio to the forward pass."""
     fwd = forward_ops(program)
 
@@ -38,15 +42,29 @@ def cost_table(program: Program, backprop: BackpropDerivation | None,
             naive_ops = count_many(grads)
             rows.append(row("naive", naive_ops, "gradients as derived, one per parameter"))
             if cse and naive_ops.total <= CSE_LIMIT:
-                rows.append(row("naive + CSE", count_after_cse(grads),
-                                "sympy.cse over all gradients (no loss value)"))
+                rows.append(
+                    row(
+                        "naive + CSE",
+                        count_after_cse(grads),
+                        "sympy.cse over all gradients (no loss value)",
+                    )
+                )
             elif cse:
-                rows.append(row("naive + CSE", None,
-                                f"skipped: {naive_ops.total:,} ops exceed the CSE limit "
-                                f"{CSE_LIMIT:,}"))
+                rows.append(
+                    row(
+                        "naive + CSE",
+                        None,
+                        f"skipped: {naive_ops.total:,} ops exceed the CSE limit {CSE_LIMIT:,}",
+                    )
+                )
     if backprop is not None:
-        rows.append(row("backprop", fwd + backward_ops(backprop),
-                        "forward + backward, sharing forward values"))
+        rows.append(
+            row(
+                "backprop",
+                fwd + backward_ops(backprop),
+                "forward + backward, sharing forward values",
+            )
+        )
     return rows
 
 

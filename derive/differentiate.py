@@ -96,8 +96,12 @@ class Differentiator:
         return "general", "", e * (self(exp, d) * sp.log(base) + exp * self(base, d) / base)
 
 
-def differentiate(expr: sp.Basic, wrt: sp.Symbol, trace: list[RuleStep] | None = None,
-                  deadline: Deadline | None = None) -> sp.Basic:
+def differentiate(
+    expr: sp.Basic,
+    wrt: sp.Symbol,
+    trace: list[RuleStep] | None = None,
+    deadline: Deadline | None = None,
+) -> sp.Basic:
     """d expr / d wrt by the rule table (see :mod:`chainrule.derive.rules`).
 
     >>> from sympy import Symbol

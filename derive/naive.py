@@ -12,11 +12,12 @@ import time
 from ..symbolic.errors import BudgetExceeded
 from ..symbolic.program import Program
 from .differentiate import Deadline, Differentiator
-from .records import NaiveDerivation, NaiveGradient
+from .records import NaiveDerivation, NaiveGradient, RuleStep
 
 
-def naive(program: Program, steps: bool = True, budget: float | None = 60.0,
-          max_steps: int = 2_000) -> NaiveDerivation:
+def naive(
+    program: Program, steps: bool = True, budget: float | None = 60.0, max_steps: int = 2_000
+) -> NaiveDerivation:
     """Differentiate the substituted loss with respect to each parameter.
 
     ``budget`` (seconds, ``None`` for none) bounds the whole route; when it runs out,
@@ -33,13 +34,18 @@ def naive(program: Program, steps: bool = True, budget: float | None = 60.0,
     try:
         for p in program.params:
             deadline.check("naive derivation")
-            trace = [] if steps else None
+            trace: list[RuleStep] | None = [] if steps else None
             d = Differentiator(p.symbol, trace, max_steps=max_steps, deadline=deadline)
             grad = d(loss)
             gradients[p.name] = NaiveGradient(p.name, grad, trace or [], d.truncated)
     except BudgetExceeded as exc:
         done = ", ".join(gradients) or "none"
-        return NaiveDerivation(program, loss, gradients, complete=False,
-                               note=f"{exc}; gradients finished: {done}",
-                               seconds=time.perf_counter() - start)
+        return NaiveDerivation(
+            program,
+            loss,
+            gradients,
+            complete=False,
+            note=f"{exc}; gradients finished: {done}",
+            seconds=time.perf_counter() - start,
+        )
     return NaiveDerivation(program, loss, gradients, seconds=time.perf_counter() - start)

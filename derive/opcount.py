@@ -37,8 +37,12 @@ class OpCount:
         return self.adds + self.muls + self.divs + self.calls
 
     def __add__(self, other: OpCount) -> OpCount:
-        return OpCount(self.adds + other.adds, self.muls + other.muls,
-                       self.divs + other.divs, self.calls + other.calls)
+        return OpCount(
+            self.adds + other.adds,
+            self.muls + other.muls,
+            self.divs + other.divs,
+            self.calls + other.calls,
+        )
 
     def as_dict(self) -> dict[str, int]:
         return {**asdict(self), "total": self.total}
@@ -66,8 +70,7 @@ def _own_cost(e: sp.Basic) -> OpCount:
             return OpCount(muls=max(k - 1, 0), divs=1 if n < 0 else 0)
         return OpCount(calls=1)
     if isinstance(e, (sp.Function, sp.Max, sp.Min)):
-        return OpCount(calls=1, adds=0 if not isinstance(e, (sp.Max, sp.Min))
-                       else len(e.args) - 2)
+        return OpCount(calls=1, adds=0 if not isinstance(e, (sp.Max, sp.Min)) else len(e.args) - 2)
     return ZERO
 
 

@@ -20,6 +20,7 @@ from ..symbolic.functions import elu, leaky_relu, relu, sigma, sigma_prime, soft
 
 Rule = Callable[..., sp.Basic]
 
+# fmt: off
 LOCAL_RULES: dict[type, tuple[Rule, ...]] = {
     sigma:       (lambda z: sigma_prime(z),),
     sigma_prime: (lambda z: sigma_prime(z) * (1 - 2 * sigma(z)),),
@@ -38,6 +39,7 @@ LOCAL_RULES: dict[type, tuple[Rule, ...]] = {
     sp.Abs:      (lambda z: sp.sign(z),),
     sp.sign:     (lambda z: sp.S.Zero,),  # almost everywhere
 }
+# fmt: on
 
 
 def _extremum_rule(args: tuple[sp.Basic, ...], i: int, is_max: bool) -> sp.Basic:

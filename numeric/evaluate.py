@@ -50,8 +50,9 @@ def leaf_values(program: Program, point: Mapping[str, Any]) -> dict[sp.Basic, An
     if unknown:
         raise ChainruleError("unknown name(s) in the point: " + ", ".join(sorted(unknown)))
     if missing:
-        raise ChainruleError("no value for " + ", ".join(missing) +
-                             " (give it with --at name=value)")
+        raise ChainruleError(
+            "no value for " + ", ".join(missing) + " (give it with --at name=value)"
+        )
     return values
 
 
@@ -72,12 +73,15 @@ def backward(derivation: BackpropDerivation, values: dict[sp.Basic, Any]) -> dic
     return out
 
 
-def gradient_at(derivation: BackpropDerivation, point: Mapping[str, Any]
-                ) -> tuple[float, dict[str, Any]]:
+def gradient_at(
+    derivation: BackpropDerivation, point: Mapping[str, Any]
+) -> tuple[float, dict[str, Any]]:
     """(loss, {param: ∂L/∂param}) at ``point`` by the backprop program."""
     program = derivation.program
     values = forward(program, point)
     signals = backward(derivation, values)
-    grads = {p.name: signals.get(p.name, np.zeros_like(values.get(p.symbol, 0.0)))
-             for p in program.params}
+    grads = {
+        p.name: signals.get(p.name, np.zeros_like(values.get(p.symbol, 0.0)))
+        for p in program.params
+    }
     return values[program.loss_assignment.symbol], grads

@@ -27,8 +27,9 @@ def relu(z):  # noqa: ANN001, ANN201
 
 def step(z):  # noqa: ANN001, ANN201
     """Hard threshold with step(0) = 0 (the convention relu'(0) = 0)."""
-    return (np.asarray(z) > 0).astype(np.result_type(z, np.float64) if not np.iscomplexobj(z)
-                                      else np.float64)
+    return (np.asarray(z) > 0).astype(
+        np.result_type(z, np.float64) if not np.iscomplexobj(z) else np.float64
+    )
 
 
 def softplus(z):  # noqa: ANN001, ANN201
@@ -50,6 +51,11 @@ def sign(z):  # noqa: ANN001, ANN201
 
 #: Name → implementation, for evaluators and ``lambdify`` namespaces.
 NUMPY_FUNCTIONS = {
-    "sigma": sigma, "sigma_prime": sigma_prime, "relu": relu, "step": step,
-    "softplus": softplus, "leaky_relu": leaky_relu, "elu": elu,
+    "sigma": sigma,
+    "sigma_prime": sigma_prime,
+    "relu": relu,
+    "step": step,
+    "softplus": softplus,
+    "leaky_relu": leaky_relu,
+    "elu": elu,
 }

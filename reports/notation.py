@@ -27,11 +27,21 @@ from sympy.printing.latex import LatexPrinter
 from sympy.printing.str import StrPrinter
 
 GREEK = {
-    "alpha": ("α", r"\alpha"), "beta": ("β", r"\beta"), "gamma": ("γ", r"\gamma"),
-    "delta": ("δ", r"\delta"), "epsilon": ("ε", r"\epsilon"), "eta": ("η", r"\eta"),
-    "theta": ("θ", r"\theta"), "lambda": ("λ", r"\lambda"), "mu": ("μ", r"\mu"),
-    "rho": ("ρ", r"\rho"), "tau": ("τ", r"\tau"), "phi": ("φ", r"\phi"),
-    "omega": ("ω", r"\omega"), "kappa": ("κ", r"\kappa"), "nu": ("ν", r"\nu"),
+    "alpha": ("α", r"\alpha"),
+    "beta": ("β", r"\beta"),
+    "gamma": ("γ", r"\gamma"),
+    "delta": ("δ", r"\delta"),
+    "epsilon": ("ε", r"\epsilon"),
+    "eta": ("η", r"\eta"),
+    "theta": ("θ", r"\theta"),
+    "lambda": ("λ", r"\lambda"),
+    "mu": ("μ", r"\mu"),
+    "rho": ("ρ", r"\rho"),
+    "tau": ("τ", r"\tau"),
+    "phi": ("φ", r"\phi"),
+    "omega": ("ω", r"\omega"),
+    "kappa": ("κ", r"\kappa"),
+    "nu": ("ν", r"\nu"),
 }
 _SUB = str.maketrans("0123456789", "₀₁₂₃₄₅₆₇₈₉")
 _SUP = str.maketrans("0123456789()", "⁰¹²³⁴⁵⁶⁷⁸⁹⁽⁾")
@@ -46,8 +56,7 @@ def _split(name: str) -> tuple[str, str, str]:
     return m["base"], m["digits"], m["sub"] or ""
 
 
-def pretty_name(name: str, vector: bool = False, bar: bool = False,
-                latex: bool = False) -> str:
+def pretty_name(name: str, vector: bool = False, bar: bool = False, latex: bool = False) -> str:
     """A program name in lecture notation.
 
     Trailing digits are a layer superscript in vector programs (``W1`` → W⁽¹⁾) and a
@@ -68,8 +77,11 @@ def pretty_name(name: str, vector: bool = False, bar: bool = False,
         pass
     if latex:
         if bar:
-            base = rf"\bar{{{base}}}" if len(base) == 1 or base.startswith("\\") \
+            base = (
+                rf"\bar{{{base}}}"
+                if len(base) == 1 or base.startswith("\\")
                 else rf"\overline{{\mathrm{{{base}}}}}"
+            )
         elif len(base) > 1 and not base.startswith("\\"):
             base = rf"\mathrm{{{base}}}"
         out = base
@@ -185,8 +197,9 @@ class LectureLatexPrinter(LatexPrinter):
         return pretty_name(expr.name, vector=self._settings["vector"], latex=True)
 
     def _print_ErrorSignal(self, expr: sp.Symbol) -> str:
-        return pretty_name(expr.name[: -len("_bar")], vector=self._settings["vector"], bar=True,
-                           latex=True)
+        return pretty_name(
+            expr.name[: -len("_bar")], vector=self._settings["vector"], bar=True, latex=True
+        )
 
     def _print_MatrixSymbol(self, expr: sp.MatrixSymbol) -> str:
         return pretty_name(str(expr.name), vector=True, latex=True)

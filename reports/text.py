@@ -54,8 +54,10 @@ def _table(rows: list[list[str]], header: list[str]) -> list[str]:
     widths = [max(_width(r[i]) for r in [header, *rows]) for i in range(n)]
 
     def fmt(row: list[str]) -> str:
-        cells = [c + " " * (w - _width(c)) if i in (0, n - 1) else " " * (w - _width(c)) + c
-                 for i, (c, w) in enumerate(zip(row, widths))]
+        cells = [
+            c + " " * (w - _width(c)) if i in (0, n - 1) else " " * (w - _width(c)) + c
+            for i, (c, w) in enumerate(zip(row, widths, strict=True))
+        ]
         return "  ".join(cells).rstrip()
 
     return [fmt(header), "  ".join("-" * w for w in widths)] + [fmt(r) for r in rows]
@@ -74,11 +76,14 @@ def backprop_lines(step: BackpropStep, n: _Notation, steps: bool) -> list[str]:
     if steps:
         chain = " + ".join(
             f"{n.name(c.child, bar=True)} {derivative_symbol(c.child, step.node, n.vector)}"
-            for c in step.contributions)
+            for c in step.contributions
+        )
         lines.append(f"{lhs} = {chain}")
-        locals_ = [f"{derivative_symbol(c.child, step.node, n.vector)} = "
-                   f"{n.expr(c.local_derivative)}" for c in step.contributions
-                   if c.local_derivative is not None]
+        locals_ = [
+            f"{derivative_symbol(c.child, step.node, n.vector)} = {n.expr(c.local_derivative)}"
+            for c in step.contributions
+            if c.local_derivative is not None
+        ]
         if locals_:
             lines.append(_pad(lhs) + "    where " + "; ".join(locals_))
         lines.append(_pad(lhs) + f" = {result}")
@@ -119,14 +124,25 @@ def cost_lines(derivation: Derivation) -> list[str]:
             rows.append([r.route, "", "", "", "", "—", "—", r.note])
         else:
             o = r.ops
-            rows.append([r.route, o.adds, o.muls, o.divs, o.calls, o.total,
-                         f"{r.ratio:.2f}×" if r.ratio is not None else "", r.note])
-    return _table([[str(c) for c in r] for r in rows],
-                  ["route", "adds", "muls", "divs", "calls", "total", "/forward", "note"])
+            rows.append(
+                [
+                    r.route,
+                    o.adds,
+                    o.muls,
+                    o.divs,
+                    o.calls,
+                    o.total,
+                    f"{r.ratio:.2f}×" if r.ratio is not None else "",
+                    r.note,
+                ]
+            )
+    return _table(
+        [[str(c) for c in r] for r in rows],
+        ["route", "adds", "muls", "divs", "calls", "total", "/forward", "note"],
+    )
 
 
-def render_text(derivation: Derivation, steps: bool = False, expand: str = "none",
-                **_: Any) -> str:
+def render_text(derivation: Derivation, steps: bool = False, expand: str = "none", **_: Any) -> str:
     """The derivation as the CLI prints it: forward, backward, naive, op counts."""
     p = derivation.program
     n = _Notation(derivation, expand)
@@ -135,18 +151,25 @@ def render_text(derivation: Derivation, steps: bool = False, expand: str = "none
     inputs = ", ".join(n.name(v.name) for v in p.inputs) or "none"
     out.append(f"parameters: {params}    inputs: {inputs}")
     if p.consts:
-        out.append("constants: " + ", ".join(f"{n.name(c.name)} = {_number(c.value)}"
-                                            for c in p.consts))
+        out.append(
+            "constants: " + ", ".join(f"{n.name(c.name)} = {_number(c.value)}" for c in p.consts)
+        )
     out += ["", "Forward pass", "------------"]
     out += [f"{n.name(a.name)} = {n.expr(a.expr)}" for a in p.assignments]
     if derivation.backprop is not None:
-        out += ["", "Backward pass (error signals, reverse topological order)",
-                "--------------------------------------------------------"]
+        out += [
+            "",
+            "Backward pass (error signals, reverse topological order)",
+            "--------------------------------------------------------",
+        ]
         for s in derivation.backprop.steps:
             out += backprop_lines(s, n, steps)
     if derivation.naive is not None:
-        out += ["", "Naive: substitute, then differentiate per parameter",
-                "---------------------------------------------------"]
+        out += [
+            "",
+            "Naive: substitute, then differentiate per parameter",
+            "---------------------------------------------------",
+        ]
         out += naive_lines(derivation.naive, n, steps)
     if derivation.costs:
         out += ["", "Operation counts", "----------------"] + cost_lines(derivation)
@@ -166,8 +189,9 @@ def _expr_json(e: Any, n: _Notation) -> dict[str, str] | None:
     return {"expr": str(e), "text": n.expr(e), "latex": n.latex(e)}
 
 
-def derivation_dict(derivation: Derivation, steps: bool = False,
-                    expand: str = "none") -> dict[str, Any]:
+def derivation_dict(
+    derivation: Derivation, steps: bool = False, expand: str = "none"
+) -> dict[str, Any]:
     """A JSON-ready dict of the whole derivation."""
     p = derivation.program
     n = _Notation(derivation, expand)
@@ -182,8 +206,7 @@ def derivation_dict(derivation: Derivation, steps: bool = False,
     }
     if derivation.backprop is not None:
         out["backprop"] = [_step_json(s, n) for s in derivation.backprop.steps]
-        out["gradients"] = {v.name: str(derivation.backprop.gradient(v.name))
-                            for v in p.params}
+        out["gradients"] = {v.name: str(derivation.backprop.gradient(v.name)) for v in p.params}
     if derivation.naive is not None:
         nv = derivation.naive
         out["naive"] = {
@@ -191,14 +214,20 @@ def derivation_dict(derivation: Derivation, steps: bool = False,
             "note": nv.note,
             "seconds": round(nv.seconds, 4),
             "gradients": {
-                k: {**(_expr_json(g.gradient, n) or {}),
-                    **({"steps": [_rule_json(s, n) for s in reversed(g.steps)]} if steps else {})}
+                k: {
+                    **(_expr_json(g.gradient, n) or {}),
+                    **({"steps": [_rule_json(s, n) for s in reversed(g.steps)]} if steps else {}),
+                }
                 for k, g in nv.gradients.items()
             },
         }
     out["costs"] = [
-        {"route": r.route, **(r.ops.as_dict() if r.ops else {"total": None}),
-         "ratio": r.ratio, "note": r.note}
+        {
+            "route": r.route,
+            **(r.ops.as_dict() if r.ops else {"total": None}),
+            "ratio": r.ratio,
+            "note": r.note,
+        }
         for r in derivation.costs
     ]
     return out
@@ -212,8 +241,11 @@ def _step_json(s: BackpropStep, n: _Notation) -> dict[str, Any]:
         "fan_out": s.fan_out,
         **(_expr_json(s.expression, n) or {}),
         "contributions": [
-            {"child": c.child, "local_derivative": _expr_json(c.local_derivative, n),
-             "term": _expr_json(c.term, n)}
+            {
+                "child": c.child,
+                "local_derivative": _expr_json(c.local_derivative, n),
+                "term": _expr_json(c.term, n),
+            }
             for c in s.contributions
         ],
         "note": s.note,
@@ -221,12 +253,16 @@ def _step_json(s: BackpropStep, n: _Notation) -> dict[str, Any]:
 
 
 def _rule_json(s: RuleStep, n: _Notation) -> dict[str, Any]:
-    return {"rule": s.rule, "function": s.function, "depth": s.depth,
-            "before": n.expr(s.expr), "after": n.expr(s.result),
-            "before_latex": n.latex(s.expr), "after_latex": n.latex(s.result)}
+    return {
+        "rule": s.rule,
+        "function": s.function,
+        "depth": s.depth,
+        "before": n.expr(s.expr),
+        "after": n.expr(s.result),
+        "before_latex": n.latex(s.expr),
+        "after_latex": n.latex(s.result),
+    }
 
 
-def render_json(derivation: Derivation, steps: bool = False, expand: str = "none",
-                **_: Any) -> str:
-    return json.dumps(derivation_dict(derivation, steps, expand), indent=2,
-                      ensure_ascii=False)
+def render_json(derivation: Derivation, steps: bool = False, expand: str = "none", **_: Any) -> str:
+    return json.dumps(derivation_dict(derivation, steps, expand), indent=2, ensure_ascii=False)

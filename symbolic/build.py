@@ -71,14 +71,18 @@ class ExprBuilder:
             return left / right
         if node.op == "^":
             return self.power(left, right, node.span)
-        raise ModelError(f"'{node.op}' needs vectors or matrices; in a scalar model use '*'",
-                         node.span, "declare shapes, e.g. 'param W[2, 3]', for matrix programs")
+        raise ModelError(
+            f"'{node.op}' needs vectors or matrices; in a scalar model use '*'",
+            node.span,
+            "declare shapes, e.g. 'param W[2, 3]', for matrix programs",
+        )
 
     def power(self, base: sp.Basic, exponent: sp.Basic, span: SourceSpan) -> sp.Basic:
         if exponent.is_Number:
             if exponent.is_Integer and abs(int(exponent)) > self.limits.max_exponent:
-                raise LimitError(f"exponent {exponent} is larger than the limit "
-                                 f"{self.limits.max_exponent}", span)
+                raise LimitError(
+                    f"exponent {exponent} is larger than the limit {self.limits.max_exponent}", span
+                )
             if not exponent.is_Integer and abs(exponent) > self.limits.max_exponent:
                 raise LimitError("exponent too large", span)
             if base.is_Number and base.is_zero and exponent.is_negative:
@@ -91,18 +95,23 @@ class ExprBuilder:
     def build_Call(self, node: g.Call) -> sp.Basic:
         if node.func not in FUNCTIONS:
             close = difflib.get_close_matches(node.func, FUNCTIONS, n=1)
-            hint = f"did you mean '{close[0]}'?" if close else (
-                "known functions: " + ", ".join(sorted(FUNCTIONS)))
+            hint = (
+                f"did you mean '{close[0]}'?"
+                if close
+                else ("known functions: " + ", ".join(sorted(FUNCTIONS)))
+            )
             raise ModelError(f"unknown function '{node.func}'", node.span, hint)
         func, arities = FUNCTIONS[node.func]
         args = [self(a) for a in node.args]
         if len(args) == 1 and node.func in DEFAULT_SECOND_ARG:
             args.append(DEFAULT_SECOND_ARG[node.func])
         if len(args) not in arities:
-            want = " or ".join(str(a) for a in arities[:2]) + (" or more" if len(arities) > 2
-                                                               else "")
-            raise ModelError(f"{node.func}() takes {want} argument(s), got {len(node.args)}",
-                             node.span)
+            want = " or ".join(str(a) for a in arities[:2]) + (
+                " or more" if len(arities) > 2 else ""
+            )
+            raise ModelError(
+                f"{node.func}() takes {want} argument(s), got {len(node.args)}", node.span
+            )
         if node.prime:
             if len(args) != 1:
                 raise ModelError(f"{node.func}' is defined for one argument", node.span)
@@ -111,8 +120,11 @@ class ExprBuilder:
         return func(*args)  # type: ignore[operator]
 
     def build_Transpose(self, node: g.Transpose) -> sp.Basic:
-        raise ModelError("transpose needs a vector or matrix", node.span,
-                         "declare shapes, e.g. 'param W[2, 3]', for matrix programs")
+        raise ModelError(
+            "transpose needs a vector or matrix",
+            node.span,
+            "declare shapes, e.g. 'param W[2, 3]', for matrix programs",
+        )
 
     def build_ArrayLit(self, node: g.ArrayLit) -> sp.Basic:
         raise ModelError("array literals need a vector program", node.span)
@@ -143,8 +155,10 @@ class _Scope:
         if node.id in FUNCTIONS:
             raise ModelError(f"'{node.id}' is a function; call it like {node.id}(z)", node.span)
         if node.id in self.defined_later:
-            raise ModelError(f"'{node.id}' is used before it is defined "
-                             f"(line {self.defined_later[node.id]})", node.span)
+            raise ModelError(
+                f"'{node.id}' is used before it is defined (line {self.defined_later[node.id]})",
+                node.span,
+            )
         close = difflib.get_close_matches(node.id, list(self.items), n=1)
         hint = f"did you mean '{close[0]}'?" if close else "declare it with 'param' or 'input'"
         raise ModelError(f"unknown name '{node.id}'", node.span, hint)
@@ -185,25 +199,32 @@ def build_program(parsed: g.ParsedText, limits: g.Limits = g.DEFAULT_LIMITS) -> 
                     if value.free_symbols:
                         raise ModelError("a const value must be a number", d.value.span)
                 elif d.value is not None:
-                    raise ModelError(f"only consts take a value; '{d.name}' is a {st.kind}",
-                                     d.value.span)
+                    raise ModelError(
+                        f"only consts take a value; '{d.name}' is a {st.kind}", d.value.span
+                    )
                 var = Variable(d.name, st.kind, make_symbol(d.name), (), value, d.span)  # type: ignore[arg-type]
                 variables.append(var)
                 scope.items[d.name] = var
         elif isinstance(st, g.Assign):
             existing = scope.items.get(st.target)
             if isinstance(existing, Variable):
-                raise ModelError(f"'{st.target}' is a {existing.role}; it cannot be assigned",
-                                 st.span, "choose another name for the new node")
+                raise ModelError(
+                    f"'{st.target}' is a {existing.role}; it cannot be assigned",
+                    st.span,
+                    "choose another name for the new node",
+                )
             if st.target in FUNCTIONS or st.target in CONSTANTS:
                 raise ModelError(f"'{st.target}' is a built-in name", st.span)
             value = build(st.value)
             if st.op != "=":
                 if existing is None:
-                    raise ModelError(f"'{st.target}' has no value to update with {st.op}",
-                                     st.span)
-                value = {"+=": sp.Add, "-=": lambda a, b: a - b, "*=": sp.Mul,
-                         "/=": lambda a, b: a / b}[st.op](existing.symbol, value)
+                    raise ModelError(f"'{st.target}' has no value to update with {st.op}", st.span)
+                value = {
+                    "+=": sp.Add,
+                    "-=": lambda a, b: a - b,
+                    "*=": sp.Mul,
+                    "/=": lambda a, b: a / b,
+                }[st.op](existing.symbol, value)
             scope.defined_later.pop(st.target, None)
             name = scope.new_version(st.target)
             a = Assignment(name, make_symbol(name), value, (), st.span, display=st.target)
@@ -224,28 +245,45 @@ def _check_new_name(name: str, span: SourceSpan, scope: _Scope) -> None:
         raise ModelError(f"'{name}' is a keyword", span)
 
 
-def _finish(parsed: g.ParsedText, variables: list[Variable], assignments: list[Assignment],
-            loss: tuple[str, SourceSpan] | None, scope: _Scope) -> Program:
+def _finish(
+    parsed: g.ParsedText,
+    variables: list[Variable],
+    assignments: list[Assignment],
+    loss: tuple[str, SourceSpan] | None,
+    scope: _Scope,
+) -> Program:
     end = SourceSpan(parsed.filename, parsed.source.count("\n") + 1, 1, "")
     if not assignments:
         raise ModelError("the model has no assignments (e.g. 'z = w*x + b')", end)
     if loss is None:
-        raise ModelError("no loss: add a line 'loss NAME' naming the output to differentiate",
-                         end, f"e.g. 'loss {assignments[-1].display}'")
+        raise ModelError(
+            "no loss: add a line 'loss NAME' naming the output to differentiate",
+            end,
+            f"e.g. 'loss {assignments[-1].display}'",
+        )
     item = scope.items.get(loss[0])
     if item is None:
         raise ModelError(f"loss '{loss[0]}' is not defined", loss[1])
     if not isinstance(item, Assignment):
         raise ModelError(f"loss '{loss[0]}' is a {item.role}, not a computed node", loss[1])
     if not any(v.role == "param" for v in variables):
-        raise ModelError("no parameters: declare what to differentiate with 'param'",
-                         SourceSpan(parsed.filename, 1, 1, ""))
-    return Program(parsed.title or Path(parsed.filename).stem, variables, assignments,
-                   item.name, parsed.filename, parsed.source)
+        raise ModelError(
+            "no parameters: declare what to differentiate with 'param'",
+            SourceSpan(parsed.filename, 1, 1, ""),
+        )
+    return Program(
+        parsed.title or Path(parsed.filename).stem,
+        variables,
+        assignments,
+        item.name,
+        parsed.filename,
+        parsed.source,
+    )
 
 
-def parse_program(text: str, filename: str = "<input>",
-                  limits: g.Limits = g.DEFAULT_LIMITS) -> Program:
+def parse_program(
+    text: str, filename: str = "<input>", limits: g.Limits = g.DEFAULT_LIMITS
+) -> Program:
     """Parse and build a program from ``.chain`` text.
 
     >>> p = parse_program("param w\\ninput x\\ny = sigma(w*x)\\nloss y")
@@ -261,10 +299,14 @@ def load_program(path: str | Path, limits: g.Limits = g.DEFAULT_LIMITS) -> Progr
     try:
         data = path.read_bytes()
     except OSError as exc:
-        raise ModelError(f"cannot read model: {exc.strerror}", SourceSpan(str(path), 1, 1)) from None
+        raise ModelError(
+            f"cannot read model: {exc.strerror}", SourceSpan(str(path), 1, 1)
+        ) from None
     if len(data) > limits.max_chars * 4:
-        raise LimitError(f"file is {len(data):,} bytes; the limit is {limits.max_chars:,} "
-                         "characters", SourceSpan(str(path), 1, 1))
+        raise LimitError(
+            f"file is {len(data):,} bytes; the limit is {limits.max_chars:,} characters",
+            SourceSpan(str(path), 1, 1),
+        )
     text = g.decode_source(data, str(path))
     if not text.strip():
         raise ModelError("the model file is empty", SourceSpan(str(path), 1, 1))

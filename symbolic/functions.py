@@ -251,5 +251,15 @@ def expand_fully(expr: sp.Expr) -> sp.Expr:
 
 #: Atoms whose derivative is defined only almost everywhere (complex step is wrong on
 #: them; finite differences must avoid their kinks).
-NON_SMOOTH = (step, relu, leaky_relu, elu, sp.Abs, sp.Max, sp.Min, sp.sign, sp.Heaviside,
-              sp.Piecewise)
+NON_SMOOTH = (
+    step,
+    relu,
+    leaky_relu,
+    elu,
+    sp.Abs,
+    sp.Max,
+    sp.Min,
+    sp.sign,
+    sp.Heaviside,
+    sp.Piecewise,
+)

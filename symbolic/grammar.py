@@ -213,7 +213,9 @@ def tokenize(line: str, span_of) -> list[Token]:  # noqa: ANN001 - span_of(col) 
                         span_of(pos + 1),
                         f"write the product explicitly, e.g. {text}*{nxt}",
                     )
-            tokens.append(Token({"num": "NUM", "name": "NAME", "op": "OP"}[kind], text, pos + 1))
+            tokens.append(
+                Token({"num": "NUM", "name": "NAME", "op": "OP"}[kind or ""], text, pos + 1)
+            )
         pos = m.end()
     tokens.append(Token("END", "", len(line) + 1))
     return tokens
@@ -258,8 +260,9 @@ class ExprParser:
     def enter(self) -> None:
         self.depth += 1
         if self.depth > self.limits.max_depth:
-            raise LimitError(f"expression nested deeper than {self.limits.max_depth} levels",
-                             self.here())
+            raise LimitError(
+                f"expression nested deeper than {self.limits.max_depth} levels", self.here()
+            )
 
     # -- grammar
     def parse_expr(self) -> Expr:
@@ -313,8 +316,11 @@ class ExprParser:
         while True:
             if self.at(".T"):
                 node = Transpose(self.span_of(self.take().col), node)
-            elif self.at("^") and self.peek().kind == "NAME" and self.peek().text == "T" and (
-                self.peek(2).kind == "END" or self.peek(2).text not in ("(",)
+            elif (
+                self.at("^")
+                and self.peek().kind == "NAME"
+                and self.peek().text == "T"
+                and (self.peek(2).kind == "END" or self.peek(2).text not in ("(",))
             ):
                 col = self.take().col
                 self.take()
@@ -340,13 +346,15 @@ class ExprParser:
             self.take()
             digits = len(t.text.replace(".", "").split("e")[0].split("E")[0])
             if digits > self.limits.max_number_digits:
-                raise LimitError(f"number literal longer than {self.limits.max_number_digits} "
-                                 "digits", span)
+                raise LimitError(
+                    f"number literal longer than {self.limits.max_number_digits} digits", span
+                )
             return Num(span, t.text)
         if t.kind == "NAME":
             if t.text in KEYWORDS:
-                raise ModelError(f"'{t.text}' is a keyword and cannot be used in an expression",
-                                 span)
+                raise ModelError(
+                    f"'{t.text}' is a keyword and cannot be used in an expression", span
+                )
             self.take()
             if self.at("'") and self.peek().text == "(":
                 self.take()
@@ -385,8 +393,11 @@ class ExprParser:
     def parse_to_end(self) -> Expr:
         e = self.parse_expr()
         if self.tok.kind != "END":
-            raise ModelError(f"unexpected {self.tok.text!r} after the expression", self.here(),
-                             "each line holds one statement; use '*' for products")
+            raise ModelError(
+                f"unexpected {self.tok.text!r} after the expression",
+                self.here(),
+                "each line holds one statement; use '*' for products",
+            )
         return e
 
 
@@ -398,34 +409,41 @@ def _strip_comment(line: str) -> tuple[str, str]:
 
 def _check_size(text: str, filename: str, limits: Limits) -> None:
     if len(text) > limits.max_chars:
-        raise LimitError(f"input is {len(text):,} characters; the limit is {limits.max_chars:,}",
-                         SourceSpan(filename, 1, 1, ""))
+        raise LimitError(
+            f"input is {len(text):,} characters; the limit is {limits.max_chars:,}",
+            SourceSpan(filename, 1, 1, ""),
+        )
 
 
 def decode_source(data: bytes, filename: str) -> str:
     """Decode bytes as UTF-8 with a located error instead of a traceback."""
     if b"\x00" in data:
         line = data[: data.index(b"\x00")].count(b"\n") + 1
-        raise ModelError("file contains a NUL byte (is it a binary file?)",
-                         SourceSpan(filename, line, 1, ""))
+        raise ModelError(
+            "file contains a NUL byte (is it a binary file?)", SourceSpan(filename, line, 1, "")
+        )
     try:
         return data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         line = data[: exc.start].count(b"\n") + 1
         col = exc.start - (data.rfind(b"\n", 0, exc.start) + 1) + 1
-        raise ModelError(f"not valid UTF-8 (byte 0x{data[exc.start]:02x})",
-                         SourceSpan(filename, line, col, "")) from None
+        raise ModelError(
+            f"not valid UTF-8 (byte 0x{data[exc.start]:02x})", SourceSpan(filename, line, col, "")
+        ) from None
 
 
-def parse_expression(text: str, filename: str = "<input>", line_no: int = 1,
-                     limits: Limits = DEFAULT_LIMITS) -> Expr:
+def parse_expression(
+    text: str, filename: str = "<input>", line_no: int = 1, limits: Limits = DEFAULT_LIMITS
+) -> Expr:
     """Parse one expression (a right-hand side) into a syntax tree."""
     _check_size(text, filename, limits)
     original = text
     text = normalize_text(text)
     if len(text) > limits.max_line_chars:
-        raise LimitError(f"line is {len(text):,} characters; the limit is "
-                         f"{limits.max_line_chars:,}", SourceSpan(filename, line_no, 1, ""))
+        raise LimitError(
+            f"line is {len(text):,} characters; the limit is {limits.max_line_chars:,}",
+            SourceSpan(filename, line_no, 1, ""),
+        )
 
     def span_of(col: int) -> SourceSpan:
         return SourceSpan(filename, line_no, col, original)
@@ -439,8 +457,7 @@ _LOSS_RE = re.compile(r"^\s*loss\b\s*(.*)$")
 _NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 
-def parse_text(text: str, filename: str = "<input>",
-               limits: Limits = DEFAULT_LIMITS) -> ParsedText:
+def parse_text(text: str, filename: str = "<input>", limits: Limits = DEFAULT_LIMITS) -> ParsedText:
     """Parse a whole ``.chain`` text into statements (no meaning checked yet)."""
     _check_size(text, filename, limits)
     statements: list[Statement] = []
@@ -454,17 +471,20 @@ def parse_text(text: str, filename: str = "<input>",
             continue
         seen_code = True
         if len(statements) >= limits.max_statements:
-            raise LimitError(f"more than {limits.max_statements:,} statements",
-                             SourceSpan(filename, line_no, 1, raw))
+            raise LimitError(
+                f"more than {limits.max_statements:,} statements",
+                SourceSpan(filename, line_no, 1, raw),
+            )
         if len(raw) > limits.max_line_chars:
-            raise LimitError(f"line is {len(raw):,} characters; the limit is "
-                             f"{limits.max_line_chars:,}", SourceSpan(filename, line_no, 1, raw[:200]))
+            raise LimitError(
+                f"line is {len(raw):,} characters; the limit is {limits.max_line_chars:,}",
+                SourceSpan(filename, line_no, 1, raw[:200]),
+            )
         statements.append(_parse_statement(normalize_text(code), raw, filename, line_no, limits))
     return ParsedText(statements, title, filename, text)
 
 
-def _parse_statement(code: str, raw: str, filename: str, line_no: int,
-                     limits: Limits) -> Statement:
+def _parse_statement(code: str, raw: str, filename: str, line_no: int, limits: Limits) -> Statement:
     def span_of(col: int) -> SourceSpan:
         return SourceSpan(filename, line_no, col, raw)
 
@@ -472,22 +492,25 @@ def _parse_statement(code: str, raw: str, filename: str, line_no: int,
     first = tokens[0]
     if first.kind == "NAME" and _DECL_RE.match(code):
         return _parse_declaration(tokens, span_of, limits)
-    if first.kind == "NAME" and first.text == "loss" and not (
-        tokens[1].kind == "OP" and tokens[1].text in ("=", "+=", "-=", "*=", "/=")
+    if (
+        first.kind == "NAME"
+        and first.text == "loss"
+        and not (tokens[1].kind == "OP" and tokens[1].text in ("=", "+=", "-=", "*=", "/="))
     ):
         if len(tokens) != 3 or tokens[1].kind != "NAME":
             raise ModelError("expected 'loss NAME'", span_of(first.col))
         return LossDecl(tokens[1].text, span_of(tokens[1].col))
-    if first.kind == "NAME" and tokens[1].kind == "OP" and tokens[1].text in (
-        "=", "+=", "-=", "*=", "/="
+    if (
+        first.kind == "NAME"
+        and tokens[1].kind == "OP"
+        and tokens[1].text in ("=", "+=", "-=", "*=", "/=")
     ):
         parser = ExprParser(tokens, span_of, limits)
         parser.i = 2
         value = parser.parse_to_end()
         return Assign(first.text, tokens[1].text, value, span_of(first.col))
     raise ModelError(
-        "expected a statement: 'name = expression', 'param …', 'input …', 'const …' or "
-        "'loss NAME'",
+        "expected a statement: 'name = expression', 'param …', 'input …', 'const …' or 'loss NAME'",
         span_of(first.col),
     )
 
@@ -514,8 +537,9 @@ def _parse_declaration(tokens: list[Token], span_of, limits: Limits) -> Declarat
                 elif d.kind == "NAME":
                     dims.append(d.text)
                 else:
-                    raise ModelError("expected a size (a positive integer or a name)",
-                                     span_of(d.col))
+                    raise ModelError(
+                        "expected a size (a positive integer or a name)", span_of(d.col)
+                    )
                 parser.take()
                 if parser.at(","):
                     parser.take()
@@ -523,22 +547,23 @@ def _parse_declaration(tokens: list[Token], span_of, limits: Limits) -> Declarat
                 parser.expect("]", "']' to close the shape")
                 break
             if len(dims) > 2:
-                raise ModelError("only scalars, vectors and matrices are supported",
-                                 span_of(t.col))
+                raise ModelError("only scalars, vectors and matrices are supported", span_of(t.col))
         value = None
         if parser.at("="):
             parser.take()
             value = parser.parse_expr()
         elif kind == "const":
-            raise ModelError(f"const '{t.text}' needs a value, e.g. const {t.text} = 0.1",
-                             span_of(t.col))
+            raise ModelError(
+                f"const '{t.text}' needs a value, e.g. const {t.text} = 0.1", span_of(t.col)
+            )
         names.append(Declared(t.text, tuple(dims), value, span_of(t.col)))
         if parser.at(","):
             parser.take()
             continue
         if parser.tok.kind != "END":
-            raise ModelError(f"unexpected {parser.tok.text!r} in the declaration",
-                             span_of(parser.tok.col))
+            raise ModelError(
+                f"unexpected {parser.tok.text!r} in the declaration", span_of(parser.tok.col)
+            )
         break
     return Declaration(kind, tuple(names), span_of(tokens[0].col))
 

@@ -189,8 +189,10 @@ class Program:
         yield from self.assignments
 
     def __repr__(self) -> str:
-        return (f"Program({self.title!r}, params={[p.name for p in self.params]}, "
-                f"nodes={len(self.assignments)}, loss={self.loss!r})")
+        return (
+            f"Program({self.title!r}, params={[p.name for p in self.params]}, "
+            f"nodes={len(self.assignments)}, loss={self.loss!r})"
+        )
 
 
 def _symbols_in(expr: sp.Basic) -> set[sp.Basic]:
@@ -254,12 +256,14 @@ class ProgramBuilder:
     def build(self, loss: str | None = None) -> Program:
         if not self.assignments:
             raise ModelError("a program needs at least one assignment")
-        return Program(self.title, self.variables, self.assignments,
-                       loss or self.assignments[-1].name)
+        return Program(
+            self.title, self.variables, self.assignments, loss or self.assignments[-1].name
+        )
 
 
-def program_from_expr(expr: sp.Expr, params: Iterable[sp.Symbol] | None = None,
-                      title: str = "", loss_name: str = "f") -> Program:
+def program_from_expr(
+    expr: sp.Expr, params: Iterable[sp.Symbol] | None = None, title: str = "", loss_name: str = "f"
+) -> Program:
     """Build the DAG of a single SymPy expression.
 
     Each distinct non-leaf subexpression becomes a node ``v1, v2, …`` (a subexpression

@@ -12,14 +12,20 @@ from ..symbolic.program import Program
 
 
 def add_model_argument(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("model", metavar="MODEL",
-                        help="a .chain model file (or the name of a shipped example)")
+    parser.add_argument(
+        "model", metavar="MODEL", help="a .chain model file (or the name of a shipped example)"
+    )
 
 
-def add_format_argument(parser: argparse.ArgumentParser, choices: tuple[str, ...] = (
-        "text", "json")) -> None:
-    parser.add_argument("--format", choices=choices, default=choices[0],
-                        help=f"output format (default: {choices[0]})")
+def add_format_argument(
+    parser: argparse.ArgumentParser, choices: tuple[str, ...] = ("text", "json")
+) -> None:
+    parser.add_argument(
+        "--format",
+        choices=choices,
+        default=choices[0],
+        help=f"output format (default: {choices[0]})",
+    )
 
 
 def load_model(spec: str) -> Program:

@@ -23,26 +23,51 @@ examples:
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("derive", help="derive gradients naively and by backprop",
-                       description=HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = sub.add_parser(
+        "derive",
+        help="derive gradients naively and by backprop",
+        description=HELP,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     add_model_argument(p)
-    p.add_argument("--method", choices=("naive", "backprop", "both"), default="both",
-                   help="which derivation(s) to run (default: both)")
-    p.add_argument("--steps", action="store_true",
-                   help="show every step: each child's contribution and local derivative, "
-                   "each differentiation rule of the naive route")
+    p.add_argument(
+        "--method",
+        choices=("naive", "backprop", "both"),
+        default="both",
+        help="which derivation(s) to run (default: both)",
+    )
+    p.add_argument(
+        "--steps",
+        action="store_true",
+        help="show every step: each child's contribution and local derivative, "
+        "each differentiation rule of the naive route",
+    )
     add_format_argument(p)
-    p.add_argument("--expand", choices=("none", "sigma", "full"), default="none",
-                   help="print σ'(z) as is (none), as σ(z)(1 − σ(z)) (sigma), or every "
-                   "activation as exponentials (full)")
-    p.add_argument("--budget", type=float, default=30.0, metavar="SECONDS",
-                   help="time budget of the naive route; it stops with a note when spent "
-                   "(default: 30)")
-    p.add_argument("--no-cse", action="store_true",
-                   help="skip the common-subexpression count of the naive gradients")
-    p.add_argument("--show-jacobians", action="store_true",
-                   help="vector programs: also show the local Jacobians (diagonal form for "
-                   "elementwise operations); they are never built to compute anything")
+    p.add_argument(
+        "--expand",
+        choices=("none", "sigma", "full"),
+        default="none",
+        help="print σ'(z) as is (none), as σ(z)(1 − σ(z)) (sigma), or every "
+        "activation as exponentials (full)",
+    )
+    p.add_argument(
+        "--budget",
+        type=float,
+        default=30.0,
+        metavar="SECONDS",
+        help="time budget of the naive route; it stops with a note when spent (default: 30)",
+    )
+    p.add_argument(
+        "--no-cse",
+        action="store_true",
+        help="skip the common-subexpression count of the naive gradients",
+    )
+    p.add_argument(
+        "--show-jacobians",
+        action="store_true",
+        help="vector programs: also show the local Jacobians (diagonal form for "
+        "elementwise operations); they are never built to compute anything",
+    )
     p.set_defaults(run=run)
 
 
@@ -51,8 +76,9 @@ def run(args: argparse.Namespace) -> int:
     from ..reports import render_derivation
 
     program = load_model(args.model)
-    derivation = derive(program, method=args.method, steps=args.steps,
-                        naive_budget=args.budget, cse=not args.no_cse)
+    derivation = derive(
+        program, method=args.method, steps=args.steps, naive_budget=args.budget, cse=not args.no_cse
+    )
     options = {"steps": args.steps, "expand": args.expand}
     if args.show_jacobians:
         options["show_jacobians"] = True

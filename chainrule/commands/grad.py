@@ -28,20 +28,34 @@ examples:
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("grad", help="evaluate the loss and gradient at a point",
-                       description=HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = sub.add_parser(
+        "grad",
+        help="evaluate the loss and gradient at a point",
+        description=HELP,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     add_model_argument(p)
-    p.add_argument("--at", action="append", default=[], metavar="NAME=VALUE,...",
-                   help="values of inputs, parameters and constants (repeatable)")
-    p.add_argument("--at-file", metavar="POINT.json",
-                   help="a JSON object of values (nested lists for vectors and matrices)")
+    p.add_argument(
+        "--at",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE,...",
+        help="values of inputs, parameters and constants (repeatable)",
+    )
+    p.add_argument(
+        "--at-file",
+        metavar="POINT.json",
+        help="a JSON object of values (nested lists for vectors and matrices)",
+    )
     add_format_argument(p)
     p.set_defaults(run=run)
 
 
 def split_top_level(text: str) -> list[str]:
     """Split ``a=1,W=[[1,2],[3,4]]`` at the commas outside brackets."""
-    parts, depth, cur = [], 0, []
+    parts: list[str] = []
+    cur: list[str] = []
+    depth = 0
     for ch in text:
         if ch in "[(":
             depth += 1
@@ -83,8 +97,10 @@ def _check_numeric(name: str, value: Any) -> None:
     try:
         arr = np.asarray(value, dtype=float)
     except (TypeError, ValueError):
-        raise ChainruleError(f"value of {name} must be a number or a (nested) list of "
-                             "numbers with rows of equal length") from None
+        raise ChainruleError(
+            f"value of {name} must be a number or a (nested) list of "
+            "numbers with rows of equal length"
+        ) from None
     if not np.all(np.isfinite(arr)):
         raise ChainruleError(f"value of {name} is not finite")
 
