@@ -39,13 +39,17 @@ def naive(
             grad = d(loss)
             gradients[p.name] = NaiveGradient(p.name, grad, trace or [], d.truncated)
     except BudgetExceeded as exc:
-        done = ", ".join(gradients) or "none"
+        names = list(gradients)
+        done = ", ".join(names[:6]) + (", …" if len(names) > 6 else "")
+        done = f"{len(names)} of {len(program.params)} gradients finished" + (
+            f" ({done})" if names else ""
+        )
         return NaiveDerivation(
             program,
             loss,
             gradients,
             complete=False,
-            note=f"{exc}; gradients finished: {done}",
+            note=f"{exc}; {done}",
             seconds=time.perf_counter() - start,
         )
     return NaiveDerivation(program, loss, gradients, seconds=time.perf_counter() - start)
