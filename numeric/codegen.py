@@ -1,0 +1,901 @@
+"""Generate one straight-line NumPy function ``loss_and_grad(params, data)`` per model.
+
+The backprop derivation becomes the code a person would write by hand: the forward
+pass with the program's own names (``z1``, ``h1``, ``y``), then the error signals
+(``y_bar``, ``z1_bar``, …) reusing the forward values, then one gradient per parameter.
+
+Data arrays carry the batch along axis 0 (rows are examples). The loss over a batch
+is the mean (or the sum, ``reduction="sum"``) of the per-example losses, and every
+gradient is exactly the gradient of that number:
+
+* scalar (unit-form) programs batch by broadcasting: an input ``x1`` is a ``(B,)``
+  array, so every node that depends on data is a ``(B,)`` array and a parameter's
+  gradient is the sum of its per-example gradients over the batch;
+* vector programs (``param W1[m, n]``) are printed by
+  :mod:`chainrule.numeric.numpy_printer` when it is available (see
+  :func:`generate`).
+
+Safety: generated source is assembled only from checked identifiers
+(``[A-Za-z_][A-Za-z0-9_]*``, Python keywords renamed ``lambda`` → ``lambda_``) and
+printer output for SymPy trees; before compiling, :func:`audit_source` tokenizes the
+text and refuses any name or string that is not one of those. No user text is ever
+passed to ``exec``.
+
+>>> import chainrule
+>>> code = generate(chainrule.load("sum_times"))
+>>> loss, grads = code.function({"x": -2.0, "y": 5.0, "z": -4.0}, {})
+>>> float(loss), [float(grads[k]) for k in "xyz"]
+(-12.0, [-4.0, -4.0, 3.0])
+"""
+
+from __future__ import annotations
+
+import io
+import keyword
+import re
+import tokenize
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import sympy as sp
+from sympy.printing.numpy import NumPyPrinter
+
+from ..derive.records import BackpropDerivation
+from ..symbolic.errors import ChainruleError
+from ..symbolic.functions import sigma, sigma_prime, softplus
+from ..symbolic.program import Assignment, Program
+
+_IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
+
+#: Names the generated module defines or uses itself; program names that collide get a
+#: trailing underscore.
+RESERVED = frozenset(
+    {
+        "np",
+        "params",
+        "data",
+        "reduction",
+        "grads",
+        "loss",
+        "B",
+        "scale",
+        "DTYPE",
+        "values",
+        "loss_and_grad",
+        "forward",
+        "delta",
+        "signals",
+        "probes",
+        "float",
+        "dict",
+        "len",
+        "sigma",
+        "sigma_prime",
+        "relu",
+        "step",
+        "softplus",
+        "leaky_relu",
+        "elu",
+        "sign",
+        "logsumexp",
+        "softmax",
+        "log_softmax",
+        "self",
+        "np_",
+        "None",
+        "True",
+        "False",
+    }
+)
+
+DTYPES = {"float64": "np.float64", "float32": "np.float32", "complex128": "np.complex128"}
+
+
+class CodegenError(ChainruleError):
+    """The derivation cannot become NumPy code (e.g. it contains a DiracDelta)."""
+
+
+# ----------------------------------------------------------------------- helpers
+#: NumPy helper functions copied into every module that calls them. ``stable``
+#: versions never overflow; ``analytic`` ones are holomorphic (for complex-step checks).
+HELPERS_STABLE: dict[str, str] = {
+    "sigma": '''def sigma(z):
+    """Logistic sigmoid 1/(1 + e^-z), stable for large |z| (exp of -|z| only)."""
+    e = np.exp(-np.abs(z))
+    r = 1 / (1 + e)
+    return np.where(z >= 0, r, e * r)
+''',
+    "sigma_prime": '''def sigma_prime(z):
+    """σ'(z) = σ(z)(1 - σ(z))."""
+    s = sigma(z)
+    return s * (1 - s)
+''',
+    "softplus": '''def softplus(z):
+    """log(1 + e^z) without overflow."""
+    return np.logaddexp(0, z)
+''',
+    "relu": """def relu(z):
+    return np.maximum(z, 0)
+""",
+    "step": '''def step(z):
+    """Hard threshold; step(0) = 0, the convention relu'(0) = 0."""
+    return (z > 0).astype(np.result_type(z, DTYPE))
+''',
+    "leaky_relu": """def leaky_relu(z, a):
+    return np.where(z > 0, z, a * z)
+""",
+    "elu": """def elu(z, a):
+    return np.where(z > 0, z, a * np.expm1(np.minimum(z, 0)))
+""",
+}
+
+HELPERS_ANALYTIC: dict[str, str] = {
+    **HELPERS_STABLE,
+    "sigma": """def sigma(z):
+    return 1 / (1 + np.exp(-z))
+""",
+    "softplus": """def softplus(z):
+    return np.log(1 + np.exp(z))
+""",
+}
+
+#: Helpers that call other helpers.
+HELPER_NEEDS = {"sigma_prime": ("sigma",)}
+
+
+# ----------------------------------------------------------------------- names
+def python_name(name: str, taken: Iterable[str] = ()) -> str:
+    """A safe Python identifier for a checked program name.
+
+    >>> python_name("lambda"), python_name("z1"), python_name("loss")
+    ('lambda_', 'z1', 'loss_')
+    """
+    if not _IDENT.match(name):
+        raise CodegenError(f"'{name}' is not a valid name ([A-Za-z_][A-Za-z0-9_]*)")
+    used = set(taken)
+    out = name
+    while keyword.iskeyword(out) or keyword.issoftkeyword(out) or out in RESERVED or out in used:
+        out += "_"
+    return out
+
+
+def name_table(symbols: Iterable[sp.Basic]) -> dict[sp.Basic, str]:
+    """Symbol → unique safe identifier (program order kept)."""
+    table: dict[sp.Basic, str] = {}
+    for s in symbols:
+        if s not in table:
+            table[s] = python_name(str(s.name), table.values())  # type: ignore[attr-defined]
+    return table
+
+
+# --------------------------------------------------------------------- printer
+class CodePrinter(NumPyPrinter):
+    """SymPy → NumPy source with ``np.`` calls and the program's (renamed) names."""
+
+    def __init__(self, names: Mapping[sp.Basic, str]) -> None:
+        super().__init__(
+            {"fully_qualified_modules": True, "inline": True, "allow_unknown_functions": False}
+        )
+        self.names = names
+        self.helpers_used: set[str] = set()
+
+    def _module_format(self, fqn: str, register: bool = True) -> str:
+        if fqn.startswith("numpy."):
+            return "np." + fqn[len("numpy.") :]
+        raise CodegenError(f"generated code would need {fqn}")
+
+    def _print_Symbol(self, expr: sp.Symbol) -> str:
+        try:
+            return self.names[expr]
+        except KeyError:
+            raise CodegenError(f"no value for '{expr}' in generated code") from None
+
+    def _print_Function(self, expr: sp.Basic) -> str:
+        name = type(expr).__name__
+        if name not in HELPERS_STABLE:
+            raise CodegenError(f"no NumPy code for the function {name}")
+        self.helpers_used.add(name)
+        return f"{name}({', '.join(self._print(a) for a in expr.args)})"
+
+    def _print_sign(self, expr: sp.Basic) -> str:
+        return f"np.sign({self._print(expr.args[0])})"
+
+    def _print_Max(self, expr: sp.Basic) -> str:
+        return self._fold("np.maximum", expr.args)
+
+    def _print_Min(self, expr: sp.Basic) -> str:
+        return self._fold("np.minimum", expr.args)
+
+    def _fold(self, fn: str, args: tuple) -> str:
+        out = self._print(args[0])
+        for a in args[1:]:
+            out = f"{fn}({out}, {self._print(a)})"
+        return out
+
+    def _print_Pow(self, expr: sp.Pow, rational: bool = False) -> str:
+        base, exp = expr.args
+        if exp.is_Integer and exp < 0:
+            denom = sp.Pow(base, -exp, evaluate=False) if exp != -1 else base
+            return f"1/{self.parenthesize(denom, 1000)}"
+        return super()._print_Pow(expr, rational=rational)
+
+    def _print_Rational(self, expr: sp.Rational) -> str:
+        return repr(expr.p / expr.q)  # the double nearest p/q, as Python computes p/q
+
+    def _print_Float(self, expr: sp.Float) -> str:
+        return repr(float(expr))
+
+    def _print_Exp1(self, expr: sp.Basic) -> str:
+        return "np.e"
+
+    def _print_Pi(self, expr: sp.Basic) -> str:
+        return "np.pi"
+
+    def _print_DiracDelta(self, expr: sp.Basic) -> str:
+        raise CodegenError("DiracDelta in a derivative")
+
+    def _print_Derivative(self, expr: sp.Basic) -> str:
+        raise CodegenError("unevaluated Derivative")
+
+    def _print_not_supported(self, expr: sp.Basic) -> str:
+        raise CodegenError(f"no NumPy code for {type(expr).__name__}")
+
+
+# ---------------------------------------------------------------- pre-checks
+def unsupported_atoms(expr: sp.Basic) -> list[str]:
+    """Names of atoms no generated code can evaluate (DiracDelta, Derivative, Subs)."""
+    bad = []
+    if not isinstance(expr, sp.Basic):
+        return bad
+    for kind in (sp.DiracDelta, sp.Derivative, sp.Subs):
+        if expr.has(kind):
+            bad.append(kind.__name__)
+    return bad
+
+
+def precheck(derivation: BackpropDerivation) -> None:
+    """Refuse a derivation containing DiracDelta / unevaluated Derivative, before codegen."""
+    program = derivation.program
+    for a in program.assignments:
+        bad = unsupported_atoms(a.expr)
+        if bad:
+            raise CodegenError(
+                f"node '{a.name}' contains {', '.join(bad)}; NumPy code cannot "
+                "evaluate it (write the function with a supported activation)"
+            )
+    for s in derivation.steps:
+        bad = unsupported_atoms(s.expression)
+        if bad:
+            what = " and ".join(bad)
+            raise CodegenError(
+                f"the error signal {s.signal} contains {what}: the derivative is not a function "
+                "NumPy can evaluate (a step function's derivative is a DiracDelta; an unknown "
+                "function stays an unevaluated Derivative). Use step/relu, whose derivative "
+                "chainrule defines almost everywhere."
+            )
+
+
+# ----------------------------------------------------------------- the result
+@dataclass
+class GeneratedCode:
+    """A compiled module: its source, its functions and how names were mapped."""
+
+    source: str
+    namespace: dict[str, Any]
+    names: dict[str, str]  # program name → Python identifier
+    params: list[str]
+    inputs: list[str]
+    dtype: str = "float64"
+    options: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def function(self) -> Callable[..., tuple[Any, dict[str, Any]]]:
+        """``loss_and_grad(params, data, reduction="mean") -> (loss, grads)``."""
+        return self.namespace["loss_and_grad"]
+
+    @property
+    def forward(self) -> Callable[..., dict[str, Any]]:
+        """``forward(params, data) -> {node: value}`` (the forward pass only)."""
+        return self.namespace["forward"]
+
+    def __call__(
+        self, params: Mapping[str, Any], data: Mapping[str, Any], reduction: str = "mean"
+    ) -> tuple[Any, dict[str, Any]]:
+        return self.function(params, data, reduction)
+
+
+# --------------------------------------------------------- the scalar emitter
+@dataclass
+class _Line:
+    target: str  # Python identifier assigned
+    code: str
+    comment: str = ""
+    key: str = ""  # the program's name for it
+
+    def render(self, indent: str = "    ") -> str:
+        tail = f"  # {self.comment}" if self.comment else ""
+        return f"{indent}{self.target} = {self.code}{tail}"
+
+
+class ScalarEmitter:
+    """Emit the batched code of a scalar (unit-form) program.
+
+    ``instrument`` adds hooks used by the gradient checker: a ``delta`` dict added to
+    node values after they are computed, the error signals returned in ``signals`` and
+    the arguments of non-smooth atoms in ``probes``.
+    """
+
+    def __init__(
+        self,
+        derivation: BackpropDerivation,
+        dtype: str = "float64",
+        analytic: bool = False,
+        instrument: bool = False,
+        fuse: bool = True,
+    ) -> None:
+        self.d = derivation
+        self.p: Program = derivation.program
+        self.dtype = dtype
+        self.analytic = analytic
+        self.instrument = instrument
+        self.fuse = fuse
+        self.needed = self.p.needed_by_loss()
+        symbols = [v.symbol for v in self.p.variables]
+        symbols += [a.symbol for a in self.p.assignments]
+        symbols += [s.signal for s in derivation.steps]
+        self.names = name_table(symbols)
+        self.printer = CodePrinter(self.names)
+        self.batched: set[sp.Basic] = set()
+        self.forward_of: dict[sp.Basic, sp.Basic] = {}  # expr → node symbol (reuse)
+
+    # -- helpers
+    def pr(self, expr: sp.Basic) -> str:
+        return self.printer.doprint(expr)
+
+    def is_batched(self, expr: sp.Basic) -> bool:
+        return bool(getattr(expr, "free_symbols", set()) & self.batched)
+
+    def n(self, sym: sp.Basic) -> str:
+        return self.names[sym]
+
+    # -- sections
+    def leaves(self) -> list[str]:
+        dt = "DTYPE"
+        lines = []
+        for v in self.p.params:
+            lines.append(f"    {self.n(v.symbol)} = np.asarray(params[{v.name!r}], dtype={dt})")
+        inputs = [v for v in self.p.inputs if v.name in self.needed]
+        for v in inputs:
+            self.batched.add(v.symbol)
+            lines.append(
+                f"    {self.n(v.symbol)} = np.asarray(data[{v.name!r}], dtype={dt}).reshape(-1)"
+            )
+        for v in self.p.consts:
+            lines.append(f"    {self.n(v.symbol)} = {self.pr(sp.sympify(v.value))}")
+        lines.append(f"    B = len({self.n(inputs[0].symbol)})" if inputs else "    B = 1")
+        return lines
+
+    def forward_lines(self) -> list[_Line]:
+        out = []
+        sig_arg = {
+            a.symbol: a.expr.args[0] for a in self.p.assignments if isinstance(a.expr, sigma)
+        }
+        for a in self.p.assignments:
+            if a.name not in self.needed:
+                continue
+            plain = self.analytic or self.instrument
+            expr = a.expr if plain else stable_logs(a.expr, sig_arg)
+            if self.is_batched(a.expr):
+                self.batched.add(a.symbol)
+            self.forward_of.setdefault(a.expr, a.symbol)
+            out.append(
+                _Line(
+                    self.n(a.symbol),
+                    self.pr(expr),
+                    a.display if a.display != a.name else "",
+                    key=a.name,
+                )
+            )
+        return out
+
+    def backward_lines(self) -> tuple[list[_Line], dict[str, str]]:
+        """Error-signal lines and param → gradient code."""
+        exprs = {s.signal: self.reuse(s.expression) for s in self.d.steps}
+        notes: dict[sp.Basic, str] = {}
+        if self.fuse and not self.analytic and not self.instrument:
+            fuse_sigmoid_cross_entropy(self.d, exprs, notes)
+        lines: list[_Line] = []
+        grads: dict[str, str] = {}
+        for s in self.d.steps:
+            expr = exprs[s.signal]
+            if s.role == "loss":
+                lines.append(_Line(self.n(s.signal), "scale", "seed: the loss's own signal"))
+                continue
+            if self.is_batched(expr):
+                self.batched.add(s.signal)
+            if s.role == "param":
+                grads[s.node] = self.param_gradient(expr)
+                continue
+            lines.append(_Line(self.n(s.signal), self.pr(expr), notes.get(s.signal, "")))
+        return dead_code_free(lines, grads, self.instrument), grads
+
+    def param_gradient(self, expr: sp.Basic) -> str:
+        code = self.pr(expr)
+        if self.is_batched(expr):
+            return f"np.sum({code})"
+        return f"B * ({code})"
+
+    def reuse(self, expr: sp.Basic) -> sp.Basic:
+        """Write σ'(z) as h(1 − h) and f(z) as h when the forward pass computed h = f(z)."""
+
+        def sp_rewrite(z: sp.Basic) -> sp.Basic:
+            h = self.forward_of.get(sigma(z))
+            return h * (1 - h) if h is not None else sigma_prime(z)
+
+        expr = expr.replace(sigma_prime, sp_rewrite)
+        return expr.xreplace(
+            {
+                e: s
+                for e, s in self.forward_of.items()
+                if not e.is_Atom and not isinstance(e, sp.Add | sp.Mul)
+            }
+        )
+
+    # -- module
+    def emit(self) -> str:
+        head = self.leaves()
+        fwd = self.forward_lines()
+        loss_sym = self.p.loss_assignment.symbol
+        loss_name = self.n(loss_sym)
+        loss_code = (
+            f"np.sum({loss_name}) * scale"
+            if loss_sym in self.batched
+            else f"B * {loss_name} * scale"
+        )
+        bwd, grads = self.backward_lines()
+        param_names = [v.name for v in self.p.params]
+        body = [*head, '    scale = 1 / B if reduction == "mean" else 1', "    # forward pass"]
+        for ln in fwd:
+            body.append(ln.render())
+            if self.instrument:
+                body.append(
+                    f"    if {ln.key!r} in delta:\n        {ln.target} = {ln.target} + "
+                    f"delta[{ln.key!r}]"
+                )
+        body.append(f"    loss = {loss_code}")
+        body.append("    # backward pass: error signals (v_bar = dLoss/dv)")
+        body += [ln.render() for ln in bwd]
+        body.append("    grads = {")
+        for name in param_names:
+            sym = self.p.symbol(name)
+            code = grads.get(name, f"np.zeros_like({self.n(sym)})")
+            body.append(f"        {name!r}: np.asarray({code}, dtype=DTYPE),")
+        body.append("    }")
+        if self.instrument:
+            body += self.signal_lines()
+            body += self.probe_lines()
+        body.append("    return loss, grads")
+        fwd_body = [
+            *head,
+            *(ln.render() for ln in fwd),
+            "    return {"
+            + ", ".join(
+                f"{a.name!r}: {self.n(a.symbol)}"
+                for a in self.p.assignments
+                if a.name in self.needed
+            )
+            + "}",
+        ]
+        return assemble_module(
+            self.p,
+            self.dtype,
+            self.printer.helpers_used,
+            body,
+            fwd_body,
+            self.analytic,
+            self.instrument,
+        )
+
+    def signal_lines(self) -> list[str]:
+        """dLoss/dv for every node: per example when v is batched, else the total."""
+        out = []
+        for s in self.d.steps:
+            if s.role not in ("node", "loss"):
+                continue
+            code = self.n(s.signal)
+            if self.p.symbol(s.node) not in self.batched:
+                code = f"np.sum({code})" if s.signal in self.batched else f"B * {code}"
+            out.append(f"    signals[{s.node!r}] = {code}")
+        return out
+
+    def probe_lines(self) -> list[str]:
+        """Arguments of non-smooth atoms, for kink detection."""
+        out = []
+        for a in self.p.assignments:
+            if a.name not in self.needed:
+                continue
+            for arg in kink_arguments(a.expr):
+                out.append(f"    probes.append({self.pr(arg)})")
+        return out
+
+
+def stable_logs(expr: sp.Basic, sig_arg: Mapping[sp.Basic, sp.Basic]) -> sp.Basic:
+    """log σ(u) → −softplus(−u) and log(1 − σ(u)) → −softplus(u) (no log 0 for large |u|)."""
+    if not sig_arg or not expr.has(sp.log):
+        return expr
+
+    def rewrite(arg: sp.Basic) -> sp.Basic:
+        if arg in sig_arg:
+            return -softplus(-sig_arg[arg])
+        for y, u in sig_arg.items():
+            if sp.expand(arg - (1 - y)) == 0:
+                return -softplus(u)
+        return sp.log(arg)
+
+    return expr.replace(sp.log, rewrite)
+
+
+def fuse_sigmoid_cross_entropy(
+    d: BackpropDerivation, exprs: dict[sp.Basic, sp.Basic], notes: dict[sp.Basic, str]
+) -> None:
+    """u_bar = y_bar σ'(u) with y = σ(u): substitute y_bar and cancel (→ L_bar (y − t)).
+
+    Done only when the cancelled form has no division by y or 1 − y, i.e. exactly the
+    textbook stable gradient of cross-entropy on a sigmoid output.
+    """
+    program = d.program
+    sig_nodes = {
+        a.symbol: a.expr.args[0]
+        for a in program.assignments
+        if isinstance(a.expr, sigma) and a.expr.args[0].is_Symbol
+    }
+    for y, u in sig_nodes.items():
+        ysig = next((s.signal for s in d.steps if s.node == str(y)), None)
+        usig = next((s.signal for s in d.steps if s.node == str(u)), None)
+        if ysig is None or usig is None or ysig not in exprs:
+            continue
+        uexpr = exprs[usig]
+        if not uexpr.has(ysig):
+            continue
+        full = uexpr.xreplace({ysig: exprs[ysig]})
+        cancelled = sp.factor(sp.cancel(full))
+        den = sp.denom(cancelled)
+        if den.has(y) or sp.count_ops(cancelled) > sp.count_ops(full):
+            continue
+        exprs[usig] = cancelled
+        notes[usig] = f"{ysig}*{y}*(1 - {y}) cancelled: stable, no division by {y}"
+
+
+def dead_code_free(lines: list[_Line], grads: Mapping[str, str], keep_all: bool) -> list[_Line]:
+    """Drop signal lines nothing reads (after fusion), unless instrumenting."""
+    if keep_all:
+        return lines
+    used: set[str] = set()
+    for code in grads.values():
+        used |= set(re.findall(r"[A-Za-z_][A-Za-z0-9_]*", code))
+    kept = []
+    for ln in reversed(lines):
+        if ln.target in used:
+            kept.append(ln)
+            used |= set(re.findall(r"[A-Za-z_][A-Za-z0-9_]*", ln.code))
+    return kept[::-1]
+
+
+def kink_arguments(expr: sp.Basic) -> list[sp.Basic]:
+    """Expressions whose sign change crosses a kink of a non-smooth atom."""
+    from ..symbolic.functions import NON_SMOOTH, elu, leaky_relu, relu, step
+
+    out: list[sp.Basic] = []
+    for atom in sp.preorder_traversal(expr):
+        if not isinstance(atom, NON_SMOOTH):
+            continue
+        if isinstance(atom, relu | step | leaky_relu | elu | sp.Abs | sp.sign | sp.Heaviside):
+            out.append(atom.args[0])
+        elif isinstance(atom, sp.Max | sp.Min):
+            args = atom.args
+            out += [args[i] - args[j] for i in range(len(args)) for j in range(i + 1, len(args))]
+        elif isinstance(atom, sp.Piecewise):
+            for _, cond in atom.args:
+                if isinstance(cond, sp.core.relational.Relational):
+                    out.append(cond.lhs - cond.rhs)
+    return out
+
+
+# --------------------------------------------------------------- the module
+def assemble_module(
+    program: Program,
+    dtype: str,
+    helpers: set[str],
+    body: list[str],
+    fwd_body: list[str],
+    analytic: bool = False,
+    instrument: bool = False,
+) -> str:
+    """The module text: docstring, numpy import, helpers, ``loss_and_grad``, ``forward``."""
+    table = HELPERS_ANALYTIC if analytic else HELPERS_STABLE
+    wanted = set(helpers)
+    for h in list(wanted):
+        wanted |= set(HELPER_NEEDS.get(h, ()))
+    params = ", ".join(v.name for v in program.params)
+    inputs = ", ".join(v.name for v in program.inputs) or "(none)"
+    title = _safe_text(program.title or program.filename)
+    sig_extra = ", delta=None, signals=None, probes=None" if instrument else ""
+    init = (
+        [
+            "    delta = {} if delta is None else delta",
+            "    signals = {} if signals is None else signals",
+            "    probes = [] if probes is None else probes",
+        ]
+        if instrument
+        else []
+    )
+    parts = [
+        f'"""Loss and gradient of {title}, generated by chainrule.\n\n'
+        f"params: {params}\ndata:   {inputs} (arrays, one row per example)\n"
+        '"""\n',
+        "import numpy as np\n",
+        f"DTYPE = {DTYPES[dtype]}\n",
+        *[table[h] for h in sorted(wanted, key=_helper_order)],
+        f'def loss_and_grad(params, data, reduction="mean"{sig_extra}):\n'
+        '    """(loss, grads): the mean (or sum) of per-example losses and its gradient."""\n'
+        + "\n".join(init + body)
+        + "\n",
+        "def forward(params, data):\n"
+        '    """Every node\'s value (the forward pass only)."""\n' + "\n".join(fwd_body) + "\n",
+    ]
+    return "\n\n\n".join(p.rstrip("\n") for p in parts) + "\n"
+
+
+def _helper_order(name: str) -> tuple[int, str]:
+    return (1 if name in HELPER_NEEDS else 0, name)
+
+
+def _safe_text(text: str) -> str:
+    """A title for the docstring: printable ASCII without quotes or backslashes."""
+    clean = "".join(ch for ch in text if ch.isascii() and ch.isprintable() and ch not in "\"'\\")
+    return clean[:80] or "a model"
+
+
+# ------------------------------------------------------------------ auditing
+_ALLOWED_NAMES = frozenset(
+    {
+        "np",
+        "numpy",
+        "DTYPE",
+        "params",
+        "data",
+        "reduction",
+        "grads",
+        "loss",
+        "B",
+        "scale",
+        "delta",
+        "signals",
+        "probes",
+        "len",
+        "float",
+        "dict",
+        "e",
+        "r",
+        "s",
+        "z",
+        "a",
+        "m",
+        "append",
+        "loss_and_grad",
+        "forward",
+        "values",
+        "None",
+        "True",
+        "False",
+        "asarray",
+        "reshape",
+        "dtype",
+        "shape",
+        "astype",
+        "result_type",
+        "float64",
+        "float32",
+        "complex128",
+        "exp",
+        "expm1",
+        "log",
+        "log1p",
+        "logaddexp",
+        "abs",
+        "where",
+        "maximum",
+        "minimum",
+        "tanh",
+        "sinh",
+        "cosh",
+        "sin",
+        "cos",
+        "tan",
+        "sqrt",
+        "sign",
+        "sum",
+        "mean",
+        "zeros_like",
+        "pi",
+        "max",
+        "T",
+        "keepdims",
+        "axis",
+        "ones",
+        "zeros",
+        "full",
+        "matmul",
+        "einsum",
+        "outer",
+        "eye",
+        "diag",
+        "exp2",
+        "square",
+        "arctan",
+        "arcsin",
+        "arccos",
+        "logsumexp",
+        "softmax",
+        "log_softmax",
+        "amax",
+        "transpose",
+        "broadcast_to",
+        "ndim",
+        "sigma",
+        "sigma_prime",
+        "relu",
+        "step",
+        "softplus",
+        "leaky_relu",
+        "elu",
+        "select",
+        "heaviside",
+        "inf",
+        "nan",
+        "out",
+        "clip",
+        "n",
+        "x",
+        "y",
+        "k",
+        "ravel",
+        "copy",
+        "ones_like",
+    }
+)
+
+
+def audit_source(source: str, identifiers: Iterable[str], strings: Iterable[str]) -> None:
+    """Refuse generated source with a name or string literal not known to be safe.
+
+    ``identifiers`` are the checked program identifiers; ``strings`` the program names
+    used as dict keys. Keywords are fine; comments and the module docstring are ignored.
+    """
+    allowed = _ALLOWED_NAMES | set(identifiers)
+    ok_strings = {repr(s) for s in strings} | {'"mean"', "'mean'"}
+    tokens = tokenize.generate_tokens(io.StringIO(source).readline)
+    first_string = True
+    for tok in tokens:
+        if tok.type == tokenize.NAME:
+            if not (keyword.iskeyword(tok.string) or tok.string in allowed):
+                raise CodegenError(f"refusing generated code: unexpected name {tok.string!r}")
+        elif tok.type == tokenize.STRING:
+            if first_string or tok.string.startswith(('"""', "'''")):
+                first_string = False
+                continue  # the module / function docstrings we wrote
+            if tok.string not in ok_strings:
+                raise CodegenError(f"refusing generated code: unexpected string {tok.string}")
+        elif tok.type == tokenize.OP and tok.string in ("@", ";") and tok.string == ";":
+            raise CodegenError("refusing generated code: ';'")
+
+
+def compile_module(
+    source: str, identifiers: Iterable[str], strings: Iterable[str]
+) -> dict[str, Any]:
+    """Audit then compile the generated module into a fresh namespace with only numpy."""
+    audit_source(source, identifiers, strings)
+    namespace: dict[str, Any] = {"__name__": "chainrule_generated", "np": np}
+    code = compile(source, "<chainrule generated>", "exec")
+    exec(code, namespace)  # noqa: S102 - audited source built from checked identifiers only
+    return namespace
+
+
+# ------------------------------------------------------------------ public API
+def generate(
+    model: Any,
+    reduction: str = "mean",
+    dtype: str = "float64",
+    analytic: bool = False,
+    instrument: bool = False,
+    fuse: bool = True,
+) -> GeneratedCode:
+    """Generate and compile ``loss_and_grad`` for a model (program, path, derivation…).
+
+    ``dtype`` is ``"float64"`` (default) or ``"float32"``; ``analytic``/``instrument``
+    build the variant the gradient checker uses (complex-safe helpers; hooks for
+    perturbing nodes and reading error signals and kink probes).
+    """
+    if dtype not in DTYPES:
+        raise CodegenError(f"dtype must be one of {', '.join(DTYPES)}, not {dtype!r}")
+    if reduction not in ("mean", "sum"):
+        raise CodegenError(f"reduction must be 'mean' or 'sum', not {reduction!r}")
+    derivation = _derivation(model)
+    precheck(derivation)
+    program = derivation.program
+    if program.is_vector:
+        from .vector_codegen import emit_vector_module
+
+        source, names = emit_vector_module(
+            derivation, dtype=dtype, analytic=analytic, instrument=instrument
+        )
+    else:
+        emitter = ScalarEmitter(
+            derivation, dtype, analytic=analytic, instrument=instrument, fuse=fuse
+        )
+        source = emitter.emit()
+        names = {str(k.name): v for k, v in emitter.names.items()}  # type: ignore[attr-defined]
+    if reduction == "sum":
+        source = source.replace('reduction="mean"', 'reduction="sum"', 1)
+    strings = [v.name for v in program.variables] + [a.name for a in program.assignments]
+    namespace = compile_module(source, names.values(), strings)
+    return GeneratedCode(
+        source,
+        namespace,
+        names,
+        [v.name for v in program.params],
+        [v.name for v in program.inputs],
+        dtype,
+        {"reduction": reduction, "analytic": analytic, "instrument": instrument},
+    )
+
+
+def compiled(
+    model: Any,
+    dtype: str = "float64",
+    reduction: str = "mean",
+    analytic: bool = False,
+    instrument: bool = False,
+) -> GeneratedCode:
+    """:func:`generate`, compiled once and cached on the program object."""
+    derivation = _derivation(model)
+    program = derivation.program
+    cache = program.__dict__.setdefault("_codegen_cache", {})
+    key = (dtype, reduction, analytic, instrument)
+    if key not in cache:
+        cache[key] = generate(derivation, reduction, dtype, analytic, instrument)
+    return cache[key]
+
+
+def loss_and_grad(
+    model: Any,
+    params: Mapping[str, Any],
+    data: Mapping[str, Any],
+    reduction: str = "mean",
+    dtype: str = "float64",
+) -> tuple[Any, dict[str, Any]]:
+    """Evaluate a model's generated ``loss_and_grad`` (compiled once per model)."""
+    return compiled(model, dtype=dtype).function(params, data, reduction)
+
+
+def _derivation(model: Any) -> BackpropDerivation:
+    if isinstance(model, BackpropDerivation):
+        return model
+    if getattr(model, "backprop", None) is not None and hasattr(model, "naive"):
+        return model.backprop
+    from ..api import load
+    from ..derive.backprop import backprop
+
+    program = load(model)
+    cache = program.__dict__.setdefault("_codegen_cache", {})
+    if "derivation" not in cache:
+        cache["derivation"] = backprop(program)
+    return cache["derivation"]
+
+
+def forward_nodes(program: Program) -> list[Assignment]:
+    """The assignments the loss needs, in order."""
+    needed = program.needed_by_loss()
+    return [a for a in program.assignments if a.name in needed]
