@@ -1,0 +1,511 @@
+"""Check a student's gradients and backward pass line by line.
+
+Each answer line ``v̄ = expression`` is compared with backprop's v̄ for the model:
+
+* **numerically** at several seeded random points (float64), with the lectures'
+  relative error ``|a − b| / (|a| + |b|)`` ≤ ``RTOL``;
+* **symbolically**: the difference is expanded (σ' rewritten as σ(1 − σ)), then, if
+  needed, simplified in exponential form, under a time bound (``symbolic_seconds``).
+
+A line that uses earlier error signals is evaluated twice: given the *true* signals and
+given the student's *own* earlier lines. A wrong line is reported once, where the error
+starts; a later line that is right given the student's own (wrong) earlier values is
+marked correct and says which line the error came from.
+
+Wrong lines get a diagnosis when they match a known mistake: a sign error, a factor of 2
+(the ½ of the loss), a missing local derivative (e.g. no σ'(z)), a fan-out contribution
+left out (the missing child is named); and always a counterexample point.
+
+>>> from chainrule.symbolic import parse_program
+>>> from chainrule.symbolic.answers import parse_answer_text
+>>> prog = parse_program("param w, b\\ninput x, t\\nz = w*x + b\\ny = sigma(z)\\n"
+...                      "L = (y - t)^2/2\\nloss L")
+>>> truth = Truth(prog)
+>>> res = check_answer(truth, parse_answer_text("ybar = y - t\\nzbar = ybar", "a", prog))
+>>> [(r.status, r.message[:33]) for r in res.lines]
+[('correct', 'correct'), ('incorrect', "missing local derivative sigma'(z)")]
+"""
+
+from __future__ import annotations
+
+import math
+import signal
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import numpy as np
+import sympy as sp
+
+from ..derive.backprop import backprop
+from ..derive.records import BackpropStep
+from ..symbolic.answers import Answer, AnswerBuilder, AnswerLine
+from ..symbolic.errors import ChainruleError, ModelError
+from ..symbolic.functions import expand_derivatives, expand_fully
+from ..symbolic.program import Program
+from .homework_eval import EvalError, evaluate
+
+RTOL = 1e-6  #: the lectures' "relative error should be very small, e.g. 1e-6"
+ATOL = 1e-12  #: values this close are equal even when both are ~0
+N_POINTS = 5
+SEED = 0
+SYMBOLIC_SECONDS = 2.0
+
+
+# ------------------------------------------------------------------ records
+@dataclass
+class LineResult:
+    """The verdict on one answer line."""
+
+    line: int
+    target: str
+    status: str  # correct | incorrect | unparseable | timeout
+    message: str
+    counterexample: dict[str, Any] | None = None
+    column: int | None = None
+    symbolic: str = "skipped"  # proved | not proved … | skipped
+    carried_from: list[int] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass
+class CheckResult:
+    """All lines of one answer, the overall verdict and a score in [0, 1]."""
+
+    answer: str
+    verdict: str  # correct | incorrect | error
+    lines: list[LineResult]
+    missing: list[str] = field(default_factory=list)  # parameters with no line
+    error: str | None = None
+
+    @property
+    def score(self) -> float:
+        """Correct lines / (answered lines + parameters left out)."""
+        total = len(self.lines) + len(self.missing)
+        ok = sum(1 for r in self.lines if r.status == "correct")
+        return round(ok / total, 4) if total else 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "answer": self.answer,
+            "verdict": self.verdict,
+            "score": self.score,
+            "error": self.error,
+            "missing": self.missing,
+            "lines": [r.to_dict() for r in self.lines],
+        }
+
+
+def verdict_of(lines: list[LineResult], error: str | None) -> str:
+    if error is not None:
+        return "error"
+    if lines and all(r.status == "correct" for r in lines):
+        return "correct"
+    return "incorrect"
+
+
+@dataclass
+class Variant:
+    """A common mistake made at one backprop step, and the signal values it leads to."""
+
+    node: str
+    message: str
+    values: dict[str, np.ndarray]
+
+
+# ------------------------------------------------------------------ the truth
+class Truth:
+    """A model's backprop derivation, evaluated once at seeded random points.
+
+    Build it once per model and reuse it for every submission (grading forks workers
+    after building it, so they share it).
+    """
+
+    def __init__(self, program: Program, n_points: int = N_POINTS, seed: int = SEED) -> None:
+        if program.is_vector:
+            raise ChainruleError(
+                "checking answers for vector/matrix models is not supported "
+                "yet; write the model in unit (scalar) form"
+            )
+        self.program = program
+        self.derivation = backprop(program, wrt_inputs=True)
+        self.steps: dict[str, BackpropStep] = {s.node: s for s in self.derivation.steps}
+        self.order = [s.node for s in self.derivation.steps]
+        self.signal_symbols = {s.node: s.signal for s in self.derivation.steps}
+        self.signal_set = set(self.signal_symbols.values())
+        self.n_points = n_points
+        self.seed = seed
+        self.env = self._sample(np.random.default_rng(seed))
+        self._variants: list[Variant] | None = None
+        self._leaf_forms: dict[sp.Basic, sp.Basic] | None = None
+        self._node_forms: dict[sp.Basic, sp.Basic] | None = None
+
+    # -- points
+    def _leaves(self) -> list:
+        return [v for v in self.program.variables if v.role in ("param", "input")]
+
+    def _sample(self, rng: np.random.Generator) -> dict[sp.Basic, Any]:
+        k = self.n_points
+        values = {v.symbol: _draw(rng, k, wide=True) for v in self._leaves()}
+        for attempt in range(30):
+            env = self._evaluate_all(values)
+            bad = ~np.all([np.isfinite(np.broadcast_to(a, (k,))) for a in env.values()], axis=0)
+            if not bad.any():
+                return env
+            for v in self._leaves():  # redraw bad points, closer to (0, 1] as tries go on
+                values[v.symbol] = np.where(bad, _draw(rng, k, wide=attempt < 10), values[v.symbol])
+        raise ChainruleError(
+            "could not find points where the model and its gradient are "
+            "finite (check the model's domain)"
+        )
+
+    def _evaluate_all(self, leaves: dict[sp.Basic, Any]) -> dict[sp.Basic, Any]:
+        env: dict[sp.Basic, Any] = dict(leaves)
+        for c in self.program.consts:
+            env[c.symbol] = np.full(self.n_points, float(c.value))  # type: ignore[arg-type]
+        memo: dict[sp.Basic, Any] = {}
+        for a in self.program.assignments:
+            env[a.symbol] = _full(evaluate(a.expr, env, memo), self.n_points)
+        for s in self.derivation.steps:
+            env[s.signal] = _full(evaluate(s.expression, env, memo), self.n_points)
+        return env
+
+    def value(self, node: str) -> np.ndarray:
+        return self.env[self.signal_symbols[node]]
+
+    def point(self, j: int) -> dict[str, float]:
+        """The leaves (params and inputs) at point ``j``, by name."""
+        return {v.name: float(self.env[v.symbol][j]) for v in self._leaves()}
+
+    def target_name(self, node: str) -> str:
+        item = self.program[node]
+        return f"{getattr(item, 'display', node) or node}_bar"
+
+    # -- common mistakes (computed once, before grading forks)
+    def prepare(self) -> Truth:
+        self.variants()
+        return self
+
+    def variants(self) -> list[Variant]:
+        if self._variants is None:
+            self._variants = [
+                v for i, s in enumerate(self.derivation.steps) for v in self._step_variants(i, s)
+            ]
+        return self._variants
+
+    def _step_variants(self, i: int, step: BackpropStep) -> Iterator[Variant]:
+        node, contribs = step.node, step.contributions
+        for c in contribs:
+            if len(contribs) > 1:
+                rest = sp.Add(*[o.term for o in contribs if o is not c])
+                others = ", ".join(o.child for o in contribs if o is not c)
+                yield self._variant(
+                    i,
+                    rest,
+                    f"fan-out contribution left out: {node} feeds "
+                    f"{', '.join(o.child for o in contribs)}, but the term "
+                    f"through {c.child} ({c.child}_bar * d{c.child}/d{node}) is "
+                    f"missing (only {others} counted)",
+                )
+            if c.local_derivative != 1:
+                missing = _show(c.local_derivative)
+                term = step.expression - c.term + c.term / c.local_derivative
+                yield self._variant(
+                    i,
+                    term,
+                    f"missing local derivative {missing} (d{c.child}/d{node}) in {node}_bar",
+                )
+                factors = [f for f in sp.Mul.make_args(c.local_derivative) if not f.is_Number]
+                if len(factors) > 1:
+                    for f in factors:
+                        yield self._variant(
+                            i,
+                            step.expression - c.term + c.term / f,
+                            f"missing factor {_show(f)} of the local derivative "
+                            f"d{c.child}/d{node} = {missing} in {node}_bar",
+                        )
+
+    def _variant(self, i: int, expression: sp.Basic, message: str) -> Variant:
+        env = dict(self.env)
+        steps = self.derivation.steps
+        env[steps[i].signal] = _full(evaluate(expression, env), self.n_points)
+        memo: dict[sp.Basic, Any] = {}
+        for s in steps[i + 1 :]:
+            env[s.signal] = _full(evaluate(s.expression, env, memo), self.n_points)
+        values = {s.node: env[s.signal] for s in steps[i:]}
+        return Variant(steps[i].node, message, values)
+
+    # -- symbolic forms
+    def node_forms(self) -> dict[sp.Basic, sp.Basic]:
+        """Node symbols → their values in terms of the leaves."""
+        if self._node_forms is None:
+            nodes: dict[sp.Basic, sp.Basic] = {}
+            for a in self.program.assignments:
+                nodes[a.symbol] = a.expr.xreplace(nodes)
+            self._node_forms = nodes
+        return self._node_forms
+
+    def leaf_forms(self) -> dict[sp.Basic, sp.Basic]:
+        """Signal and node symbols → their values in terms of the leaves."""
+        if self._leaf_forms is None:
+            forms = dict(self.node_forms())
+            for s in self.derivation.steps:
+                forms[s.signal] = s.expression.xreplace(forms)
+            self._leaf_forms = forms
+        return self._leaf_forms
+
+
+def _draw(rng: np.random.Generator, k: int, wide: bool) -> np.ndarray:
+    """Values away from 0 (kinks) and of moderate size; ``wide=False`` stays in (0.1, 1]."""
+    mag = rng.uniform(0.1, 1.5 if wide else 1.0, size=k)
+    sign = np.where(rng.random(k) < 0.5, -1.0, 1.0) if wide else 1.0
+    return mag * sign
+
+
+def _full(v: Any, k: int) -> np.ndarray:
+    return np.broadcast_to(np.asarray(v, dtype=float), (k,)).copy()
+
+
+def _show(expr: sp.Basic) -> str:
+    return str(expr).replace("sigma_prime(", "sigma'(")
+
+
+# ------------------------------------------------------------------ comparing
+def close(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Pointwise: relative error |a − b| / (|a| + |b|) ≤ RTOL (or both ≈ 0)."""
+    with np.errstate(all="ignore"):
+        diff = np.abs(a - b)
+        return (
+            np.isfinite(a)
+            & np.isfinite(b)
+            & ((diff <= RTOL * (np.abs(a) + np.abs(b))) | (diff <= ATOL))
+        )
+
+
+def rel_error(a: float, b: float) -> float:
+    d = abs(a - b)
+    s = abs(a) + abs(b)
+    return 0.0 if d == 0 else (d / s if s else math.inf)
+
+
+def diagnose(truth: Truth, node: str, student: np.ndarray, uses_signals: bool) -> str:
+    """Words for a wrong value: a known mistake it matches, or a plain mismatch."""
+    expected = truth.value(node)
+    if not np.all(np.isfinite(student)):
+        return "not finite at some points (division by zero, or log of a non-positive value?)"
+    if np.any(np.abs(expected) > ATOL):
+        if close(student, -expected).all():
+            return "sign error: the value is the negative of the correct one"
+        if close(student, 2 * expected).all():
+            return (
+                "factor of 2: twice the correct value (the 1/2 in the loss cancels the 2 "
+                "from differentiating the square)"
+            )
+        if close(student, expected / 2).all():
+            return "factor of 2: half the correct value (the 2 from the square is missing?)"
+    candidates = [v for v in truth.variants() if node in v.values]
+    if uses_signals:  # given the true earlier signals, only this step's mistakes matter
+        candidates = [v for v in candidates if v.node == node]
+    candidates.sort(key=lambda v: v.node != node)
+    for v in candidates:
+        if close(student, v.values[node]).all():
+            return v.message
+    return "does not match the correct value"
+
+
+# ------------------------------------------------------------------ symbolic
+class _Timeout(Exception):
+    pass
+
+
+@contextmanager
+def time_limit(seconds: float | None) -> Iterator[None]:
+    """Raise :class:`_Timeout` after ``seconds`` (main thread only; else unbounded).
+
+    The sandbox's process limits are the hard bound; this keeps one slow ``simplify``
+    from using up a whole answer's budget.
+    """
+    if not seconds or threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def _raise(signum: int, frame: object) -> None:
+        raise _Timeout
+
+    old = signal.signal(signal.SIGALRM, _raise)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, old)
+
+
+def symbolic_check(
+    truth: Truth,
+    student: sp.Basic,
+    expected: sp.Basic,
+    seconds: float | None,
+    to_leaves: bool = True,
+) -> str:
+    """'proved' when the difference simplifies to 0 within ``seconds``."""
+    try:
+        with time_limit(seconds):
+            diff = student - expected
+            if sp.expand(expand_derivatives(diff)) == 0:
+                return "proved"
+            diff = diff.xreplace(truth.leaf_forms() if to_leaves else truth.node_forms())
+            if sp.expand(expand_derivatives(diff)) == 0:
+                return "proved"
+            if sp.simplify(expand_fully(diff)) == 0:
+                return "proved"
+            return "not proved (numerically equal)"
+    except _Timeout:
+        return f"not proved within {seconds:g} s (numerically equal)"
+    except (RecursionError, MemoryError, ValueError, TypeError):
+        return "not proved (numerically equal)"
+
+
+# ------------------------------------------------------------------ checking
+class _Checker:
+    """Checks one answer's lines in order, keeping the student's own signal values."""
+
+    def __init__(self, truth: Truth, symbolic_seconds: float | None) -> None:
+        self.truth = truth
+        self.seconds = symbolic_seconds
+        self.builder = AnswerBuilder(truth.program, signals=truth.signal_symbols)
+        self.own = dict(truth.env)
+        self.wrong: dict[str, list[int]] = {}  # node → lines where its wrong value began
+
+    def check(self, al: AnswerLine) -> LineResult:
+        target = self.truth.target_name(al.node) if al.node else (al.target_text or "?")
+        if al.error is not None:
+            return _unparseable(al, target, al.error)
+        assert al.tree is not None and al.node is not None
+        if al.node not in self.truth.steps:
+            return LineResult(
+                al.line,
+                target,
+                "unparseable",
+                f"'{al.node}' has no error signal (a constant, or not used by the loss)",
+                column=1,
+            )
+        try:
+            expr = self.builder.build(al.tree)
+            return self._judge(al, target, expr)
+        except ModelError as exc:
+            return _unparseable(al, target, exc)
+        except (EvalError, RecursionError, OverflowError, ZeroDivisionError) as exc:
+            return LineResult(
+                al.line,
+                target,
+                "unparseable",
+                f"cannot evaluate this expression ({exc.__class__.__name__})",
+            )
+
+    def _judge(self, al: AnswerLine, target: str, expr: sp.Basic) -> LineResult:
+        truth, node, k = self.truth, al.node, self.truth.n_points
+        assert node is not None
+        used = expr.free_symbols & truth.signal_set
+        expected = truth.value(node)
+        s_true = _full(evaluate(expr, truth.env), k)
+        s_own = _full(evaluate(expr, self.own), k) if used else s_true
+        e_own = _full(evaluate(truth.steps[node].expression, self.own), k)
+        self.own[truth.signal_symbols[node]] = s_own
+        if close(s_own, expected).all():
+            self.wrong.pop(node, None)
+            sym = symbolic_check(truth, expr, truth.steps[node].expression, self.seconds)
+            return LineResult(al.line, target, "correct", "correct", symbolic=sym)
+        upstream = sorted(
+            {
+                line
+                for s in used
+                for line in self.wrong.get(getattr(s, "node", ""), [])
+                if getattr(s, "node", None) != node
+            }
+        )
+        self.wrong[node] = [al.line]
+        if used and close(s_own, e_own).all() and upstream:
+            self.wrong[node] = upstream
+            sym = symbolic_check(
+                truth, expr, truth.steps[node].expression, self.seconds, to_leaves=False
+            )
+            lines = ", ".join(str(n) for n in upstream)
+            return LineResult(
+                al.line,
+                target,
+                "correct",
+                f"correct given your earlier line(s) {lines}; the error there "
+                "is carried forward and counted once, at its origin",
+                symbolic=sym,
+                carried_from=upstream,
+            )
+        compare = e_own if used else expected
+        bad = np.flatnonzero(~close(s_own, compare))
+        j = int(bad[0]) if bad.size else 0
+        message = diagnose(truth, node, s_true if used else s_own, bool(used))
+        return LineResult(
+            al.line,
+            target,
+            "incorrect",
+            message,
+            self._counterexample(j, expected, s_own, e_own if used else None),
+        )
+
+    def _counterexample(
+        self, j: int, expected: np.ndarray, student: np.ndarray, given_own: np.ndarray | None
+    ) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "point": self.truth.point(j),
+            "expected": _num(expected[j]),
+            "student": _num(student[j]),
+            "relative_error": _num(rel_error(float(expected[j]), float(student[j]))),
+        }
+        if given_own is not None and not close(given_own[j : j + 1], expected[j : j + 1]).all():
+            out["expected_given_your_earlier_lines"] = _num(given_own[j])
+        return out
+
+
+def _num(v: float) -> float | str:
+    v = float(v)
+    return v if math.isfinite(v) else str(v)
+
+
+def _unparseable(al: AnswerLine, target: str, exc: ModelError) -> LineResult:
+    msg = exc.message + (f" (hint: {exc.hint})" if exc.hint else "")
+    return LineResult(al.line, target, "unparseable", msg, column=exc.span.column)
+
+
+def iter_check(
+    truth: Truth, answer: Answer, symbolic_seconds: float | None = SYMBOLIC_SECONDS
+) -> Iterator[LineResult]:
+    """Line results one by one (the sandbox streams them to the parent)."""
+    checker = _Checker(truth, symbolic_seconds)
+    for al in answer.lines:
+        yield checker.check(al)
+
+
+def missing_params(truth: Truth, answered: list[LineResult] | list[AnswerLine]) -> list[str]:
+    targets = {r.target for r in answered if isinstance(r, LineResult)}
+    return [
+        truth.target_name(p.name)
+        for p in truth.program.params
+        if p.name in truth.steps and truth.target_name(p.name) not in targets
+    ]
+
+
+def check_answer(
+    truth: Truth, answer: Answer, symbolic_seconds: float | None = SYMBOLIC_SECONDS
+) -> CheckResult:
+    """Check every line of a parsed answer (in this process; see the sandbox)."""
+    if answer.error is not None and not answer.lines:
+        return CheckResult(answer.filename, "error", [], error=str(answer.error))
+    lines = list(iter_check(truth, answer, symbolic_seconds))
+    error = str(answer.error) if answer.error is not None else None
+    return CheckResult(
+        answer.filename, verdict_of(lines, error), lines, missing_params(truth, lines), error
+    )
