@@ -199,6 +199,9 @@ class CodePrinter(NumPyPrinter):
         self.helpers_used.add(name)
         return f"{name}({', '.join(self._print(a) for a in expr.args)})"
 
+    def _print_Abs(self, expr: sp.Basic) -> str:
+        return f"np.abs({self._print(expr.args[0])})"
+
     def _print_sign(self, expr: sp.Basic) -> str:
         return f"np.sign({self._print(expr.args[0])})"
 
