@@ -159,6 +159,8 @@ class ChecksSection:
     passed: bool
     point: dict[str, str]
     band: str = ""  # "good (≤ 1e-7)" / "acceptable" / "wrong (> 1e-2)"
+    signals: list[CheckRow] = field(default_factory=list)  # error signals checked
+    entries: int = 0  # entries checked in all (rows may show only the worst)
     agreement: str = ""  # unit-form / vector-form agreement line
     agreement_passed: bool | None = None
     note: str = ""

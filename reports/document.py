@@ -1,0 +1,387 @@
+"""Report documents: gather what a report shows, then lay it out as HTML, Markdown or LaTeX.
+
+>>> data = build_report("sum_times", ReportOptions(graph=False, checks=False, code=False))
+>>> data.present()
+['model', 'naive', 'backprop', 'costs']
+>>> "<math" in render_report(data, "html")
+True
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+from typing import Any
+
+import sympy as sp
+
+from ..derive.opcount import count_ops
+from ..derive.records import BackpropStep, Derivation, NaiveGradient, RuleStep
+from ..symbolic.program import Program
+from .data import (
+    BackpropSection,
+    BackpropStepView,
+    CostRowView,
+    CostSection,
+    Equation,
+    GraphSection,
+    Leaf,
+    ModelSection,
+    NaiveParamView,
+    NaiveSection,
+    NaiveStepView,
+    ReportData,
+    ReportOptions,
+)
+from .formats import FORMATS, render_template
+from .notation import derivative_symbol, pretty_name, to_latex
+
+RULE_NAMES = {
+    "sum": "sum rule",
+    "product": "product rule",
+    "constant multiple": "constant multiple",
+    "power": "power rule",
+    "exponential": "exponential rule",
+    "quotient": "quotient rule",
+    "chain": "chain rule",
+    "general": "general rule",
+}
+
+
+# ------------------------------------------------------------------- helpers
+def _shape(shape: tuple) -> str:
+    return "scalar" if not shape else "(" + ", ".join(str(d) for d in shape) + ")"
+
+
+@dataclasses.dataclass
+class _Ctx:
+    """What every section builder needs: the program's notation and the size limit."""
+
+    program: Program
+    limit: int
+
+    @property
+    def vector(self) -> bool:
+        return self.program.is_vector
+
+    def tex(self, expr: sp.Basic) -> str:
+        """Lecture-notation LaTeX, elided with its op count when too long to typeset."""
+        s = to_latex(expr, vector=self.vector)
+        if len(s) <= self.limit:
+            return s
+        try:
+            ops = f"{count_ops(expr).total:,}"
+        except Exception:  # noqa: BLE001 - counting is best effort here
+            ops = "many"
+        return rf"\text{{[an expression of {ops} operations, too long to typeset]}}"
+
+    def name(self, name: str, bar: bool = False) -> str:
+        return pretty_name(name, vector=self.vector, bar=bar, latex=True)
+
+    def display_name(self, name: str) -> str:
+        return self.name(getattr(self.program[name], "display", name))
+
+
+# ------------------------------------------------------------- model section
+def model_section(ctx: _Ctx) -> ModelSection:
+    program = ctx.program
+    leaves = []
+    for v in program.variables:
+        value = "" if v.value is None else str(v.value)
+        leaves.append(Leaf(v.name, v.role, ctx.name(v.name), _shape(v.shape), value))
+    equations = [
+        Equation(a.name, f"{ctx.display_name(a.name)} = {ctx.tex(a.expr)}", a.name == program.loss)
+        for a in program.assignments
+    ]
+    return ModelSection(
+        program.title,
+        program.filename,
+        program.source,
+        program.is_vector,
+        leaves,
+        equations,
+        program.loss,
+        ctx.display_name(program.loss),
+    )
+
+
+def graph_section(program: Program) -> GraphSection:
+    from .graph import render_graph
+
+    dot, rendered, plain = render_graph(program)
+    return GraphSection(dot, rendered.svg, rendered.note, plain)
+
+
+# ------------------------------------------------------------- naive section
+def preorder(steps: list[RuleStep]) -> list[RuleStep]:
+    """The trace (recorded innermost first) reordered outermost first, as slides read.
+
+    >>> import sympy as sp
+    >>> x = sp.Symbol("x")
+    >>> inner = RuleStep("power", x**2, x, 2*x, 1)
+    >>> outer = RuleStep("chain", sp.exp(x**2), x, 2*x*sp.exp(x**2), 0, "exp")
+    >>> [s.rule for s in preorder([inner, outer])]
+    ['chain', 'power']
+    """
+    stack: list[tuple[RuleStep, list]] = []
+    for s in steps:
+        children = []
+        while stack and stack[-1][0].depth > s.depth:
+            children.append(stack.pop())
+        stack.append((s, children[::-1]))
+    out: list[RuleStep] = []
+
+    def walk(node: tuple[RuleStep, list]) -> None:
+        out.append(node[0])
+        for child in node[1]:
+            walk(child)
+
+    for node in stack:
+        walk(node)
+    return out
+
+
+def _rule_label(step: RuleStep) -> str:
+    label = RULE_NAMES.get(step.rule, step.rule)
+    return f"{label} ({step.function})" if step.function else label
+
+
+def _naive_param(ctx: _Ctx, g: NaiveGradient, options: ReportOptions) -> NaiveParamView:
+    ordered = preorder(g.steps)
+    keep = ordered if options.steps else ordered[: options.max_steps]
+    wrt = ctx.name(g.param)
+    views = [
+        NaiveStepView(
+            _rule_label(s),
+            s.depth,
+            rf"\frac{{\partial}}{{\partial {wrt}}}\left[{ctx.tex(s.expr)}\right]",
+            ctx.tex(s.result),
+        )
+        for s in keep
+    ]
+    loss = ctx.display_name(ctx.program.loss)
+    return NaiveParamView(
+        g.param,
+        rf"\frac{{\partial {loss}}}{{\partial {wrt}}}",
+        ctx.tex(g.gradient),
+        views,
+        len(ordered) - len(keep),
+        g.steps_truncated,
+    )
+
+
+def naive_section(ctx: _Ctx, derivation: Derivation, options: ReportOptions) -> NaiveSection | None:
+    nv = derivation.naive
+    if nv is None:
+        return None
+    params = [_naive_param(ctx, g, options) for g in nv.gradients.values()]
+    loss = f"{ctx.display_name(ctx.program.loss)} = {ctx.tex(nv.substituted_loss)}"
+    total = sum(len(g.steps) for g in nv.gradients.values())
+    return NaiveSection(loss, params, nv.complete, nv.note, nv.seconds, total)
+
+
+# ---------------------------------------------------------- backprop section
+def _paren(latex: str, expr: sp.Basic) -> str:
+    return rf"\left({latex}\right)" if expr.is_Add else latex
+
+
+def _step_equation(ctx: _Ctx, step: BackpropStep, signals: Mapping[str, sp.Basic]) -> str:
+    sig = ctx.tex(step.signal)
+    if step.role == "loss":
+        return f"{sig} = 1"
+    if not step.contributions:
+        return f"{sig} = 0"
+    symbolic, local = [], []
+    for c in step.contributions:
+        child_sig = ctx.tex(signals[c.child]) if c.child in signals else ctx.name(c.child, True)
+        symbolic.append(
+            child_sig
+            + r"\, "
+            + derivative_symbol(
+                getattr(ctx.program[c.child], "display", c.child), step.node, ctx.vector, True
+            )
+        )
+        if ctx.vector:
+            local.append(ctx.tex(c.term))
+        elif c.local_derivative == 1:
+            local.append(child_sig)
+        else:
+            local.append(
+                child_sig + r"\, " + _paren(ctx.tex(c.local_derivative), c.local_derivative)
+            )
+    chain = [sig, " + ".join(symbolic), " + ".join(local)]
+    result = ctx.tex(step.expression)
+    if result not in chain:
+        chain.append(result)
+    return " = ".join(chain)
+
+
+def backprop_section(ctx: _Ctx, derivation: Derivation) -> BackpropSection | None:
+    bp = derivation.backprop
+    if bp is None:
+        return None
+    signals = bp.signals
+    steps = []
+    for s in bp.steps:
+        item = ctx.program[s.node]
+        steps.append(
+            BackpropStepView(
+                s.node,
+                s.role,
+                ctx.tex(s.signal),
+                _step_equation(ctx, s, signals),
+                [c.child for c in s.contributions],
+                s.fan_out,
+                _shape(getattr(item, "shape", ())),
+                s.note,
+            )
+        )
+    grads = [
+        Equation(p.name, f"{ctx.name(p.name, bar=True)} = {ctx.tex(bp.gradient(p.name))}")
+        for p in ctx.program.params
+    ]
+    return BackpropSection(steps, grads, bp.seconds)
+
+
+# -------------------------------------------------------------- cost section
+def _ratio(r: float | None) -> str:
+    return "—" if r is None else f"{r:.2f}×"
+
+
+def cost_section(derivation: Derivation) -> CostSection | None:
+    if not derivation.costs:
+        return None
+    from .plots import cost_chart
+
+    rows = []
+    for r in derivation.costs:
+        o = r.ops
+        rows.append(
+            CostRowView(r.route, *(None,) * 5, _ratio(r.ratio), r.note)
+            if o is None
+            else CostRowView(
+                r.route, o.adds, o.muls, o.divs, o.calls, o.total, _ratio(r.ratio), r.note
+            )
+        )
+    section = CostSection(rows, cost_chart(derivation.costs))
+    _add_multiply_adds(section, derivation.program)
+    return section
+
+
+def _add_multiply_adds(section: CostSection, program: Program) -> None:
+    """The vector helper's multiply–add table, when it provides one."""
+    if not program.is_vector:
+        return
+    try:
+        from ..derive import vector
+    except ImportError:
+        return
+    fn = getattr(vector, "multiply_add_table", None)
+    if fn is None:
+        return
+    try:
+        rows = [r if isinstance(r, dict) else dataclasses.asdict(r) for r in fn(program)]
+    except Exception as exc:  # noqa: BLE001 - a report notes it and goes on
+        section.note = f"multiply–add table unavailable: {exc}"
+        return
+    section.macs = rows
+    section.mac_columns = list(rows[0]) if rows else []
+
+
+# ---------------------------------------------------------------- assembling
+def derive_for_report(model: Any, options: ReportOptions) -> Derivation:
+    if isinstance(model, Derivation):
+        return model
+    from ..api import derive
+
+    return derive(
+        model,
+        method="both" if options.naive else "backprop",
+        steps=True,
+        naive_budget=options.naive_budget,
+    )
+
+
+def build_report(model: Any, options: ReportOptions | None = None, **kw: Any) -> ReportData:
+    """Everything a report of ``model`` shows (a Derivation, Program, path, text or
+    example name); ``options`` (or keyword arguments) pick the sections."""
+    options = dataclasses.replace(options or ReportOptions(), **kw)
+    derivation = derive_for_report(model, options)
+    program = derivation.program
+    ctx = _Ctx(program, options.math_limit)
+    data = ReportData(program.title, model_section(ctx))
+    data.version = _version()
+    if options.graph:
+        data.graph = graph_section(program)
+    if options.naive:
+        data.naive = naive_section(ctx, derivation, options)
+    data.backprop = backprop_section(ctx, derivation)
+    data.costs = cost_section(derivation)
+    if options.checks:
+        from .checks import checks_section
+
+        data.checks, why = checks_section(derivation, options.point, options.seed)
+        _note(data, why)
+        _add_agreement(data, derivation)
+    if options.code:
+        from .sections import code_section
+
+        data.code, why = code_section(derivation)
+        _note(data, why)
+    if options.train is not None or options.history is not None:
+        from .sections import training_section
+
+        data.training, why = training_section(derivation, options)
+        _note(data, why)
+    return data
+
+
+def _note(data: ReportData, why: str) -> None:
+    if why:
+        data.notes.append(why)
+
+
+def _add_agreement(data: ReportData, derivation: Derivation) -> None:
+    if data.checks is None or not derivation.program.is_vector:
+        return
+    from .sections import unit_form_agreement
+
+    data.checks.agreement, data.checks.agreement_passed = unit_form_agreement(derivation)
+
+
+def _version() -> str:
+    try:
+        from chainrule import __version__
+
+        return str(__version__)
+    except ImportError:  # pragma: no cover
+        return ""
+
+
+TEMPLATE = {"html": "report.html.j2", "md": "report.md.j2", "tex": "report.tex.j2"}
+
+
+def render_report(
+    report: ReportData, fmt: str, fragment: bool = False, assets: Mapping[str, str] | None = None
+) -> str:
+    """Lay ``report`` out as ``html``, ``md`` or ``tex`` (``fragment``: no page wrapper,
+    for Jupyter). ``assets`` maps picture names (``graph``, ``costs``, ``curves``) to
+    file names the Markdown report links instead of embedding."""
+    if fmt not in FORMATS:
+        raise ValueError(f"unknown report format {fmt!r} (choose html, md or tex)")
+    return render_template(
+        fmt, TEMPLATE[fmt], r=report, fragment=fragment, assets=dict(assets or {})
+    )
+
+
+def render_document(
+    derivation: Derivation, fmt: str, fragment: bool = False, **options: Any
+) -> str:
+    """A derivation as a document (what ``render_derivation`` uses for html/md/tex).
+
+    Without options, a fragment shows the model, graph, both routes and the costs (no
+    numeric checks or code, to stay quick in a notebook)."""
+    if fragment:
+        options = {"checks": False, "code": False, **options}
+    opts = ReportOptions(**options)
+    return render_report(build_report(derivation, opts), fmt, fragment=fragment)
