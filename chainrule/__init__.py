@@ -3,7 +3,7 @@
 >>> import chainrule
 >>> d = chainrule.derive("param w\\ninput x, t\\ny = w*x\\nL = (y - t)^2/2\\nloss L")
 >>> d.backprop.gradient("w")
-x*y_bar
+y_bar*x
 """
 
 __version__ = "0.1.0"

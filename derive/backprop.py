@@ -12,7 +12,7 @@ The whole idea in one loop, as the lectures write it::
 >>> d = backprop(p)
 >>> [(s.node, str(s.expression)) for s in d.steps]  # doctest: +NORMALIZE_WHITESPACE
 [('L', '1'), ('y', 'L_bar*(-t + y)'), ('z', 'y_bar*sigma_prime(z)'),
- ('b', 'z_bar'), ('w', 'x*z_bar')]
+ ('b', 'z_bar'), ('w', 'z_bar*x')]
 """
 
 from __future__ import annotations

@@ -7,6 +7,7 @@ of the generated source).
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
 from typing import Any
 
@@ -22,7 +23,12 @@ MODULES: list[Any] = [NUMPY_FUNCTIONS, "numpy"]
 
 
 def compile_expr(expr: sp.Basic, symbols: list[sp.Basic]):  # noqa: ANN201
-    """A NumPy function of ``symbols`` computing ``expr``."""
+    """A NumPy function of ``symbols`` computing ``expr`` (compiled once, then cached)."""
+    return _compile(expr, tuple(symbols))
+
+
+@functools.lru_cache(maxsize=4096)
+def _compile(expr: sp.Basic, symbols: tuple[sp.Basic, ...]):  # noqa: ANN202
     return sp.lambdify(symbols, expr, modules=MODULES, dummify=True)
 
 
