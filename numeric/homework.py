@@ -22,7 +22,7 @@ left out (the missing child is named); and always a counterexample point.
 ...                      "L = (y - t)^2/2\\nloss L")
 >>> truth = Truth(prog)
 >>> res = check_answer(truth, parse_answer_text("ybar = y - t\\nzbar = ybar", "a", prog))
->>> [(r.status, r.message[:33]) for r in res.lines]
+>>> [(r.status, r.message[:34]) for r in res.lines]
 [('correct', 'correct'), ('incorrect', "missing local derivative sigma'(z)")]
 """
 
@@ -187,7 +187,9 @@ class Truth:
 
     # -- common mistakes (computed once, before grading forks)
     def prepare(self) -> Truth:
+        """Compute the lazy parts now (before grading forks its workers)."""
         self.variants()
+        self.leaf_forms()
         return self
 
     def variants(self) -> list[Variant]:
@@ -475,6 +477,11 @@ def _num(v: float) -> float | str:
     return v if math.isfinite(v) else str(v)
 
 
+def first_line(err: Exception | None) -> str | None:
+    """``file:line:col: error: message`` without the caret display."""
+    return None if err is None else (str(err).splitlines() or [""])[0]
+
+
 def _unparseable(al: AnswerLine, target: str, exc: ModelError) -> LineResult:
     msg = exc.message + (f" (hint: {exc.hint})" if exc.hint else "")
     return LineResult(al.line, target, "unparseable", msg, column=exc.span.column)
@@ -503,9 +510,9 @@ def check_answer(
 ) -> CheckResult:
     """Check every line of a parsed answer (in this process; see the sandbox)."""
     if answer.error is not None and not answer.lines:
-        return CheckResult(answer.filename, "error", [], error=str(answer.error))
+        return CheckResult(answer.filename, "error", [], error=first_line(answer.error))
     lines = list(iter_check(truth, answer, symbolic_seconds))
-    error = str(answer.error) if answer.error is not None else None
+    error = first_line(answer.error)
     return CheckResult(
         answer.filename, verdict_of(lines, error), lines, missing_params(truth, lines), error
     )

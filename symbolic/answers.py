@@ -172,13 +172,13 @@ def _parse_line(
             f"line is {len(raw):,} characters; the limit is {limits.max_line_chars:,}", span
         )
         return AnswerLine(line_no, "", None, None, err, raw[:200])
+    target_text, node = "", None
     try:
         target_text, rhs, rhs_col = _split_target(code, raw, span)
         node = names.target_node(_canonical_target(target_text, fmt), span)
         tree = _parse_rhs(rhs, raw, filename, line_no, rhs_col, fmt, names, limits)
     except ModelError as exc:
-        target = locals().get("target_text", "")
-        return AnswerLine(line_no, target, None, None, exc, raw)
+        return AnswerLine(line_no, target_text, node, None, exc, raw)
     return AnswerLine(line_no, target_text, node, tree, None, raw)
 
 

@@ -1,0 +1,107 @@
+"""``chainrule grade MODEL SUBMISSIONS_DIR -o grades.csv``: grade a class's answers."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+from ..numeric.grading import find_submissions, grade
+from ..numeric.homework_report import grades_csv, grades_json
+from ..numeric.sandbox import Outcome
+from ..progress import Progress
+from ..symbolic.errors import ChainruleError
+from .check import add_limit_arguments, limits_from, truth_from
+from .common import add_model_argument
+
+HELP = """\
+Grade every answer file in SUBMISSIONS_DIR (and its subfolders; hidden files and
+symbolic links are skipped) against MODEL, in parallel worker processes. Each answer is
+isolated: a wall-clock limit (--timeout, default 10 s), as many CPU seconds and a memory
+limit (--memory, default 2048 MiB), so one hostile or pathological answer cannot stop,
+slow or crash the batch. Points are seeded (--seed): re-grading gives identical files.
+
+The CSV has one row per submission: verdict, score (correct lines / (lines + parameters
+left out)), counts per status, the parameters left out, the status of each error signal
+of the model (empty when not answered) and every line as line:target:status.
+
+examples:
+  chainrule grade logistic_least_squares submissions/ -o grades.csv
+  chainrule grade mlp.chain hw3/ -o grades.csv --json grades.json --jobs 4 --timeout 5
+
+A course that outgrows one machine can run the same grading on a Dask cluster
+(pip install "dask[distributed]"): --scheduler tcp://HOST:8786; see docs/grading.md.
+"""
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "grade",
+        help="grade a folder of answers into a CSV",
+        description=HELP,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    add_model_argument(p)
+    p.add_argument("submissions", metavar="SUBMISSIONS_DIR", help="folder of answer files")
+    p.add_argument("-o", "--output", required=True, metavar="grades.csv", help="CSV file to write")
+    p.add_argument("--json", metavar="grades.json", help="also write every detail as JSON")
+    p.add_argument(
+        "--jobs",
+        type=int,
+        default=os.cpu_count() or 1,
+        metavar="N",
+        help="worker processes at a time (default: the number of CPUs)",
+    )
+    p.add_argument(
+        "--scheduler",
+        metavar="ADDRESS",
+        help="grade on a Dask cluster (needs dask.distributed installed)",
+    )
+    p.add_argument("--no-progress", action="store_true", help="never draw the progress bar")
+    add_limit_arguments(p)
+    p.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    limits = limits_from(args)
+    if args.jobs < 1:
+        raise ChainruleError("--jobs must be at least 1")
+    truth = truth_from(args)
+    subs = find_submissions(args.submissions, args.answer_format)
+    if not subs:
+        raise ChainruleError(f"{args.submissions}: no answer files found")
+    bar = Progress(len(subs), "grading", enabled=False if args.no_progress else None)
+
+    def done(index: int, outcome: Outcome) -> None:
+        bar.advance()
+
+    with bar:
+        if args.scheduler:
+            from ..numeric.grading_dask import grade_on_dask
+
+            results = grade_on_dask(
+                args.scheduler,
+                args.model,
+                subs,
+                limits,
+                args.points,
+                args.seed,
+                args.symbolic_timeout or None,
+                on_done=done,
+            )
+        else:
+            results = grade(
+                truth, subs, args.jobs, limits, args.symbolic_timeout or None, on_done=done
+            )
+    order = [n for n in truth.program.topological_order() if n in truth.steps]
+    targets = [truth.target_name(n) for n in order]
+    Path(args.output).write_text(grades_csv(results, targets), encoding="utf-8")
+    if args.json:
+        Path(args.json).write_text(grades_json(results, str(args.model)), encoding="utf-8")
+    n_ok = sum(1 for r in results if r.verdict == "correct")
+    print(
+        f"graded {len(results)} submissions: {n_ok} fully correct; wrote {args.output}",
+        file=sys.stderr,
+    )
+    return 0
