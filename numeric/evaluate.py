@@ -84,6 +84,10 @@ def gradient_at(
 ) -> tuple[float, dict[str, Any]]:
     """(loss, {param: ∂L/∂param}) at ``point`` by the backprop program."""
     program = derivation.program
+    if program.is_vector:  # matrix programs: gradients in each parameter's declared shape
+        from .vector_eval import vector_gradient_at
+
+        return vector_gradient_at(derivation, point)
     values = forward(program, point)
     signals = backward(derivation, values)
     grads = {
