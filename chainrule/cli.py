@@ -73,6 +73,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ChainruleError as exc:
         print(exc, file=sys.stderr)
         return 2
+    except RecursionError:
+        print("error: the model is nested too deeply to process", file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130

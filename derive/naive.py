@@ -30,15 +30,20 @@ def naive(
     start = time.perf_counter()
     deadline = Deadline(budget, start)
     gradients: dict[str, NaiveGradient] = {}
-    loss = program.substituted()
+    loss = None
     try:
+        loss = program.substituted()
         for p in program.params:
             deadline.check("naive derivation")
             trace: list[RuleStep] | None = [] if steps else None
             d = Differentiator(p.symbol, trace, max_steps=max_steps, deadline=deadline)
             grad = d(loss)
             gradients[p.name] = NaiveGradient(p.name, grad, trace or [], d.truncated)
-    except BudgetExceeded as exc:
+    except (BudgetExceeded, RecursionError) as exc:
+        if isinstance(exc, RecursionError):
+            exc = BudgetExceeded("the substituted loss is nested too deeply for the naive route")
+        if loss is None:
+            loss = program.loss_assignment.symbol
         names = list(gradients)
         done = ", ".join(names[:6]) + (", …" if len(names) > 6 else "")
         done = f"{len(names)} of {len(program.params)} gradients finished" + (

@@ -34,6 +34,17 @@ def number(text: str, span: SourceSpan, limits: g.Limits = g.DEFAULT_LIMITS) -> 
     return sp.Integer(text)
 
 
+#: A power of literals is evaluated only when the result fits in this many bits.
+MAX_LITERAL_BITS = 4096
+
+
+def _result_bits(base: sp.Number, exponent: sp.Number) -> float:
+    """Bits of ``base**exponent`` (estimated before anything is computed)."""
+    p, q = sp.fraction(sp.Rational(base)) if base.is_Rational else (abs(base), 1)
+    size = max(int(abs(p)).bit_length(), int(abs(q)).bit_length(), 1)
+    return float(abs(exponent)) * size
+
+
 class ExprBuilder:
     """Builds SymPy scalar expressions from syntax trees, resolving names in ``env``."""
 
@@ -87,9 +98,8 @@ class ExprBuilder:
                 raise LimitError("exponent too large", span)
             if base.is_Number and base.is_zero and exponent.is_negative:
                 raise ModelError("zero to a negative power", span)
-        elif base.is_Number and abs(base) > 1:
-            # a symbolic exponent of a literal base is fine (2^x), it stays unevaluated
-            pass
+            if base.is_Number and _result_bits(base, exponent) > MAX_LITERAL_BITS:
+                raise LimitError("this power of a number is too large to compute", span)
         return sp.Pow(base, exponent)
 
     def build_Call(self, node: g.Call) -> sp.Basic:

@@ -66,7 +66,7 @@ class sigma_prime(_Activation):
 
     @classmethod
     def eval(cls, z):  # noqa: ANN001, ANN206
-        if z.is_zero:
+        if z is S.Zero:  # a literal only: no assumption queries on big arguments
             return S.One / 4
         return None
 
@@ -93,7 +93,7 @@ class sigma(_Activation):
 
     @classmethod
     def eval(cls, z):  # noqa: ANN001, ANN206
-        if z.is_zero:
+        if z is S.Zero:  # a literal only: no assumption queries on big arguments
             return S.Half
         return None
 

@@ -285,3 +285,21 @@ def test_generated_mlp_gradient_matches_finite_differences(rng):
     f = loss_at(prog)
     for name in ("w1_2_3", "b1_4", "w2_1_4", "b2_2"):
         assert rel_err(g[name], central_difference(f, point, name)) < 1e-6
+
+
+def test_deep_chains_backprop_and_naive_reports_it():
+    text = "param w\nx = w\n" + "x = sigma(x)\n" * 1500 + "loss x"
+    d = chainrule.derive(text, naive_budget=20)
+    assert d.backprop is not None and len(d.backprop.steps) == 1502
+    assert d.naive is not None
+    if not d.naive.complete:
+        assert "nested too deeply" in d.naive.note or "budget" in d.naive.note
+
+
+def test_symbol_names_that_could_reach_generated_code_are_refused():
+    from chainrule.symbolic import ModelError
+
+    with pytest.raises(ModelError):
+        program_from_expr(sp.Symbol('__import__("os").getpid()') * 2)
+    with pytest.raises(ModelError):
+        ProgramBuilder().param("a b")
