@@ -83,7 +83,6 @@ RESERVED = frozenset(
         "softmax",
         "log_softmax",
         "self",
-        "np_",
         "None",
         "True",
         "False",

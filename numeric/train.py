@@ -244,7 +244,8 @@ def train(
         try:
             for b, lo in enumerate(range(0, n, config.batch), start=1):
                 batch = _take(train_data, order[lo : lo + config.batch]) if train_data else {}
-                loss, grads = code.function(p, batch, config.reduction)
+                with np.errstate(over="ignore", invalid="ignore"):  # checked just below
+                    loss, grads = code.function(p, batch, config.reduction)
                 _check_finite(float(loss), grads, epoch, b, lr)
                 _update(p, velocity, grads, lr, config)
         except TrainingDiverged as exc:
