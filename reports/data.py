@@ -68,7 +68,8 @@ class GraphSection:
     dot: str
     svg: str | None  # inline SVG from Graphviz, or None when ``dot`` is missing
     note: str = ""
-    plain: str | None = None  # ``dot -Tplain`` layout, for the LaTeX picture
+    plain: str | None = None  # ``dot -Tplain`` layout
+    picture: str | None = None  # the layout as a LaTeX ``picture`` (no packages needed)
 
 
 @dataclass
@@ -134,6 +135,8 @@ class CostRowView:
 class CostSection:
     rows: list[CostRowView]
     chart_svg: str | None
+    bars: list[tuple[str, float | None, float | None]] = field(default_factory=list)
+    bars_log: bool = False  # the bars' scale (label, value, fraction of the longest)
     macs: list[dict[str, Any]] = field(default_factory=list)  # vector programs
     mac_columns: list[str] = field(default_factory=list)
     note: str = ""
@@ -183,6 +186,18 @@ class TrainingSection:
     epochs: int
     rows: list[dict[str, str]] = field(default_factory=list)  # a few epochs as a table
     note: str = ""
+
+
+SECTION_TITLES = {
+    "model": "1. The model",
+    "graph": "2. Computation graph",
+    "naive": "3. Naive derivation",
+    "backprop": "4. Backpropagation",
+    "costs": "5. Cost",
+    "checks": "6. Checks",
+    "code": "7. Generated code",
+    "training": "8. Training",
+}
 
 
 @dataclass

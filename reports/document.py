@@ -19,6 +19,7 @@ from ..derive.opcount import count_ops
 from ..derive.records import BackpropStep, Derivation, NaiveGradient, RuleStep
 from ..symbolic.program import Program
 from .data import (
+    SECTION_TITLES,
     BackpropSection,
     BackpropStepView,
     CostRowView,
@@ -106,10 +107,11 @@ def model_section(ctx: _Ctx) -> ModelSection:
 
 
 def graph_section(program: Program) -> GraphSection:
-    from .graph import render_graph
+    from .graph import latex_picture, render_graph
 
     dot, rendered, plain = render_graph(program)
-    return GraphSection(dot, rendered.svg, rendered.note, plain)
+    picture = latex_picture(program, plain) if plain else None
+    return GraphSection(dot, rendered.svg, rendered.note, plain, picture)
 
 
 # ------------------------------------------------------------- naive section
@@ -211,9 +213,14 @@ def _step_equation(ctx: _Ctx, step: BackpropStep, signals: Mapping[str, sp.Basic
             )
     chain = [sig, " + ".join(symbolic), " + ".join(local)]
     result = ctx.tex(step.expression)
-    if result not in chain:
+    if _bare(result) not in {_bare(c) for c in chain}:
         chain.append(result)
     return " = ".join(chain)
+
+
+def _bare(latex: str) -> str:
+    """LaTeX without spacing, to tell whether two lines print the same."""
+    return latex.replace(r"\,", "").replace(" ", "")
 
 
 def backprop_section(ctx: _Ctx, derivation: Derivation) -> BackpropSection | None:
@@ -251,7 +258,7 @@ def _ratio(r: float | None) -> str:
 def cost_section(derivation: Derivation) -> CostSection | None:
     if not derivation.costs:
         return None
-    from .plots import cost_chart
+    from .plots import bar_fractions, cost_chart, cost_items
 
     rows = []
     for r in derivation.costs:
@@ -264,6 +271,7 @@ def cost_section(derivation: Derivation) -> CostSection | None:
             )
         )
     section = CostSection(rows, cost_chart(derivation.costs))
+    section.bars, section.bars_log = bar_fractions(cost_items(derivation.costs))
     _add_multiply_adds(section, derivation.program)
     return section
 
@@ -370,7 +378,12 @@ def render_report(
     if fmt not in FORMATS:
         raise ValueError(f"unknown report format {fmt!r} (choose html, md or tex)")
     return render_template(
-        fmt, TEMPLATE[fmt], r=report, fragment=fragment, assets=dict(assets or {})
+        fmt,
+        TEMPLATE[fmt],
+        r=report,
+        fragment=fragment,
+        assets=dict(assets or {}),
+        titles=SECTION_TITLES,
     )
 
 

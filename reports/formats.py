@@ -16,11 +16,13 @@ LaTeX our printers wrote, or from escaped text) pass unescaped.
 
 from __future__ import annotations
 
+import base64
 import re
 import unicodedata
 from functools import cache
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import jinja2
 from markupsafe import Markup
@@ -174,7 +176,20 @@ def ascii_code(code: str) -> str:
         else:
             base = unicodedata.normalize("NFKD", c).encode("ascii", "ignore").decode()
             out.append(base or "?")
-    return "".join(out).replace(r"\end{verbatim}", r"\end {verbatim}")
+    text = "".join(out).replace(r"\end{verbatim}", r"\end {verbatim}")
+    return "\n".join(_wrap(line) for line in text.splitlines())
+
+
+def _wrap(line: str, width: int = 92) -> str:
+    """A long code line split for print, continuation lines marked with ``>>``."""
+    if len(line) <= width:
+        return line
+    parts = [line[:width]]
+    rest = line[width:]
+    while rest:
+        parts.append("  >> " + rest[: width - 5])
+        rest = rest[width - 5 :]
+    return "\n".join(parts)
 
 
 def _finalize(escape_fn: Any) -> Any:
@@ -188,7 +203,17 @@ def _finalize(escape_fn: Any) -> Any:
 
 # ------------------------------------------------------------------ math filters
 def _md_math(latex: str) -> str:
-    return latex.replace("<", r"\lt ").replace(">", r"\gt ").replace("$", r"\$")
+    """LaTeX safe inside Markdown ``$…$`` (and table cells): no ``< > $ |``."""
+    s = latex.replace("\\|", r"\Vert ").replace("|", r"\vert ")
+    return s.replace("<", r"\lt ").replace(">", r"\gt ").replace("$", r"\$")
+
+
+def _md_image(svg: str, alt: str, asset: str | None = None) -> Markup:
+    """``![alt](file)`` for a written asset, else the SVG inline as a data URI."""
+    if asset:
+        return Markup(f"![{md_escape(alt)}]({quote(asset)})")
+    data = base64.b64encode(svg.encode("utf-8")).decode("ascii")
+    return Markup(f"![{md_escape(alt)}](data:image/svg+xml;base64,{data})")
 
 
 def _filters(fmt: str) -> dict[str, Any]:
@@ -201,14 +226,26 @@ def _filters(fmt: str) -> dict[str, Any]:
     if fmt == "md":
         return {
             "math": lambda s: Markup(f"${_md_math(str(s))}$"),
-            "dmath": lambda s: Markup(f"\n$$\n{_md_math(str(s))}\n$$\n"),
+            "dmath": lambda s: Markup(f"\n$$\n{_md_math(str(s))}\n$$"),
+            "code": _md_code,
             "codeblock": _md_codeblock,
+            "image": _md_image,
         }
     return {
         "math": lambda s: Markup(rf"\({s}\)"),
         "dmath": lambda s: Markup("\\begin{center}\\fiteq{" + str(s) + "}\\end{center}"),
         "verbatim": lambda s: Markup(ascii_code(str(s))),
+        "picture": lambda s: Markup(str(s)),  # LaTeX our graph module wrote
     }
+
+
+def _md_code(text: str) -> Markup:
+    """An inline code span (shown literally by Markdown, so nothing to escape)."""
+    text = str(text).replace("\n", " ")
+    longest = max((len(m) for m in re.findall(r"`+", text)), default=0)
+    fence = "`" * (longest + 1)
+    pad = " " if text.startswith("`") or text.endswith("`") else ""
+    return Markup(f"{fence}{pad}{text}{pad}{fence}")
 
 
 def _md_codeblock(code: str, lang: str = "") -> Markup:

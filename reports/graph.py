@@ -152,3 +152,85 @@ def render_graph(program: Program) -> tuple[str, Rendered, str | None]:
         return source, rendered, None
     plain = run_dot(source, "plain")
     return source, Rendered(inline_svg(rendered.svg)), plain.svg
+
+
+# ------------------------------------------------------------ LaTeX picture
+def _parse_plain(plain: str) -> tuple[float, float, list[list[str]], list[list[str]]]:
+    width = height = 0.0
+    nodes, edges = [], []
+    for line in plain.splitlines():
+        parts = line.split()
+        if not parts:
+            continue
+        if parts[0] == "graph":
+            width, height = float(parts[2]), float(parts[3])
+        elif parts[0] == "node":
+            nodes.append(parts)
+        elif parts[0] == "edge":
+            edges.append(parts)
+    return width, height, nodes, edges
+
+
+def _pt(x: float, y: float) -> str:
+    return f"({x:.3f},{y:.3f})"
+
+
+def _segment(a: tuple[float, float], b: tuple[float, float]) -> str:
+    mid = ((a[0] + b[0]) / 2, (a[1] + b[1]) / 2)
+    return rf"\qbezier{_pt(*a)}{_pt(*mid)}{_pt(*b)}"
+
+
+def _edge_picture(points: list[tuple[float, float]]) -> list[str]:
+    """Graphviz cubic pieces as quadratic ``\\qbezier`` curves, plus an arrowhead."""
+    out = []
+    for i in range(0, len(points) - 3, 3):
+        p0, c1, c2, p3 = points[i : i + 4]
+        q = ((3 * (c1[0] + c2[0]) - p0[0] - p3[0]) / 4, (3 * (c1[1] + c2[1]) - p0[1] - p3[1]) / 4)
+        out.append(rf"\qbezier{_pt(*p0)}{_pt(*q)}{_pt(*p3)}")
+    (ax, ay), (bx, by) = points[-2], points[-1]
+    dx, dy = bx - ax, by - ay
+    norm = (dx * dx + dy * dy) ** 0.5 or 1.0
+    dx, dy = dx / norm, dy / norm
+    tip = (bx + 0.1 * dx, by + 0.1 * dy)
+    for sx in (1, -1):  # two barbs at ±25°
+        c, s = 0.906, 0.423 * sx
+        back = (-(dx * c - dy * s) * 0.1, -(dx * s + dy * c) * 0.1)
+        out.append(_segment(tip, (tip[0] + back[0], tip[1] + back[1])))
+    out.append(_segment((bx, by), tip))
+    return out
+
+
+def latex_picture(program: Program, plain: str, max_width_cm: float = 15.0) -> str:
+    """The Graphviz layout (``dot -Tplain``) drawn with LaTeX's own ``picture``
+    commands (``\\qbezier``, ``\\framebox``, ``\\oval``): pdflatex needs no package."""
+    width, height, nodes, edges = _parse_plain(plain)
+    unit_cm = min(2.54, max_width_cm / max(width, 0.1))
+    lines = [
+        rf"\setlength{{\unitlength}}{{{unit_cm:.3f}cm}}",
+        rf"\begin{{picture}}({width:.3f},{height:.3f})",
+    ]
+    for parts in nodes:
+        name, x, y, w, h = parts[1], *map(float, parts[2:6])
+        if name not in program:
+            continue
+        item = program[name]
+        label = pretty_name(getattr(item, "display", name), vector=program.is_vector, latex=True)
+        role = _role(program, name)
+        if role in ("param", "input", "const"):
+            kind = r"\dashbox{0.05}" if role == "const" else r"\framebox"
+            lines.append(rf"\put{_pt(x - w / 2, y - h / 2)}{{{kind}({w:.3f},{h:.3f}){{}}}}")
+        else:
+            lines.append(rf"\put{_pt(x, y)}{{\oval({w:.3f},{h:.3f})}}")
+            if role == "loss":
+                lines.append(rf"\put{_pt(x, y)}{{\oval({w + 0.08:.3f},{h + 0.08:.3f})}}")
+        bold = r"\boldmath" if role == "param" or program.fan_out(name) > 1 else ""
+        lines.append(rf"\put{_pt(x, y)}{{\makebox(0,0){{{bold}${label}$}}}}")
+    for parts in edges:
+        n = int(parts[3])
+        coords = [float(v) for v in parts[4 : 4 + 2 * n]]
+        points = list(zip(coords[::2], coords[1::2], strict=True))
+        fan = program.fan_out(parts[1]) > 1 if parts[1] in program else False
+        body = "".join(_edge_picture(points))
+        lines.append(rf"{{\color{{red}}{body}}}" if fan else body)
+    lines.append(r"\end{picture}")
+    return "\n".join(lines)

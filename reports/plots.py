@@ -121,16 +121,43 @@ def bar_chart(
     return _svg(width, height, body, title or "bar chart")
 
 
-def cost_chart(cost_rows: Sequence[Any]) -> str:
-    """Bar chart of an op-count table (``derive.costs.cost_table`` rows, or dicts with
-    ``route`` and ``total``)."""
+def bar_fractions(
+    items: Sequence[tuple[str, float | None]],
+) -> tuple[list[tuple[str, float | None, float | None]], bool]:
+    """``(label, value, fraction of the longest bar)`` rows and whether the scale is log
+    (the same scale :func:`bar_chart` draws; the LaTeX report draws bars with ``\\rule``).
+
+    >>> bar_fractions([("a", 10.0), ("b", 20.0)])
+    ([('a', 10.0, 0.5), ('b', 20.0, 1.0)], False)
+    """
+    values = [v for _, v in items if v is not None and v > 0]
+    log_scale = bool(values) and max(values) / min(values) > 50
+    top = max(values) if values else 1.0
+    out: list[tuple[str, float | None, float | None]] = []
+    for label, v in items:
+        if v is None:
+            out.append((label, None, None))
+        elif log_scale:
+            out.append((label, v, math.log10(1 + v) / math.log10(1 + top)))
+        else:
+            out.append((label, v, v / top))
+    return out, log_scale
+
+
+def cost_items(cost_rows: Sequence[Any]) -> list[tuple[str, float | None]]:
     items: list[tuple[str, float | None]] = []
     for row in cost_rows:
         if isinstance(row, dict):
             items.append((str(row["route"]), row.get("total")))
         else:
             items.append((row.route, None if row.ops is None else float(row.ops.total)))
-    return bar_chart(items, "Operations to evaluate the gradient")
+    return items
+
+
+def cost_chart(cost_rows: Sequence[Any]) -> str:
+    """Bar chart of an op-count table (``derive.costs.cost_table`` rows, or dicts with
+    ``route`` and ``total``)."""
+    return bar_chart(cost_items(cost_rows), "Operations to evaluate the gradient")
 
 
 # ------------------------------------------------------------ learning curves
