@@ -175,7 +175,7 @@ def _parse_line(
     target_text, node = "", None
     try:
         target_text, rhs, rhs_col = _split_target(code, raw, span)
-        node = names.target_node(_canonical_target(target_text, fmt), span)
+        node = names.target_node(_canonical_target(target_text, fmt, names), span)
         tree = _parse_rhs(rhs, raw, filename, line_no, rhs_col, fmt, names, limits)
     except ModelError as exc:
         return AnswerLine(line_no, target_text, node, None, exc, raw)
@@ -210,12 +210,15 @@ def _split_target(code: str, raw: str, span: SourceSpan) -> tuple[str, str, int]
 _DERIV_RE = re.compile(r"^(?:d|∂|\\partial\s*)\s*(.+?)\s*/\s*(?:d|∂|\\partial\s*)\s*(.+)$")
 
 
-def _canonical_target(text: str, fmt: str) -> str:
+def _canonical_target(text: str, fmt: str, names: AnswerNames) -> str:
     """A target in one form: ``v_bar`` or ``d<top>/d<v>``."""
     if fmt == "latex":
         from .latex import latex_target
 
-        return latex_target(text)
+        try:
+            return latex_target(text, names.known())
+        except ModelError as exc:
+            raise ModelError(exc.message, SourceSpan(exc.span.file, 1, 1, text), exc.hint) from None
     text = normalize_answer_text(text).strip()
     m = _DERIV_RE.match(text)
     if m:
