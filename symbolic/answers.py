@@ -240,7 +240,7 @@ def _parse_rhs(
         from .latex import parse_latex
 
         return parse_latex(
-            rhs,
+            rhs.strip(),
             filename,
             line_no,
             limits,
