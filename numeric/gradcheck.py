@@ -444,16 +444,13 @@ def random_point(
 
 
 def _shape(program: Any, v: Any) -> tuple[int, ...]:
-    sizes = getattr(program, "sizes", {}) or {}
-    dims = []
-    for d in v.shape:
-        if isinstance(d, int):
-            dims.append(d)
-        elif d in sizes:
-            dims.append(int(sizes[d]))
-        else:
-            raise ChainruleError(f"size '{d}' of '{v.name}' has no value; bind it in the model")
-    return tuple(dims)
+    """A leaf's concrete shape: bound sizes, else the small defaults of the derivation."""
+    sizes = dict(getattr(program, "sizes", {}) or {})
+    if any(not isinstance(d, int) and d not in sizes for d in v.shape):
+        from ..derive.vector import concrete_sizes
+
+        sizes = concrete_sizes(program)
+    return tuple(d if isinstance(d, int) else int(sizes[d]) for d in v.shape)
 
 
 def gradcheck(

@@ -1,0 +1,549 @@
+"""Batched NumPy code for vector programs (``param W1[m, n]``), matrix by matrix.
+
+Inside the generated function a per-example column vector ``x`` (n, 1) becomes the
+matrix of all examples' columns, shape (n, B): ``W1 @ x + b1`` is then the whole
+batch at once, ``z_bar @ x.T`` sums the per-example ``z̄ xᵀ`` over the batch (exactly
+the gradient of the summed loss), and a bias gradient is ``np.sum(z_bar, axis=1)``.
+Data come in with one row per example (``x`` is (B, n), transposed once on entry);
+per-example scalars are (1, B) rows.
+
+Every sub-expression's printed code carries a batch *state*:
+
+``const``   the same for every example (parameters, constants): summed over a
+            batch it counts B times;
+``batch``   examples along the last axis;
+``batchT``  examples along the first axis (the transpose of a batched value);
+``sum``     already summed over the batch (a product contracting the batch axis).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import sympy as sp
+
+from ..derive.records import BackpropDerivation
+from ..symbolic.functions import sigma, sigma_prime
+from ..symbolic.matrix_ops import (
+    Broadcast,
+    Dot,
+    Elementwise,
+    MatSum,
+    Mean,
+    Norm2,
+    SumRows,
+    U,
+)
+from .codegen import (
+    HELPERS_ANALYTIC,
+    HELPERS_STABLE,
+    CodegenError,
+    CodePrinter,
+    assemble_module,
+    name_table,
+)
+
+Code = tuple[str, str]  # (source, state)
+
+VECTOR_HELPERS = {
+    "softmax": '''def softmax(z):
+    """Softmax of each column, stable (the column max is subtracted first)."""
+    e = np.exp(z - np.max(z, axis=0, keepdims=True))
+    return e / np.sum(e, axis=0, keepdims=True)
+''',
+    "log_softmax": '''def log_softmax(z):
+    """log softmax of each column by log-sum-exp (no overflow, no log 0)."""
+    m = z - np.max(z, axis=0, keepdims=True)
+    return m - np.log(np.sum(np.exp(m), axis=0, keepdims=True))
+''',
+}
+HELPERS_STABLE.update(VECTOR_HELPERS)
+HELPERS_ANALYTIC.update(
+    {
+        "softmax": """def softmax(z):
+    e = np.exp(z)
+    return e / np.sum(e, axis=0, keepdims=True)
+""",
+        "log_softmax": """def log_softmax(z):
+    return z - np.log(np.sum(np.exp(z), axis=0, keepdims=True))
+""",
+    }
+)
+
+
+def _combine(states: list[str], what: str) -> str:
+    s = set(states) - {"const"}
+    if not s:
+        return "const"
+    if len(s) == 1:
+        return s.pop()
+    raise CodegenError(f"cannot batch {what}: operands are {sorted(s)} over the batch")
+
+
+class MatrixPrinter:
+    """Matrix-expression → (NumPy code, batch state), one method per node type."""
+
+    def __init__(
+        self,
+        names: dict[sp.Basic, str],
+        states: dict[sp.Basic, str],
+        reuse: dict[tuple[sp.Basic, sp.Basic], sp.Basic],
+    ) -> None:
+        self.names = names
+        self.states = states
+        self.reuse = reuse  # (function body in U, argument) → forward node symbol
+        self.scalar = CodePrinter(names)
+
+    @property
+    def helpers_used(self) -> set[str]:
+        return self.scalar.helpers_used
+
+    def __call__(self, e: sp.Basic) -> Code:
+        for cls in type(e).__mro__:
+            method = getattr(self, "p_" + cls.__name__, None)
+            if method is not None:
+                return method(e)
+        raise CodegenError(f"no batched NumPy code for {type(e).__name__}: {e}")
+
+    # -- leaves
+    def p_Symbol(self, e: sp.Symbol) -> Code:
+        return self.scalar._print(e), self.states.get(e, "const")
+
+    p_MatrixSymbol = p_Symbol
+
+    def p_Number(self, e: sp.Number) -> Code:
+        return self.scalar._print(e), "const"
+
+    def p_NumberSymbol(self, e: sp.Basic) -> Code:
+        return self.scalar._print(e), "const"
+
+    # -- structure
+    def p_Transpose(self, e: sp.Basic) -> Code:
+        code, st = self(e.arg)
+        flip = {"batch": "batchT", "batchT": "batch"}.get(st, st)
+        return f"{_wrap(code)}.T", flip
+
+    def p_MatMul(self, e: sp.Basic) -> Code:
+        coeffs = [self(a) for a in e.args if not getattr(a, "is_Matrix", False)]
+        mats = [a for a in e.args if getattr(a, "is_Matrix", False)]
+        code, st = self(mats[0])
+        for m in mats[1:]:
+            code, st = self._matmul(code, st, mats[0], m)
+        if coeffs:
+            cst = _combine([c[1] for c in coeffs] + ([st] if st != "sum" else []), "a product")
+            if st == "sum" and cst != "const":
+                raise CodegenError("cannot batch a batched scale of a batch sum")
+            code = "*".join([_wrap(c[0]) for c in coeffs] + [_wrap(code)])
+            st = st if st == "sum" else cst
+        return code, st
+
+    def _matmul(self, a: str, sa: str, left: sp.Basic, right: sp.Basic) -> Code:
+        b, sb = self(right)
+        pair = (sa, sb)
+        if sa == "const" or sb == "const":
+            if pair in (
+                ("const", "const"),
+                ("const", "batch"),
+                ("batchT", "const"),
+                ("sum", "const"),
+                ("const", "sum"),
+            ):
+                st = (
+                    "const"
+                    if pair == ("const", "const")
+                    else ("sum" if "sum" in pair else sa if sa != "const" else sb)
+                )
+                return f"{_wrap(a)} @ {_wrap(b)}", st
+        if pair == ("batch", "batchT"):
+            return f"{_wrap(a)} @ {_wrap(b)}", "sum"  # Σ over examples
+        if pair == ("batchT", "batch"):  # per-example row @ column: a scalar each
+            return f"np.sum({_wrap(a)}.T * {_wrap(b)}, axis=0, keepdims=True)", "batch"
+        raise CodegenError(f"cannot batch the product {left} @ {right} ({sa} @ {sb})")
+
+    def _nary(self, e: sp.Basic, op: str, what: str) -> Code:
+        parts = [self(a) for a in e.args]
+        return op.join(_wrap(c) for c, _ in parts), _combine([s for _, s in parts], what)
+
+    def p_MatAdd(self, e: sp.Basic) -> Code:
+        pos, neg = [], []
+        for a in e.args:
+            if isinstance(a, sp.MatMul | sp.Mul) and a.args and a.args[0] == -1:
+                rest = a.func(*a.args[1:]) if len(a.args) > 2 else a.args[1]
+                neg.append(self(rest))
+            else:
+                pos.append(self(a))
+        code = " + ".join(c for c, _ in pos) or "0"
+        for c, _ in neg:
+            code += f" - {_wrap(c)}"
+        return code, _combine([s for _, s in pos + neg], "a sum")
+
+    def p_Add(self, e: sp.Basic) -> Code:
+        return self.p_MatAdd(e)
+
+    def p_HadamardProduct(self, e: sp.Basic) -> Code:
+        return self._nary(e, "*", "a Hadamard product")
+
+    def p_Mul(self, e: sp.Basic) -> Code:
+        num, den = [], []
+        for a in e.args:
+            if a.is_Pow and a.exp.is_Integer and a.exp < 0 and not getattr(a, "is_Matrix", False):
+                den.append(self(a.base if a.exp == -1 else a.base ** (-a.exp)))
+            elif a == -1:
+                num.append(("-1", "const"))
+            else:
+                num.append(self(a))
+        code = "*".join(_wrap(c) for c, _ in num) or "1"
+        if den:
+            code += "/" + "/".join(_wrap(c) for c, _ in den)
+        states = [s for _, s in num + den]
+        if "sum" in states and set(states) - {"sum", "const"}:
+            raise CodegenError("cannot batch a product of a batch sum and batched values")
+        return code.replace("-1*", "-", 1) if code.startswith("-1*") else code, _combine(
+            states, "a product"
+        )
+
+    def p_HadamardPower(self, e: sp.Basic) -> Code:
+        code, st = self(e.args[0])
+        return f"{_wrap(code)}**{self.scalar._print(e.args[1])}", st
+
+    def p_Pow(self, e: sp.Basic) -> Code:
+        base, st = self(e.base)
+        exp, st2 = self(e.exp)
+        if e.exp.is_Integer and e.exp < 0:
+            inv = f"{_wrap(base)}**{-int(e.exp)}" if e.exp != -1 else _wrap(base)
+            return f"1/{_wrap(inv) if e.exp != -1 else inv}", st
+        return f"{_wrap(base)}**{_wrap(exp)}", _combine([st, st2], "a power")
+
+    # -- functions
+    def p_Elementwise(self, e: Elementwise) -> Code:
+        body = e.fn.expr
+        node = self.reuse.get((body, e.arg))
+        if node is not None:
+            return self(node)
+        arg_code, st = self(e.arg)
+        placeholder = sp.Symbol("ARG_PLACEHOLDER")
+        extra = {placeholder: _wrap(arg_code)}
+        body = self._reuse_in_body(body, e.arg, extra)
+        self.scalar.names = {**self.names, **extra}
+        try:
+            return self.scalar.doprint(body.xreplace({U: placeholder})), st
+        finally:
+            self.scalar.names = self.names
+
+    def _reuse_in_body(self, body: sp.Basic, arg: sp.Basic, extra: dict[sp.Basic, str]) -> sp.Basic:
+        """σ'(u) → s(1 − s) and f(u) → h where the forward pass has h = f(arg).
+
+        Forward nodes enter the scalar body as placeholder symbols (added to ``extra``
+        with the node's name) so the body stays a scalar expression.
+        """
+        subs: dict[sp.Basic, sp.Basic] = {}
+        for k, ((fbody, farg), sym) in enumerate(self.reuse.items()):
+            if farg == arg:
+                ph = sp.Symbol(f"REUSE{k}_PLACEHOLDER")
+                extra[ph] = self.names[sym]
+                subs[fbody] = ph
+        if sigma(U) in subs:
+            s = subs[sigma(U)]
+            body = body.replace(sigma_prime, lambda u: s * (1 - s) if u == U else sigma_prime(u))
+        return body.xreplace(subs) if subs else body
+
+    def p_Function(self, e: sp.Basic) -> Code:
+        parts = [self(a) for a in e.args]
+        ph = [sp.Symbol(f"ARG{i}_PLACEHOLDER") for i in range(len(parts))]
+        self.scalar.names = {
+            **self.names,
+            **{p: _wrap(c) for p, (c, _) in zip(ph, parts, strict=True)},
+        }
+        try:
+            code = self.scalar.doprint(e.func(*ph))
+        finally:
+            self.scalar.names = self.names
+        return code, _combine([s for _, s in parts], "a function")
+
+    p_Max = p_Function
+    p_Min = p_Function
+
+    def p_Softmax(self, e: sp.Basic) -> Code:
+        code, st = self(e.arg)
+        self.helpers_used.add("softmax")
+        return f"softmax({code})", st
+
+    def p_LogSoftmax(self, e: sp.Basic) -> Code:
+        code, st = self(e.arg)
+        self.helpers_used.add("log_softmax")
+        return f"log_softmax({code})", st
+
+    # -- reductions (per example: over axis 0 of the (n, B) columns)
+    def _reduce(self, fn: str, code: str, st: str) -> Code:
+        if st == "batch":
+            return f"np.{fn}({code}, axis=0, keepdims=True)", "batch"
+        if st == "const":
+            return f"np.{fn}({code})", "const"
+        raise CodegenError(f"cannot batch {fn} of a {st} value")
+
+    def p_MatSum(self, e: MatSum) -> Code:
+        return self._reduce("sum", *self(e.args[0]))
+
+    def p_SumRows(self, e: SumRows) -> Code:
+        return self._reduce("sum", *self(e.arg))
+
+    def p_Mean(self, e: Mean) -> Code:
+        return self._reduce("mean", *self(e.args[0]))
+
+    def p_Dot(self, e: Dot) -> Code:
+        (a, sa), (b, sb) = self(e.args[0]), self(e.args[1])
+        return self._reduce("sum", f"{_wrap(a)}*{_wrap(b)}", _combine([sa, sb], "dot"))
+
+    def p_Norm2(self, e: Norm2) -> Code:
+        a, st = self(e.args[0])
+        return self._reduce("sum", f"{_wrap(a)}**2", st)
+
+    def p_Broadcast(self, e: Broadcast) -> Code:
+        return self(e.arg)  # NumPy broadcasting does it
+
+
+def _wrap(code: str) -> str:
+    """Parenthesize unless the code is a name, call, number or already bracketed."""
+    c = code.strip()
+    if c.replace("_", "").replace(".", "").isalnum():
+        return c
+    if c.endswith(")") or c.endswith("]") or c.endswith(".T"):
+        depth = 0
+        for i, ch in enumerate(c):
+            depth += ch in "([" and 1 or 0
+            depth -= ch in ")]" and 1 or 0
+            if depth == 0 and ch in " +-*/@" and i > 0:
+                return f"({c})"
+        return c
+    return f"({c})"
+
+
+# ------------------------------------------------------------------ emitter
+class VectorEmitter:
+    """The batched module of a vector program (see the module docstring)."""
+
+    def __init__(
+        self,
+        derivation: BackpropDerivation,
+        dtype: str = "float64",
+        analytic: bool = False,
+        instrument: bool = False,
+    ) -> None:
+        self.d = derivation
+        self.p = derivation.program
+        self.dtype = dtype
+        self.analytic = analytic
+        self.instrument = instrument
+        self.needed = self.p.needed_by_loss()
+        symbols = [v.symbol for v in self.p.variables] + [a.symbol for a in self.p.assignments]
+        symbols += [s.signal for s in derivation.steps]
+        self.names = name_table(symbols)
+        self.states: dict[sp.Basic, str] = {}
+        reuse = {
+            (a.expr.fn.expr, a.expr.arg): a.symbol
+            for a in self.p.assignments
+            if isinstance(a.expr, Elementwise) and a.name in self.needed
+        }
+        self.pr = MatrixPrinter(self.names, self.states, reuse)
+        self.kind: dict[str, str] = {}  # name → "vector" | "scalar" | "matrix"
+
+    def n(self, sym: sp.Basic) -> str:
+        return self.names[sym]
+
+    def leaves(self) -> list[str]:
+        out = []
+        for v in self.p.params:
+            tail = ".reshape(-1, 1)" if len(v.shape) == 1 else ""
+            out.append(
+                f"    {self.n(v.symbol)} = np.asarray(params[{v.name!r}], dtype=DTYPE){tail}"
+            )
+        inputs = [v for v in self.p.inputs if v.name in self.needed]
+        for v in inputs:
+            self.states[v.symbol] = "batch"
+            if len(v.shape) == 1:
+                tail = f".reshape(len(data[{v.name!r}]), -1).T"
+            elif not v.shape:
+                tail = ".reshape(1, -1)"
+            else:
+                raise CodegenError(
+                    f"input '{v.name}' is a matrix; batched code takes scalar or vector inputs"
+                )
+            out.append(
+                f"    {self.n(v.symbol)} = np.asarray(data[{v.name!r}], "
+                f"dtype=DTYPE){tail}  # one column per example"
+            )
+        for v in self.p.consts:
+            if v.name in self.p.sizes:
+                continue
+            if not v.shape:
+                out.append(f"    {self.n(v.symbol)} = {self.pr.scalar._print(sp.sympify(v.value))}")
+            else:
+                raise CodegenError(f"constant '{v.name}' with a shape is not supported")
+        out.append(f"    B = {self.n(inputs[0].symbol)}.shape[1]" if inputs else "    B = 1")
+        return out
+
+    def forward(self) -> tuple[list[tuple[str, str, str]], list[str]]:
+        lines: list[tuple[str, str, str]] = []
+        out_fwd: list[str] = []
+        reuse, self.pr.reuse = self.pr.reuse, {}  # a node is not its own forward value
+        try:
+            self._forward(lines)
+        finally:
+            self.pr.reuse = reuse
+        return lines, out_fwd
+
+    def _forward(self, lines: list[tuple[str, str, str]]) -> None:
+        for a in self.p.assignments:
+            if a.name not in self.needed:
+                continue
+            code, st = self.pr(a.expr)
+            if st == "batchT":
+                code, st = f"{_wrap(code)}.T", "batch"
+            if st == "sum":
+                raise CodegenError(f"node '{a.name}' sums over the batch; not batchable")
+            self.states[a.symbol] = st
+            lines.append((self.n(a.symbol), code, a.name))
+
+    def rows(self, name: str, code: str) -> str:
+        """A value in the caller's layout: one row per example."""
+        item = self.p[name]
+        st = self.states.get(item.symbol, "const")
+        if st == "batch":
+            return f"{code}.T" if item.shape else f"{code}.reshape(-1)"
+        return f"{code}.reshape(-1)" if len(item.shape) == 1 else code
+
+    def cols(self, name: str, code: str) -> str:
+        item = self.p[name]
+        st = self.states.get(item.symbol, "const")
+        if st == "batch":
+            return f"{code}.T" if item.shape else f"{code}.reshape(1, -1)"
+        return f"{code}.reshape(-1, 1)" if len(item.shape) == 1 else code
+
+    def param_gradient(self, name: str, expr: sp.Basic) -> str:
+        v = self.p[name]
+        terms = expr.args if isinstance(expr, sp.MatAdd | sp.Add) else (expr,)
+        parts = []
+        for term in terms:
+            code, st = self.pr(term)
+            if st == "batchT":
+                code, st = f"{_wrap(code)}.T", "batch"
+            if st == "batch":
+                axis = ", axis=1" if len(v.shape) == 1 else ""
+                if len(v.shape) == 2:
+                    raise CodegenError(f"cannot batch the gradient of '{name}'")
+                parts.append(f"np.sum({code}{axis})")
+            elif st == "const":
+                tail = ".reshape(-1)" if len(v.shape) == 1 else ""
+                parts.append(f"B*{_wrap(code)}{tail}")
+            else:  # already summed over examples
+                parts.append(f"{_wrap(code)}.reshape(-1)" if len(v.shape) == 1 else code)
+        return " + ".join(parts)
+
+    def emit(self) -> str:
+        head = self.leaves()
+        fwd, _ = self.forward()
+        loss = self.p.loss_assignment
+        lname = self.n(loss.symbol)
+        loss_code = (
+            f"np.sum({lname}) * scale"
+            if self.states[loss.symbol] == "batch"
+            else f"B * {lname} * scale"
+        )
+        body = [*head, '    scale = 1 / B if reduction == "mean" else 1', "    # forward pass"]
+        for target, code, key in fwd:
+            body.append(f"    {target} = {code}")
+            if self.instrument:
+                body.append(
+                    f"    if {key!r} in delta:\n        {target} = {target} + "
+                    f"{self.cols(key, f'delta[{key!r}]')}"
+                )
+        body.append(f"    loss = {loss_code}")
+        body.append("    # backward pass: error signals (v_bar = dLoss/dv), examples in columns")
+        grads: dict[str, str] = {}
+        signal_lines = []
+        for s in self.d.steps:
+            if s.role == "loss":
+                body.append(f"    {self.n(s.signal)} = scale  # seed")
+                self.states[s.signal] = "const"
+                continue
+            if s.role == "param":
+                grads[s.node] = self.param_gradient(s.node, s.expression)
+                continue
+            code, st = self.pr(s.expression)
+            if st == "batchT":
+                code, st = f"{_wrap(code)}.T", "batch"
+            if st == "sum":
+                raise CodegenError(f"the error signal of '{s.node}' sums over the batch")
+            self.states[s.signal] = st
+            note = f"  # {s.note.split(':')[0]}" if s.note else ""
+            body.append(f"    {self.n(s.signal)} = {code}{note}")
+            signal_lines.append(s)
+        body.append("    grads = {")
+        for v in self.p.params:
+            code = grads.get(v.name, f"np.zeros_like({self.n(v.symbol)})")
+            if v.name not in grads and len(v.shape) == 1:
+                code += ".reshape(-1)"
+            body.append(f"        {v.name!r}: {code},")
+        body.append("    }")
+        if self.instrument:
+            body += self.signal_checks(signal_lines)
+            body += self.probes()
+        body.append("    return loss, grads")
+        fwd_body = [
+            *head,
+            *(f"    {t} = {c}" for t, c, _ in fwd),
+            "    return {" + ", ".join(f"{key!r}: {self.rows(key, t)}" for t, _, key in fwd) + "}",
+        ]
+        return assemble_module(
+            self.p, self.dtype, self.pr.helpers_used, body, fwd_body, self.analytic, self.instrument
+        )
+
+    def signal_checks(self, steps: list[Any]) -> list[str]:
+        out = [f"    signals[{self.p.loss!r}] = {self._total(self.p.loss, 'scale', 'const')}"]
+        for s in steps:
+            st = self.states[s.signal]
+            code = self._total(s.node, self.n(s.signal), st)
+            item = self.p[s.node]
+            if self.states.get(item.symbol) == "batch" and st == "const":
+                code = f"np.asarray({code}).reshape(-1)" if item.shape else code  # broadcasts
+            else:
+                code = self.rows(s.node, code)
+            out.append(f"    signals[{s.node!r}] = {code}")
+        return out
+
+    def _total(self, node: str, code: str, st: str) -> str:
+        item = self.p[node]
+        if self.states.get(item.symbol, "const") == "batch":
+            return code
+        if st == "batch":
+            return f"np.sum({code}, axis=-1, keepdims=True)" if item.shape else f"np.sum({code})"
+        return f"B*{_wrap(code)}"
+
+    def probes(self) -> list[str]:
+        from .codegen import kink_arguments
+
+        out = []
+        for a in self.p.assignments:
+            if a.name not in self.needed:
+                continue
+            for e in sp.preorder_traversal(a.expr):
+                if isinstance(e, Elementwise):
+                    for arg in kink_arguments(e.fn.expr):
+                        if arg == U:
+                            out.append(f"    probes.append({self.pr(e.arg)[0]})")
+        return out
+
+
+def emit_vector_module(
+    derivation: BackpropDerivation,
+    dtype: str = "float64",
+    analytic: bool = False,
+    instrument: bool = False,
+) -> tuple[str, dict[str, str]]:
+    em = VectorEmitter(derivation, dtype, analytic, instrument)
+    source = em.emit()
+    return source, {str(k.name): v for k, v in em.names.items()}  # type: ignore[attr-defined]
+
+
+Callback = Callable[..., Any]
