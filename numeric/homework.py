@@ -29,6 +29,7 @@ left out (the missing child is named); and always a counterexample point.
 from __future__ import annotations
 
 import math
+import re
 import signal
 import threading
 from collections.abc import Iterator
@@ -194,9 +195,9 @@ class Truth:
 
     def variants(self) -> list[Variant]:
         if self._variants is None:
-            self._variants = [
-                v for i, s in enumerate(self.derivation.steps) for v in self._step_variants(i, s)
-            ]
+            steps = list(enumerate(self.derivation.steps))
+            self._variants = [v for i, s in steps for v in self._step_variants(i, s)]
+            self._variants += [v for i, s in steps for v in self._swapped_indices(i, s)]
         return self._variants
 
     def _step_variants(self, i: int, step: BackpropStep) -> Iterator[Variant]:
@@ -230,6 +231,27 @@ class Truth:
                             f"missing factor {_show(f)} of the local derivative "
                             f"d{c.child}/d{node} = {missing} in {node}_bar",
                         )
+
+    def _swapped_indices(self, i: int, step: BackpropStep) -> Iterator[Variant]:
+        """Unit-form weights indexed the wrong way round (``v12`` for ``v21``): the
+        scalar face of a missing transpose."""
+        swap = {}
+        for sym in step.expression.free_symbols:
+            m = re.match(r"^(.*?)(\d)(\d)$", str(sym))
+            other = f"{m.group(1)}{m.group(3)}{m.group(2)}" if m else ""
+            if m and m.group(2) != m.group(3) and other in self.program:
+                swap[sym] = self.program.symbol(other)
+        if swap:
+            pairs = ", ".join(
+                f"{b} where {a} belongs"
+                for a, b in sorted(((str(a), str(b)) for a, b in swap.items()))
+            )
+            yield self._variant(
+                i,
+                step.expression.xreplace(swap),
+                f"weights indexed the wrong way round ({pairs}): the unit-"
+                "form version of a missing transpose",
+            )
 
     def _variant(self, i: int, expression: sp.Basic, message: str) -> Variant:
         env = dict(self.env)
