@@ -1,0 +1,274 @@
+"""Unit form: a vector program expanded entry by entry into a scalar program.
+
+``z = W1 @ x + b1`` with ``W1[2, 2]`` becomes ``z_1 = W1_1_1*x_1 + W1_1_2*x_2 + b1_1`` and
+``z_2 = …`` (``as_explicit`` on concrete small shapes). Running the scalar backprop on
+it and comparing numbers with the vectorized derivation is the consistency proof
+between the two ways the lectures write backprop.
+
+>>> from chainrule.symbolic import parse_program
+>>> p = parse_program("param W[2, 2]\\ninput x[2]\\nz = W @ x\\nL = sum(z)\\nloss L")
+>>> [(a.name, str(a.expr)) for a in unit_form(p).program.assignments]
+[('z_1', 'W_1_1*x_1 + W_1_2*x_2'), ('z_2', 'W_2_1*x_1 + W_2_2*x_2'), ('L', 'z_1 + z_2')]
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import reduce
+from typing import Any, NamedTuple
+
+import numpy as np
+import sympy as sp
+
+from ..symbolic.matrix_ops import (
+    Broadcast,
+    Diag,
+    Dot,
+    Elementwise,
+    LogSoftmax,
+    MatSum,
+    Mean,
+    Norm2,
+    Softmax,
+    SumCols,
+    SumRows,
+    is_matrix,
+)
+from ..symbolic.program import Assignment, Program, Variable, make_symbol
+from .records import BackpropDerivation
+from .vector import concrete_sizes, size_symbols
+
+Matrix = sp.ImmutableMatrix
+
+
+class Expander:
+    """Expands matrix expressions to explicit matrices of scalar expressions."""
+
+    def __init__(self, env: dict[sp.Basic, Any], sizes: dict[sp.Basic, int]) -> None:
+        self.env = env
+        self.sizes = sizes
+        self.memo: dict[sp.Basic, Any] = {}
+
+    def dim(self, d: sp.Expr) -> int:
+        return int(sp.sympify(d).xreplace(self.sizes))
+
+    def shape(self, e: sp.Basic) -> tuple[int, int]:
+        return self.dim(e.shape[0]), self.dim(e.shape[1])
+
+    def __call__(self, e: sp.Basic) -> Any:
+        if e in self.env:
+            return self.env[e]
+        if e in self.memo:
+            return self.memo[e]
+        for cls in type(e).__mro__:
+            rule = EXPANSIONS.get(cls)
+            if rule is not None:
+                out = rule(self, e)
+                self.memo[e] = out
+                return out
+        if e.is_Atom:
+            return e
+        raise NotImplementedError(f"cannot expand {type(e).__name__}")
+
+
+def _columns(m: Matrix) -> list[list[sp.Basic]]:
+    return [list(m[:, j]) for j in range(m.cols)]
+
+
+def _softmax(m: Matrix, log: bool) -> Matrix:
+    out = sp.zeros(m.rows, m.cols)
+    for j, col in enumerate(_columns(m)):
+        total = sp.Add(*[sp.exp(v) for v in col])
+        for i, v in enumerate(col):
+            out[i, j] = v - sp.log(total) if log else sp.exp(v) / total
+    return Matrix(out)
+
+
+def _matmul(x: Expander, e: sp.MatMul) -> Matrix:
+    return reduce(lambda a, b: a * b, [x(a) for a in e.args])
+
+
+def _broadcast(x: Expander, e: Broadcast) -> Matrix:
+    rows, cols = x.shape(e)
+    a = x(e.arg)
+    if not is_matrix(e.arg):
+        return Matrix(rows, cols, lambda i, j: a)
+    return Matrix(rows, cols, lambda i, j: a[0 if a.rows == 1 else i, 0 if a.cols == 1 else j])
+
+
+def _entries(m: Matrix) -> list[sp.Basic]:
+    return list(m)
+
+
+#: node type → its explicit expansion (one line each, as the VJP registry).
+EXPANSIONS: dict[type, Callable[[Expander, Any], Any]] = {
+    sp.MatMul: _matmul,
+    sp.MatAdd: lambda x, e: reduce(lambda a, b: a + b, [x(a) for a in e.args]),
+    sp.Transpose: lambda x, e: x(e.arg).T,
+    sp.HadamardProduct: lambda x, e: reduce(
+        lambda a, b: a.multiply_elementwise(b), [x(a) for a in e.args]
+    ),
+    sp.HadamardPower: lambda x, e: x(e.args[0]).applyfunc(lambda v: v ** e.args[1]),
+    Elementwise: lambda x, e: x(e.arg).applyfunc(e.fn),
+    MatSum: lambda x, e: sp.Add(*_entries(x(e.args[0]))),
+    Mean: lambda x, e: sp.Add(*_entries(x(e.args[0]))) / len(x(e.args[0])),
+    Dot: lambda x, e: sp.Add(*[a * b for a, b in zip(x(e.args[0]), x(e.args[1]), strict=False)]),
+    Norm2: lambda x, e: sp.Add(*[a**2 for a in x(e.args[0])]),
+    Softmax: lambda x, e: _softmax(x(e.arg), log=False),
+    LogSoftmax: lambda x, e: _softmax(x(e.arg), log=True),
+    SumCols: lambda x, e: Matrix([sp.Add(*r) for r in x(e.arg).tolist()]),
+    SumRows: lambda x, e: Matrix([[sp.Add(*c) for c in _columns(x(e.arg))]]),
+    Diag: lambda x, e: Matrix(sp.diag(*_entries(x(e.arg)))),
+    Broadcast: _broadcast,
+    sp.OneMatrix: lambda x, e: Matrix(sp.ones(*x.shape(e))),
+    sp.ZeroMatrix: lambda x, e: Matrix(sp.zeros(*x.shape(e))),
+    sp.Identity: lambda x, e: Matrix(sp.eye(x.dim(e.shape[0]))),
+    sp.Add: lambda x, e: sp.Add(*[x(a) for a in e.args]),
+    sp.Mul: lambda x, e: sp.Mul(*[x(a) for a in e.args]),
+    sp.Pow: lambda x, e: sp.Pow(x(e.base), x(e.exp)),
+    sp.Function: lambda x, e: e.func(*[x(a) for a in e.args]),
+    sp.Max: lambda x, e: e.func(*[x(a) for a in e.args]),
+    sp.Min: lambda x, e: e.func(*[x(a) for a in e.args]),
+}
+
+
+# ------------------------------------------------------------------ unit program
+@dataclass
+class UnitForm:
+    """The scalar program and, per vector name, the array of its units' names."""
+
+    program: Program
+    entries: dict[str, np.ndarray]  # name → object array of unit names (declared shape)
+    sizes: dict[str, int]
+
+
+def _unit_names(name: str, shape: tuple[int, ...], taken: set[str]) -> np.ndarray:
+    out = np.empty(shape, dtype=object)
+    for idx in np.ndindex(*shape):
+        unit = name + "".join(f"_{k + 1}" for k in idx)
+        while unit in taken:
+            unit += "_"
+        taken.add(unit)
+        out[idx] = unit
+    return out
+
+
+def _as_matrix(names: np.ndarray) -> Matrix:
+    grid = names.reshape(-1, 1) if names.ndim == 1 else names
+    return Matrix(grid.shape[0], grid.shape[1], lambda i, j: make_symbol(str(grid[i, j])))
+
+
+def unit_form(program: Program, sizes: dict[str, int] | None = None) -> UnitForm:
+    """Expand ``program`` to unit form on concrete sizes (bound, given or defaults)."""
+    dims = concrete_sizes(program, sizes)
+    taken = {n for n in program.topological_order()}
+    env: dict[sp.Basic, Any] = {}
+    entries: dict[str, np.ndarray] = {}
+    variables: list[Variable] = []
+
+    def concrete(shape: tuple) -> tuple[int, ...]:  # noqa: ANN001
+        return tuple(d if isinstance(d, int) else dims[d] for d in shape)
+
+    for v in program.variables:
+        if not v.shape:
+            variables.append(Variable(v.name, v.role, v.symbol, (), v.value, v.span))
+            continue
+        names = _unit_names(v.name, concrete(v.shape), taken)
+        entries[v.name] = names
+        env[v.symbol] = _as_matrix(names)
+        variables += [Variable(str(n), v.role, make_symbol(str(n))) for n in names.flat]
+    expand = Expander(env, size_symbols(dims))
+    assignments: list[Assignment] = []
+    for a in program.assignments:
+        value = expand(a.expr)
+        expand.memo.clear()
+        if not a.shape:
+            assignments.append(Assignment(a.name, a.symbol, value, (), a.span, a.display))
+            continue
+        names = _unit_names(a.name, concrete(a.shape), taken)
+        entries[a.name] = names
+        flat = value.reshape(value.rows * value.cols, 1)
+        grid = names.reshape(-1)
+        for n, expr in zip(grid, list(flat) if names.ndim == 1 else list(value), strict=False):
+            assignments.append(Assignment(str(n), make_symbol(str(n)), expr, (), a.span))
+        env[a.symbol] = _as_matrix(names)
+    unit = Program(
+        f"{program.title} (unit form)",
+        variables,
+        assignments,
+        program.loss,
+        program.filename,
+        program.source,
+    )
+    return UnitForm(unit, entries, dims)
+
+
+def flatten_point(uf: UnitForm, point: dict[str, Any]) -> dict[str, float]:
+    """A point in declared shapes → the unit program's point (one number per unit)."""
+    flat: dict[str, float] = {}
+    for name, value in point.items():
+        if name in uf.entries:
+            arr = np.asarray(value, dtype=float)
+            for idx in np.ndindex(*arr.shape):
+                flat[str(uf.entries[name][idx])] = float(arr[idx])
+        else:
+            flat[name] = float(value)
+    return flat
+
+
+# --------------------------------------------------------------- consistency
+class Agreement(NamedTuple):
+    """Result of :func:`unit_form_agreement`: ``ok, max_rel_err = …``."""
+
+    ok: bool
+    max_rel_err: float
+
+    def line(self) -> str:
+        verdict = "unit form agrees" if self.ok else "unit form DISAGREES"
+        return f"{verdict} (max relative error {self.max_rel_err:.1e})"
+
+
+def rel_err(a: Any, b: Any) -> float:
+    """max |a − b| / (|a| + |b|) entrywise (0 where both are 0)."""
+    a, b = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
+    den = np.abs(a) + np.abs(b)
+    err = np.where(den > 0, np.abs(a - b) / np.where(den > 0, den, 1.0), 0.0)
+    return float(np.max(err)) if err.size else 0.0
+
+
+def unit_form_agreement(
+    program: Program,
+    derivation: BackpropDerivation | None = None,
+    point: dict[str, Any] | None = None,
+    sizes: dict[str, int] | None = None,
+    seed: int = 0,
+    tol: float = 1e-10,
+) -> Agreement:
+    """Vectorized backprop vs scalar backprop of the unit form, at one random point.
+
+    The point is random (float64; softmax–CE targets on the simplex) unless given;
+    unbound sizes take small defaults. ``ok`` when every gradient entry and the loss
+    agree to ``tol`` relative error.
+    """
+    from ..numeric.evaluate import gradient_at as scalar_gradient_at
+    from ..numeric.vector_eval import leaf_values, random_point, vector_gradient_at
+    from .backprop import backprop
+    from .vector import vector_backprop
+
+    if point is None:
+        point = random_point(program, concrete_sizes(program, sizes), seed)
+    _, size_values = leaf_values(program, point)
+    dims = {str(k): v for k, v in size_values.items()}
+    derivation = derivation or vector_backprop(program)
+    loss, grads = vector_gradient_at(derivation, point)
+    uf = unit_form(program, dims)
+    uloss, ugrads = scalar_gradient_at(backprop(uf.program), flatten_point(uf, point))
+    worst = rel_err(loss, float(uloss))
+    for p in program.params:
+        if p.name in uf.entries:
+            mine = np.vectorize(lambda n: float(ugrads[str(n)]))(uf.entries[p.name])
+        else:
+            mine = float(ugrads[p.name])
+        worst = max(worst, rel_err(grads[p.name], mine))
+    return Agreement(bool(worst <= tol), worst)

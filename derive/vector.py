@@ -1,0 +1,412 @@
+"""Backprop for vector programs, in the lectures' matrix notation.
+
+The loop is the scalar one with vector–Jacobian products (:mod:`.vjp`) in place of
+partial derivatives::
+
+    L̄ = 1;  for v in reversed(order):  v̄ = Σ_{c ∈ children(v)} VJP_c(c̄)
+
+Parameters are emitted as soon as all their children are done, so the 2-layer MLP
+prints exactly as on the slide (L̄, ȳ, W̄⁽²⁾, b̄⁽²⁾, h̄, z̄, W̄⁽¹⁾, b̄⁽¹⁾).
+
+>>> from chainrule.symbolic import parse_program
+>>> p = parse_program('''param W1[m, n], b1[m], W2[k, m], b2[k]
+... input x[n], t[k]
+... z = W1 @ x + b1
+... h = sigma(z)
+... y = W2 @ h + b2
+... L = sum((y - t)^2) / 2
+... loss L''')
+>>> [(s.node, str(s.expression)) for s in vector_backprop(p).steps]
+... # doctest: +NORMALIZE_WHITESPACE
+[('L', '1'), ('y', 'L_bar*(-t + y)'), ('W2', 'y_bar*h.T'), ('b2', 'y_bar'),
+ ('h', 'W2.T*y_bar'), ('z', 'HadamardProduct(h_bar, sigma_prime(z))'),
+ ('W1', 'z_bar*x.T'), ('b1', 'z_bar')]
+"""
+
+from __future__ import annotations
+
+import time
+from collections import defaultdict
+from dataclasses import dataclass
+
+import numpy as np
+import sympy as sp
+
+from ..symbolic.matrix_ops import (
+    Diag,
+    Elementwise,
+    LogSoftmax,
+    MatSum,
+    Softmax,
+    is_matrix,
+    mat_add,
+    mat_mul,
+    scale,
+)
+from ..symbolic.program import Assignment, Program
+from .records import (
+    BackpropDerivation,
+    BackpropStep,
+    Contribution,
+    NaiveDerivation,
+    NaiveGradient,
+    RuleStep,
+    error_signal,
+)
+from .vjp import pullback
+
+
+# --------------------------------------------------------------- softmax + CE
+@dataclass(frozen=True)
+class SoftmaxCrossEntropy:
+    """``y = softmax(z)`` (or log_softmax) read only by ``c = k·sum(t ∘ log y) + …``."""
+
+    z: str
+    y: str
+    c: str
+    target: sp.Basic  # t
+    coeff: sp.Basic  # k (−1 for L = −sum(t∘log y))
+    log_form: bool  # y = log_softmax(z), c = k·sum(t ∘ y)
+
+    @property
+    def expression_factor(self) -> sp.Basic:
+        return -self.coeff
+
+    def note(self) -> str:
+        t = str(self.target)
+        return (
+            f"softmax followed by cross-entropy: {self.z}_bar = {self.c}_bar*"
+            f"({'softmax(' + self.z + ')' if self.log_form else self.y} - {t})"
+            f"{' scaled by ' + str(-self.coeff) if self.coeff != -1 else ''}; valid when "
+            f"each column of {t} sums to 1 (one-hot or probability targets)"
+        )
+
+
+def _ce_term(expr: sp.Basic, y: sp.Basic, log_form: bool) -> tuple[sp.Basic, sp.Basic] | None:
+    """(t, k) when the only terms of ``expr`` holding ``y`` are ``k·sum(t ∘ log y)``."""
+    terms = [a for a in sp.Add.make_args(expr) if a.has(y)]
+    if len(terms) != 1:
+        return None
+    coeff, rest = terms[0].as_coeff_mul()
+    reductions = [r for r in rest if isinstance(r, MatSum)]
+    if len(reductions) != 1:
+        return None
+    k = coeff * sp.Mul(*[r for r in rest if r is not reductions[0]])
+    if k.has(y):
+        return None
+    inner = reductions[0].args[0]
+    if not isinstance(inner, sp.HadamardProduct) or len(inner.args) != 2:
+        return None
+    for t, other in (inner.args, inner.args[::-1]):
+        ok = (
+            other == y
+            if log_form
+            else (
+                isinstance(other, Elementwise)
+                and other.arg == y
+                and other.fn.expr == sp.log(other.fn.variables[0])
+            )
+        )
+        if ok and isinstance(t, sp.MatrixSymbol) and not t.has(y):
+            return t, k
+    return None
+
+
+def find_softmax_cross_entropy(program: Program) -> dict[str, SoftmaxCrossEntropy]:
+    """Nodes ``z`` whose error signal simplifies to ``c̄ (y − t)`` (z name → pattern)."""
+    found: dict[str, SoftmaxCrossEntropy] = {}
+    for a in program.assignments:
+        if not isinstance(a.expr, (Softmax, LogSoftmax)) or not isinstance(
+            a.expr.arg, sp.MatrixSymbol
+        ):
+            continue
+        z = program.item_of(a.expr.arg)
+        children = program.children(a.name)
+        if z is None or not isinstance(z, Assignment) or len(children) != 1:
+            continue
+        if program.children(z.name) != [a.name]:
+            continue
+        c = program[children[0]]
+        log_form = isinstance(a.expr, LogSoftmax)
+        hit = _ce_term(c.expr, a.symbol, log_form)  # type: ignore[union-attr]
+        if hit is not None:
+            found[z.name] = SoftmaxCrossEntropy(z.name, a.name, c.name, hit[0], hit[1], log_form)
+    return found
+
+
+def simplex_inputs(program: Program) -> set[str]:
+    """Inputs that must sum to 1 per column for the softmax–CE simplification to hold."""
+    return {str(p.target) for p in find_softmax_cross_entropy(program).values()}
+
+
+# ---------------------------------------------------------------------- backprop
+def vector_backprop(
+    program: Program, wrt_inputs: bool = False, simplify_softmax: bool = True
+) -> BackpropDerivation:
+    """Error signals of every node and parameter of a vector program (see module doc).
+
+    ``simplify_softmax`` writes softmax followed by cross-entropy as one step
+    ``z̄ = c̄ (y − t)`` (its note states the condition: t sums to 1).
+    """
+    start = time.perf_counter()
+    needed = program.needed_by_loss()
+    roles = {"param"} | ({"input"} if wrt_inputs else set())
+    signals = {n: error_signal(n, program[n].symbol) for n in needed}
+    sce = find_softmax_cross_entropy(program) if simplify_softmax else {}
+    skipped = {p.y for p in sce.values()}
+    contribs: dict[str, list[Contribution]] = defaultdict(list)
+    leaves = [v for v in program.variables if v.role in roles and v.name in needed]
+    done: set[str] = set()
+    steps: list[BackpropStep] = []
+    for a in reversed(program.assignments):
+        if a.name not in needed:
+            continue
+        if a.name == program.loss:
+            steps.append(BackpropStep(a.name, signals[a.name], [], sp.S.One, role="loss"))
+        elif a.name in sce:
+            steps.append(_softmax_step(program, sce[a.name], signals))
+        elif a.name not in skipped:
+            steps.append(_step(a.name, signals[a.name], contribs[a.name], "node"))
+        if a.name not in skipped:
+            _push(program, a, signals, needed, contribs)
+        done.add(a.name)
+        for v in list(leaves):
+            if all(c in done for c in program.children(v.name) if c in needed):
+                steps.append(_step(v.name, signals[v.name], contribs[v.name], v.role))
+                leaves.remove(v)
+    return BackpropDerivation(program, steps, time.perf_counter() - start)
+
+
+def _push(
+    program: Program,
+    a: Assignment,
+    signals: dict[str, sp.Basic],
+    needed: set[str],
+    contribs: dict[str, list[Contribution]],
+) -> None:
+    """Send ``a``'s error signal to each parent it reads (one entry per occurrence)."""
+    parents = {program[n].symbol: n for n in program.parents(a.name) if n in needed}
+    for sym, cot in pullback(a.expr, signals[a.name], set(parents)):
+        contribs[parents[sym]].append(Contribution(a.name, local_jacobian(a.expr, sym), cot))
+
+
+def _step(
+    name: str, signal: sp.Basic, contributions: list[Contribution], role: str
+) -> BackpropStep:
+    terms = [c.term for c in contributions]
+    if not terms:
+        expression: sp.Basic = sp.S.Zero
+    elif is_matrix(terms[0]):
+        expression = mat_add(*terms)
+    else:
+        expression = sp.Add(*terms)
+    return BackpropStep(name, signal, list(contributions), expression, role=role)
+
+
+def _softmax_step(
+    program: Program, p: SoftmaxCrossEntropy, signals: dict[str, sp.Basic]
+) -> BackpropStep:
+    y = program.symbol(p.y)
+    out = Softmax(program.symbol(p.z)) if p.log_form else y
+    expression = scale(p.expression_factor * signals[p.c], mat_add(out, scale(-1, p.target)))
+    return BackpropStep(
+        p.z,
+        signals[p.z],
+        [Contribution(p.y, None, expression)],  # type: ignore[arg-type]
+        expression,
+        role="node",
+        note=p.note(),
+    )
+
+
+# --------------------------------------------------------------------- Jacobians
+def local_jacobian(child: sp.Basic, v: sp.Basic) -> sp.Basic | None:
+    """∂child/∂v as a matrix when both are column vectors and it is a simple one.
+
+    Elementwise ops give diagonal Jacobians (never built by the VJPs; shown for
+    teaching): ``∂σ(z)/∂z = diag(σ'(z))``; ``∂(Wx + b)/∂x = W``; ``∂(Wx + b)/∂b = I``.
+    """
+    if not (is_matrix(child) and is_matrix(v) and child.shape[1] == 1 and v.shape[1] == 1):
+        return None
+    if isinstance(child, sp.MatAdd):
+        parts = [local_jacobian(a, v) for a in child.args if a.has(v)]
+        if len(parts) != 1 or parts[0] is None:
+            return None
+        return parts[0]
+    if child == v:
+        return sp.Identity(v.shape[0])
+    if isinstance(child, Elementwise) and child.arg == v:
+        return Diag(Elementwise(child.derivative_fn(), v))
+    if (
+        isinstance(child, sp.MatMul)
+        and child.args[-1] == v
+        and not child.args[-1].has(*child.args[:-1])
+    ):
+        return sp.MatMul(*child.args[:-1])
+    if isinstance(child, Softmax) and child.arg == v:
+        return mat_add(Diag(child), scale(-1, mat_mul(child, child.T)))
+    if isinstance(child, sp.HadamardProduct) and v in child.args and len(child.args) == 2:
+        other = child.args[1 - child.args.index(v)]
+        return Diag(other)
+    return None
+
+
+@dataclass(frozen=True)
+class JacobianView:
+    """One edge's Jacobian for the ``--show-jacobians`` teaching display."""
+
+    child: str
+    parent: str
+    jacobian: sp.Basic
+    form: str  # "diagonal", "identity" or "matrix"
+    vjp: sp.Basic  # the product actually used: parent_bar contribution
+
+    def text(self) -> str:
+        return (
+            f"d{self.child}/d{self.parent} = {self.jacobian}   ({self.form}); "
+            f"{self.parent}_bar += (d{self.child}/d{self.parent}).T*{self.child}_bar "
+            f"= {self.vjp}"
+        )
+
+
+def jacobians(derivation: BackpropDerivation) -> list[JacobianView]:
+    """The Jacobians of the derivation's vector→vector edges, in step order."""
+    out = []
+    for s in derivation.steps:
+        for c in s.contributions:
+            if c.local_derivative is None:
+                continue
+            j = c.local_derivative
+            form = (
+                "diagonal"
+                if isinstance(j, Diag)
+                else "identity"
+                if isinstance(j, sp.Identity)
+                else "matrix"
+            )
+            out.append(JacobianView(c.child, s.node, j, form, c.term))
+    return out
+
+
+# --------------------------------------------------------------------- sizes
+#: Sizes given to unbound size names for unit-form expansion and random points
+#: (distinct small numbers, so a transposed matrix cannot pass a check by accident).
+DEFAULT_SIZES = (3, 2, 4, 5)
+
+
+def size_names(program: Program) -> list[str]:
+    """Size names in order of first appearance in the declarations."""
+    names: list[str] = []
+    for v in program.variables:
+        for d in v.shape:
+            if isinstance(d, str) and d not in names:
+                names.append(d)
+    return names
+
+
+def concrete_sizes(program: Program, sizes: dict[str, int] | None = None) -> dict[str, int]:
+    """Every size name → a number: bound (``const n = 3``), given, or a small default."""
+    out: dict[str, int] = {}
+    free = 0
+    for name in size_names(program):
+        if sizes and name in sizes:
+            out[name] = int(sizes[name])
+        elif name in program.sizes:
+            out[name] = program.sizes[name]
+        else:
+            out[name] = DEFAULT_SIZES[free % len(DEFAULT_SIZES)]
+            free += 1
+    return out
+
+
+def size_symbols(sizes: dict[str, int]) -> dict[sp.Basic, int]:
+    return {sp.Symbol(k, integer=True, positive=True): v for k, v in sizes.items()}
+
+
+def unbound_sizes(program: Program) -> list[str]:
+    return [n for n in size_names(program) if n not in program.sizes]
+
+
+# ------------------------------------------------------------------ naive route
+def vector_naive(
+    program: Program,
+    steps: bool = True,
+    budget: float | None = 60.0,
+    sizes: dict[str, int] | None = None,
+    max_steps: int = 2_000,
+) -> NaiveDerivation:
+    """The calculus-class route for matrices: the fully expanded elementwise derivative.
+
+    The program is expanded to unit form on concrete sizes (bound, given or small
+    defaults), the substituted scalar loss is differentiated with respect to every
+    entry, and each parameter's gradient is the matrix of those derivatives, written
+    with the original names (``W1[0, 1]``). ``budget`` bounds the time.
+    """
+    from .naive import naive
+    from .unit_form import unit_form
+
+    start = time.perf_counter()
+    uf = unit_form(program, sizes)
+    back = _entry_map(program, uf.entries)
+    nd = naive(uf.program, steps=steps, budget=budget, max_steps=max_steps)
+    gradients: dict[str, NaiveGradient] = {}
+    for p in program.params:
+        if p.name not in uf.entries:
+            if p.name in nd.gradients:
+                g = nd.gradients[p.name]
+                gradients[p.name] = NaiveGradient(
+                    p.name, g.gradient.xreplace(back), _map_steps(g.steps, back), g.steps_truncated
+                )
+            continue
+        names = uf.entries[p.name]
+        if not all(str(n) in nd.gradients for n in names.flat):
+            continue
+        grid = names.reshape(-1, 1) if names.ndim == 1 else names
+        rows = [[nd.gradients[str(n)].gradient.xreplace(back) for n in row] for row in grid]
+        matrix = sp.ImmutableMatrix(rows)
+        trace = [s for n in names.flat for s in nd.gradients[str(n)].steps][:max_steps]
+        truncated = any(nd.gradients[str(n)].steps_truncated for n in names.flat)
+        gradients[p.name] = NaiveGradient(p.name, matrix, _map_steps(trace, back), truncated)
+    shown = ", ".join(f"{k}={v}" for k, v in uf.sizes.items())
+    note = (
+        "fully expanded elementwise derivative (unit form"
+        + (f" on sizes {shown}" if shown else "")
+        + ")"
+    )
+    if not nd.complete:
+        note += "; " + nd.note
+    return NaiveDerivation(
+        program,
+        nd.substituted_loss.xreplace(back),
+        gradients,
+        complete=nd.complete,
+        note=note,
+        seconds=time.perf_counter() - start,
+    )
+
+
+def _entry_map(program: Program, entries: dict) -> dict[sp.Basic, sp.Basic]:
+    """Unit symbol → the matrix element it stands for (``W1_1_2`` → ``W1[0, 1]``)."""
+    from ..symbolic.program import make_symbol
+
+    out: dict[sp.Basic, sp.Basic] = {}
+    for name, names in entries.items():
+        sym = program.symbol(name)
+        for idx in np.ndindex(*names.shape):
+            i, j = (idx[0], 0) if len(idx) == 1 else idx
+            out[make_symbol(str(names[idx]))] = sym[i, j]
+    return out
+
+
+def _map_steps(trace: list[RuleStep], back: dict[sp.Basic, sp.Basic]) -> list[RuleStep]:
+    return [
+        RuleStep(
+            s.rule,
+            s.expr.xreplace(back),
+            back.get(s.wrt, s.wrt),
+            s.result.xreplace(back),
+            s.depth,
+            s.function,
+        )
+        for s in trace
+    ]

@@ -1,0 +1,460 @@
+"""Vector programs: ``.chain`` texts with shaped declarations, built into matrix expressions.
+
+Text semantics (NumPy's, with the lectures' column convention):
+
+* shapes ``param W1[m, n], b1[m]``; a vector ``[n]`` is a column ``(n, 1)``;
+* ``@`` matrix product: ``(m, n) @ (n,) → (m,)``, ``(m, n) @ (n, p) → (m, p)``,
+  ``(n,) @ (n,) → scalar`` (uᵀv), ``(n,) @ (n, p) → (p,)`` (Bᵀu);
+* ``+ - *`` elementwise with broadcasting of scalars, of a vector ``(m,)`` or column
+  ``(m, 1)`` over the columns of an ``(m, B)`` matrix (biases over a batch) and of a row
+  ``(1, n)`` over rows; ``/`` elementwise, usually by a scalar; ``^`` elementwise power;
+* ``.T`` / ``^T`` transposes a matrix; on a vector it does nothing (as in NumPy);
+* every activation applies componentwise (``sigma(z)``, ``relu(z)``, ``log``, ``exp``, …);
+  ``sum``, ``mean``, ``dot(u, v)``, ``norm2(v)`` (‖v‖²) give scalars; ``softmax`` and
+  ``log_softmax`` work per column.
+
+Sizes: numbers, or names. A name can be bound with a const of the same name
+(``const n = 3``); otherwise numeric evaluation infers it from the data.
+
+>>> p = parse_vector_program('''
+... param W[2, n], b[2]
+... input x[n]
+... const n = 3
+... h = tanh(W @ x + b)
+... L = sum(h)
+... loss L''')
+>>> [(a.name, str(a.expr), a.shape) for a in p.assignments]
+[('h', 'tanh(W*x + b)', (2,)), ('L', 'sum(h)', ())]
+>>> p.sizes
+{'n': 3}
+"""
+
+from __future__ import annotations
+
+import difflib
+from dataclasses import dataclass
+
+import sympy as sp
+
+from . import grammar as g
+from .build import CONSTANTS, ExprBuilder, _check_new_name, _finish, _Scope, number
+from .errors import ModelError, SourceSpan
+from .functions import DEFAULT_SECOND_ARG, FUNCTIONS
+from .matrix_ops import (
+    Broadcast,
+    Dot,
+    Elementwise,
+    LogSoftmax,
+    MatSum,
+    Mean,
+    Norm2,
+    Softmax,
+    U,
+    is_matrix,
+    mat_add,
+    mat_mul,
+    scale,
+)
+from .program import Assignment, Program, Shape, Variable, make_symbol
+
+#: Functions of vectors that are not componentwise.
+REDUCTIONS = {"sum": MatSum, "mean": Mean, "norm2": Norm2}
+COLUMNWISE = {"softmax": Softmax, "log_softmax": LogSoftmax}
+VECTOR_FUNCTIONS = sorted({*REDUCTIONS, *COLUMNWISE, "dot"})
+
+
+@dataclass(frozen=True)
+class Val:
+    """A built value: its SymPy expression and its shape in the text's terms."""
+
+    expr: sp.Basic
+    shape: Shape
+
+
+def shape_text(shape: Shape) -> str:
+    """``(k, m)``, ``(n,)`` or ``()`` as NumPy writes shapes."""
+    if len(shape) == 1:
+        return f"({shape[0]},)"
+    return "(" + ", ".join(str(d) for d in shape) + ")"
+
+
+def sympy_shape(shape: Shape) -> tuple[sp.Expr, sp.Expr]:
+    """(rows, cols) of the SymPy matrix for a shape (vectors are columns)."""
+    ms = make_symbol("_shape", shape)
+    return ms.shape
+
+
+def unparse(node: g.Expr) -> str:
+    """Source-like text of a syntax tree (for error messages)."""
+    if isinstance(node, g.Num):
+        return node.text
+    if isinstance(node, g.Name):
+        return node.id
+    if isinstance(node, g.Neg):
+        return "-" + _paren(node.operand)
+    if isinstance(node, g.Transpose):
+        return _paren(node.operand) + ".T"
+    if isinstance(node, g.Call):
+        return (
+            node.func
+            + ("'" if node.prime else "")
+            + "("
+            + ", ".join(unparse(a) for a in node.args)
+            + ")"
+        )
+    if isinstance(node, g.BinOp):
+        return f"{_paren(node.left)} {node.op} {_paren(node.right)}"
+    if isinstance(node, g.ArrayLit):
+        return "[" + ", ".join(unparse(a) for a in node.items) + "]"
+    return "?"
+
+
+def _paren(node: g.Expr) -> str:
+    text = unparse(node)
+    return f"({text})" if isinstance(node, (g.BinOp, g.Neg)) else text
+
+
+class VectorBuilder:
+    """Builds :class:`Val` objects (expression + shape) from syntax trees."""
+
+    def __init__(self, scope: _Scope, sizes: dict[str, int], limits: g.Limits) -> None:
+        self.scope = scope
+        self.sizes = sizes
+        self.limits = limits
+        self.scalar = ExprBuilder(scope.resolve, limits)  # for its power checks
+
+    def __call__(self, node: g.Expr) -> Val:
+        val = getattr(self, "build_" + type(node).__name__)(node)
+        if not is_matrix(val.expr) and val.expr.has(sp.zoo, sp.nan, sp.oo, -sp.oo):
+            raise ModelError("expression is not finite (division by zero?)", node.span)
+        return val
+
+    # -- leaves
+    def build_Num(self, node: g.Num) -> Val:
+        return Val(number(node.text, node.span, self.limits), ())
+
+    def build_Name(self, node: g.Name) -> Val:
+        sym = self.scope.resolve(node)  # raises the located "unknown name" errors
+        item = self.scope.items.get(node.id)
+        return Val(sym, item.shape if item is not None else ())
+
+    def build_ArrayLit(self, node: g.ArrayLit) -> Val:
+        raise ModelError(
+            "array literals are not supported in expressions",
+            node.span,
+            "declare the array as an input and give its value at evaluation",
+        )
+
+    # -- operators
+    def build_Neg(self, node: g.Neg) -> Val:
+        v = self(node.operand)
+        return Val(scale(-1, v.expr) if v.shape else -v.expr, v.shape)
+
+    def build_Transpose(self, node: g.Transpose) -> Val:
+        v = self(node.operand)
+        if len(v.shape) < 2:
+            return v  # NumPy: .T of a scalar or vector is itself
+        return Val(v.expr.T, (v.shape[1], v.shape[0]))
+
+    def build_BinOp(self, node: g.BinOp) -> Val:
+        left, right = self(node.left), self(node.right)
+        return self.binop(node.op, left, right, node)
+
+    def binop(self, op: str, left: Val, right: Val, node: g.BinOp) -> Val:
+        if op == "@":
+            return self.matmul(left, right, node)
+        if op == "^":
+            return self.power(left, right, node)
+        if not left.shape and not right.shape:
+            return Val(_scalar_op(op, left.expr, right.expr, node.span), ())
+        shape = self.broadcast_shape(left, right, node)
+        if op == "*" and (not left.shape or not right.shape):
+            s, m = (left.expr, right.expr) if not left.shape else (right.expr, left.expr)
+            return Val(scale(s, m), shape)
+        if op == "/" and not right.shape:
+            if right.expr.is_zero:
+                raise ModelError("division by zero", node.span)
+            return Val(scale(1 / right.expr, left.expr), shape)
+        a, b = self.expand(left, shape), self.expand(right, shape)
+        if op == "+":
+            return Val(mat_add(a, b), shape)
+        if op == "-":
+            return Val(mat_add(a, scale(-1, b)), shape)
+        if op == "*":
+            return Val(sp.HadamardProduct(a, b), shape)
+        return Val(sp.HadamardProduct(a, sp.HadamardPower(b, -1)), shape)  # "/"
+
+    def expand(self, v: Val, shape: Shape) -> sp.Basic:
+        """``v`` broadcast to ``shape`` (unchanged when it already has it)."""
+        if v.shape and self.same(v.shape, shape):
+            return v.expr
+        rows, cols = sympy_shape(shape)
+        return Broadcast(v.expr, rows, cols)
+
+    def same(self, a: Shape, b: Shape) -> bool:
+        """Shapes equal, a vector ``(m,)`` counting as the column ``(m, 1)``."""
+        a2 = a + (1,) if len(a) == 1 else a
+        b2 = b + (1,) if len(b) == 1 else b
+        return len(a2) == len(b2) and all(self.dim_eq(x, y) for x, y in zip(a2, b2, strict=False))
+
+    def dim_eq(self, x: int | str, y: int | str) -> bool:
+        if x == y:
+            return True
+        return self.sizes.get(str(x), x) == self.sizes.get(str(y), y)
+
+    def broadcast_shape(self, left: Val, right: Val, node: g.BinOp) -> Shape:
+        a, b = left.shape, right.shape
+        if not a or not b:
+            return a or b
+        if self.same(a, b):
+            return a if len(a) >= len(b) else b
+        for small, big in ((a, b), (b, a)):
+            if len(big) == 2 and self._fits(small, big):
+                return big
+        raise ModelError(
+            f"{unparse(node.left)} {node.op} {unparse(node.right)}: shapes {shape_text(a)} and "
+            f"{shape_text(b)} do not match",
+            node.span,
+            "a vector (m,) broadcasts over the columns of an (m, B) matrix and a row (1, n) "
+            "over the rows of an (m, n) matrix",
+        )
+
+    def _fits(self, small: Shape, big: Shape) -> bool:
+        if len(small) == 1:
+            return self.dim_eq(small[0], big[0])
+        rows_ok = self.dim_eq(small[0], big[0]) or small[0] == 1
+        cols_ok = self.dim_eq(small[1], big[1]) or small[1] == 1
+        return rows_ok and cols_ok
+
+    def matmul(self, left: Val, right: Val, node: g.BinOp) -> Val:
+        a, b = left.shape, right.shape
+        if not a or not b:
+            raise ModelError(
+                f"{unparse(node.left)} @ {unparse(node.right)}: '@' needs vectors "
+                f"or matrices, got {shape_text(a)} @ {shape_text(b)}",
+                node.span,
+                "use '*' to multiply by a scalar",
+            )
+        if not self.dim_eq(a[-1], b[0]):
+            raise ModelError(
+                f"{unparse(node.left)} @ {unparse(node.right)}: {shape_text(a)} @ "
+                f"{shape_text(b)} — inner sizes {a[-1]} and {b[0]} differ",
+                node.span,
+            )
+        if len(a) == 1 and len(b) == 1:
+            return Val(Dot(left.expr, right.expr), ())
+        if len(a) == 1:
+            return Val(mat_mul(right.expr.T, left.expr), (b[1],))
+        if len(b) == 1:
+            return Val(mat_mul(left.expr, right.expr), (a[0],))
+        return Val(mat_mul(left.expr, right.expr), (a[0], b[1]))
+
+    def power(self, left: Val, right: Val, node: g.BinOp) -> Val:
+        if right.shape:
+            raise ModelError("the exponent must be a scalar", node.span)
+        expo = right.expr
+        self.scalar.power(sp.Symbol("_x", positive=True), expo, node.span)  # limit checks
+        if not left.shape:
+            return Val(self.scalar.power(left.expr, expo, node.span), ())
+        if expo.free_symbols:
+            raise ModelError("an elementwise power needs a number exponent", node.span)
+        return Val(sp.HadamardPower(left.expr, expo), left.shape)
+
+    # -- calls
+    def build_Call(self, node: g.Call) -> Val:
+        if node.func in ("sum", "mean", "norm2", "softmax", "log_softmax", "dot"):
+            return self.vector_call(node)
+        if node.func not in FUNCTIONS:
+            close = difflib.get_close_matches(node.func, [*FUNCTIONS, *VECTOR_FUNCTIONS], n=1)
+            hint = (
+                f"did you mean '{close[0]}'?"
+                if close
+                else ("known functions: " + ", ".join(sorted([*FUNCTIONS, *VECTOR_FUNCTIONS])))
+            )
+            raise ModelError(f"unknown function '{node.func}'", node.span, hint)
+        args = [self(a) for a in node.args]
+        shaped = [i for i, a in enumerate(args) if a.shape]
+        if not shaped:
+            return Val(self.scalar.build_Call(node), ())
+        if len(shaped) > 1:
+            raise ModelError(
+                f"{node.func}() takes at most one vector or matrix argument", node.span
+            )
+        return self.componentwise(node, args, shaped[0])
+
+    def componentwise(self, node: g.Call, args: list[Val], k: int) -> Val:
+        func, arities = FUNCTIONS[node.func]
+        exprs = [a.expr for a in args]
+        if len(exprs) == 1 and node.func in DEFAULT_SECOND_ARG:
+            exprs.append(DEFAULT_SECOND_ARG[node.func])
+        if len(exprs) not in arities:
+            raise ModelError(
+                f"{node.func}() takes {arities[0]} argument(s), got {len(node.args)}", node.span
+            )
+        if node.prime and len(exprs) != 1:
+            raise ModelError(f"{node.func}' is defined for one argument", node.span)
+        arg = exprs[k]
+        exprs[k] = U
+        body = func(*exprs)  # type: ignore[operator]
+        if node.prime:
+            body = sp.diff(body, U)
+        return Val(Elementwise(sp.Lambda(U, body), arg), args[k].shape)
+
+    def vector_call(self, node: g.Call) -> Val:
+        want = 2 if node.func == "dot" else 1
+        if len(node.args) != want:
+            raise ModelError(
+                f"{node.func}() takes {want} argument(s), got {len(node.args)}", node.span
+            )
+        if node.prime:
+            raise ModelError(f"{node.func}' is not available; write the derivative out", node.span)
+        args = [self(a) for a in node.args]
+        if node.func == "dot":
+            u, v = args
+            if not u.shape or not self.same(u.shape, v.shape):
+                raise ModelError(
+                    f"dot({unparse(node.args[0])}, {unparse(node.args[1])}): "
+                    f"shapes {shape_text(u.shape)} and {shape_text(v.shape)} "
+                    "differ",
+                    node.span,
+                )
+            return Val(Dot(u.expr, v.expr), ())
+        (a,) = args
+        if not a.shape:
+            if node.func in COLUMNWISE:
+                raise ModelError(f"{node.func}() needs a vector or matrix", node.span)
+            return Val(a.expr**2 if node.func == "norm2" else a.expr, ())
+        if node.func in REDUCTIONS:
+            return Val(REDUCTIONS[node.func](a.expr), ())
+        return Val(COLUMNWISE[node.func](a.expr), a.shape)
+
+
+def _scalar_op(op: str, a: sp.Basic, b: sp.Basic, span: SourceSpan) -> sp.Basic:
+    if op == "+":
+        return a + b
+    if op == "-":
+        return a - b
+    if op == "*":
+        return a * b
+    if b.is_zero:
+        raise ModelError("division by zero", span)
+    return a / b
+
+
+# ------------------------------------------------------------------- statements
+def _bind_sizes(parsed: g.ParsedText, builder_scope: _Scope, limits: g.Limits) -> dict[str, int]:
+    """Sizes named in shapes and bound by a const of the same name (``const n = 3``)."""
+    dim_names = {
+        d
+        for st in parsed.statements
+        if isinstance(st, g.Declaration)
+        for item in st.names
+        for d in item.dims
+        if isinstance(d, str)
+    }
+    sizes: dict[str, int] = {}
+    scalar = ExprBuilder(builder_scope.resolve, limits)
+    for st in parsed.statements:
+        if isinstance(st, g.Declaration) and st.kind == "const":
+            for item in st.names:
+                if item.name in dim_names and item.value is not None and not item.dims:
+                    value = scalar(item.value) if isinstance(item.value, g.Num) else None
+                    if value is None or not value.is_Integer or not 0 < int(value) <= 100_000:
+                        raise ModelError(
+                            f"size '{item.name}' must be a positive integer", item.span
+                        )
+                    sizes[item.name] = int(value)
+    return sizes
+
+
+def build_vector_program(parsed: g.ParsedText, limits: g.Limits = g.DEFAULT_LIMITS) -> Program:
+    """Give meaning to a parsed text with shaped declarations (see the module doc)."""
+    scope = _Scope(parsed.filename)
+    for st in parsed.statements:
+        if isinstance(st, g.Assign):
+            scope.defined_later.setdefault(st.target, st.span.line)
+    sizes = _bind_sizes(parsed, scope, limits)
+    build = VectorBuilder(scope, sizes, limits)
+    variables: list[Variable] = []
+    assignments: list[Assignment] = []
+    loss: tuple[str, SourceSpan] | None = None
+    for st in parsed.statements:
+        if isinstance(st, g.Declaration):
+            for d in st.names:
+                var = _declare(st.kind, d, build, scope)
+                variables.append(var)
+                scope.items[d.name] = var
+        elif isinstance(st, g.Assign):
+            a = _assign(st, build, scope)
+            assignments.append(a)
+            scope.items[st.target] = a
+            scope.items.setdefault(a.name, a)
+        elif isinstance(st, g.LossDecl):
+            loss = (st.name, st.span)
+    program = _finish(parsed, variables, assignments, loss, scope)
+    _check_scalar_loss(program, loss)
+    program.sizes = sizes
+    return program
+
+
+def _declare(kind: str, d: g.Declared, build: VectorBuilder, scope: _Scope) -> Variable:
+    _check_new_name(d.name, d.span, scope)
+    if d.name in CONSTANTS:
+        pass  # a declaration shadows e/pi, as in scalar programs
+    value = None
+    if kind == "const":
+        if d.dims:
+            raise ModelError(
+                f"const '{d.name}' must be a scalar",
+                d.span,
+                "declare arrays as inputs and give their values when evaluating",
+            )
+        assert d.value is not None
+        v = build(d.value)
+        if v.shape or v.expr.free_symbols:
+            raise ModelError("a const value must be a number", d.value.span)
+        value = v.expr
+    elif d.value is not None:
+        raise ModelError(f"only consts take a value; '{d.name}' is a {kind}", d.value.span)
+    return Variable(d.name, kind, make_symbol(d.name, d.dims), d.dims, value, d.span)  # type: ignore[arg-type]
+
+
+def _assign(st: g.Assign, build: VectorBuilder, scope: _Scope) -> Assignment:
+    existing = scope.items.get(st.target)
+    if isinstance(existing, Variable):
+        raise ModelError(
+            f"'{st.target}' is a {existing.role}; it cannot be assigned",
+            st.span,
+            "choose another name for the new node",
+        )
+    if st.target in FUNCTIONS or st.target in CONSTANTS or st.target in VECTOR_FUNCTIONS:
+        raise ModelError(f"'{st.target}' is a built-in name", st.span)
+    val = build(st.value)
+    if st.op != "=":
+        if existing is None:
+            raise ModelError(f"'{st.target}' has no value to update with {st.op}", st.span)
+        fake = g.BinOp(st.span, st.op[0], g.Name(st.span, st.target), st.value)
+        val = build.binop(st.op[0], Val(existing.symbol, existing.shape), val, fake)
+    scope.defined_later.pop(st.target, None)
+    name = scope.new_version(st.target)
+    return Assignment(
+        name, make_symbol(name, val.shape), val.expr, val.shape, st.span, display=st.target
+    )
+
+
+def _check_scalar_loss(program: Program, loss: tuple[str, SourceSpan] | None) -> None:
+    a = program.loss_assignment
+    if a.shape:
+        span = loss[1] if loss is not None else a.span
+        raise ModelError(
+            f"loss '{a.display}' has shape {shape_text(a.shape)}; the loss must be a scalar",
+            span,
+            f"reduce it, e.g. {a.display}_total = sum({a.display})",
+        )
+
+
+def parse_vector_program(
+    text: str, filename: str = "<input>", limits: g.Limits = g.DEFAULT_LIMITS
+) -> Program:
+    """Parse a vector program (any text with shapes; see the module docstring)."""
+    return build_vector_program(g.parse_text(text, filename, limits), limits)
