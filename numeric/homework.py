@@ -332,9 +332,7 @@ def diagnose(truth: Truth, node: str, student: np.ndarray, uses_signals: bool) -
         if close(student, expected / 2).all():
             return "factor of 2: half the correct value (the 2 from the square is missing?)"
     candidates = [v for v in truth.variants() if node in v.values]
-    if uses_signals:  # given the true earlier signals, only this step's mistakes matter
-        candidates = [v for v in candidates if v.node == node]
-    candidates.sort(key=lambda v: v.node != node)
+    candidates.sort(key=lambda v: v.node != node)  # this step's own mistakes first
     for v in candidates:
         if close(student, v.values[node]).all():
             return v.message

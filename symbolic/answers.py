@@ -248,12 +248,11 @@ def _parse_rhs(
             column_offset=col - 1,
             source_line=raw,
         )
-    text = normalize_answer_text(rhs)
-    offset = col - 1 + (len(rhs) - len(rhs.lstrip()))
-    try:
-        return g.parse_expression(text.strip(), filename, line_no, limits)
-    except ModelError as exc:  # re-point columns at the original line
-        exc.span = SourceSpan(filename, line_no, exc.span.column + offset, raw)
+    text = normalize_answer_text(rhs.strip())
+    try:  # padded, so that columns (also of names resolved later) match the line
+        return g.parse_expression(" " * (col - 1) + text, filename, line_no, limits)
+    except ModelError as exc:
+        exc.span = SourceSpan(filename, line_no, exc.span.column, raw)
         raise
 
 

@@ -775,7 +775,7 @@ class LatexParser:
                 tree = self.nested(self.parse_factor_product)
             except ModelError:
                 continue
-            if all(n in self.known for n in _names(tree)):
+            if all(n in self.known or n.removesuffix("_bar") in self.known for n in _names(tree)):
                 values.append(str(v))
         self.index = saved
         if not values:
