@@ -27,6 +27,10 @@ def cost_table(
     cse: bool = True,
 ) -> list[CostRow]:
     """Rows of the op-count table with each route's ratio to the forward pass."""
+    if program.is_vector:  # counted from shapes, with multiply–adds (derive/vector_costs.py)
+        from .vector_costs import vector_cost_table
+
+        return vector_cost_table(program, backprop, naive, cse=cse)
     fwd = forward_ops(program)
 
     def row(route: str, ops: OpCount | None, note: str = "") -> CostRow:
