@@ -29,9 +29,11 @@ from ..symbolic.matrix_ops import (
     Broadcast,
     Dot,
     Elementwise,
+    LogSoftmax,
     MatSum,
     Mean,
     Norm2,
+    Softmax,
     SumRows,
     U,
 )
@@ -185,12 +187,14 @@ class MatrixPrinter:
         return self._nary(e, "*", "a Hadamard product")
 
     def p_Mul(self, e: sp.Basic) -> Code:
-        num, den = [], []
+        num: list[Code] = []
+        den: list[Code] = []
+        negative = False
         for a in e.args:
             if a.is_Pow and a.exp.is_Integer and a.exp < 0 and not getattr(a, "is_Matrix", False):
                 den.append(self(a.base if a.exp == -1 else a.base ** (-a.exp)))
             elif a == -1:
-                num.append(("-1", "const"))
+                negative = not negative
             else:
                 num.append(self(a))
         code = "*".join(_wrap(c) for c, _ in num) or "1"
@@ -199,9 +203,7 @@ class MatrixPrinter:
         states = [s for _, s in num + den]
         if "sum" in states and set(states) - {"sum", "const"}:
             raise CodegenError("cannot batch a product of a batch sum and batched values")
-        return code.replace("-1*", "-", 1) if code.startswith("-1*") else code, _combine(
-            states, "a product"
-        )
+        return ("-" + code if negative else code), _combine(states, "a product")
 
     def p_HadamardPower(self, e: sp.Basic) -> Code:
         code, st = self(e.args[0])
@@ -397,13 +399,27 @@ class VectorEmitter:
         for a in self.p.assignments:
             if a.name not in self.needed:
                 continue
-            code, st = self.pr(a.expr)
+            expr = a.expr if self.analytic or self.instrument else self._stable(a.expr)
+            code, st = self.pr(expr)
             if st == "batchT":
                 code, st = f"{_wrap(code)}.T", "batch"
             if st == "sum":
                 raise CodegenError(f"node '{a.name}' sums over the batch; not batchable")
             self.states[a.symbol] = st
             lines.append((self.n(a.symbol), code, a.name))
+
+    def _stable(self, expr: sp.Basic) -> sp.Basic:
+        """log(y) with y = softmax(u) → log_softmax(u): no log 0 when y underflows."""
+        softmax_of = {
+            a.symbol: a.expr.arg for a in self.p.assignments if isinstance(a.expr, Softmax)
+        }
+        if not softmax_of:
+            return expr
+        subs = {}
+        for e in sp.preorder_traversal(expr):
+            if isinstance(e, Elementwise) and e.fn.expr == sp.log(U) and e.arg in softmax_of:
+                subs[e] = LogSoftmax(softmax_of[e.arg])
+        return expr.xreplace(subs) if subs else expr
 
     def rows(self, name: str, code: str) -> str:
         """A value in the caller's layout: one row per example."""
