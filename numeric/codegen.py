@@ -248,7 +248,7 @@ class CodePrinter(NumPyPrinter):
 # ---------------------------------------------------------------- pre-checks
 def unsupported_atoms(expr: sp.Basic) -> list[str]:
     """Names of atoms no generated code can evaluate (DiracDelta, Derivative, Subs)."""
-    bad = []
+    bad: list[str] = []
     if not isinstance(expr, sp.Basic):
         return bad
     for kind in (sp.DiracDelta, sp.Derivative, sp.Subs):

@@ -230,7 +230,7 @@ Loss = Callable[[dict[str, np.ndarray]], Any]
 class _Probe:
     """f at a perturbed point, and whether a kink argument changed sign there."""
 
-    value: complex | float
+    value: float
     kink: bool = False
 
 
@@ -274,7 +274,7 @@ class Estimator:
         if self.kinks:
             now = self._signs(probes)
             kink = any(
-                np.any(a != b) or np.any(a == 0) for a, b in zip(now, self.base_signs, strict=False)
+                np.any(a != b) or np.any(a == 0) for a, b in zip(now, self.base_signs or [], strict=False)
             )
         return _Probe(float(np.real(value)), kink)
 

@@ -378,4 +378,5 @@ def _jsonable(obj: Any) -> Any:
 
 def save_params(params: Mapping[str, np.ndarray], path: str) -> None:
     """``.npz`` with one array per parameter name."""
-    np.savez(path, **{k: np.asarray(v) for k, v in params.items()})
+    arrays: dict[str, Any] = {k: np.asarray(v) for k, v in params.items()}
+    np.savez(path, **arrays)
