@@ -273,9 +273,8 @@ class Estimator:
         kink = False
         if self.kinks:
             now = self._signs(probes)
-            kink = any(
-                np.any(a != b) or np.any(a == 0) for a, b in zip(now, self.base_signs or [], strict=False)
-            )
+            base = self.base_signs or []
+            kink = any(np.any(a != b) or np.any(a == 0) for a, b in zip(now, base, strict=False))
         return _Probe(float(np.real(value)), kink)
 
     def central(self, name: str, i: int, h: float) -> tuple[float, bool]:
