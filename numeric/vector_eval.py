@@ -72,12 +72,17 @@ MODULES: list[Any] = [NUMPY_FUNCTIONS, "numpy"]
 class Evaluator:
     """Evaluates expressions given leaf values (symbol → array) and size values."""
 
-    def __init__(self, values: dict[sp.Basic, Any], sizes: Mapping[sp.Basic, int]) -> None:
+    def __init__(
+        self,
+        values: dict[sp.Basic, Any],
+        sizes: Mapping[sp.Basic, int],
+        cache: dict[sp.Basic, Callable[..., Any]] | None = None,
+    ) -> None:
         self.values = values
         self.sizes = dict(sizes)
         for size, n in self.sizes.items():  # sizes appear in expressions (mean: 1/n)
             self.values.setdefault(size, float(n))
-        self._compiled: dict[sp.Basic, Callable[..., Any]] = {}
+        self._compiled = {} if cache is None else cache  # lambdified elementwise bodies
 
     def dim(self, d: sp.Expr) -> int:
         value = sp.sympify(sp.sympify(d).xreplace(self.sizes))
@@ -111,9 +116,12 @@ class Evaluator:
         return f
 
 
+_ARGS = tuple(sp.Symbol(f"_a{k}", real=True) for k in range(8))  # fixed, for the cache
+
+
 def _function(ev: Evaluator, e: sp.Basic, rec: Callable[[sp.Basic], Any]) -> Any:
-    dummies = tuple(sp.Dummy(f"a{k}") for k in range(len(e.args)))
-    f = ev.compiled(e.func(*dummies), dummies)
+    args = _ARGS[: len(e.args)]
+    f = ev.compiled(e.func(*args), args)
     return f(*[rec(a) for a in e.args])
 
 

@@ -324,14 +324,16 @@ def mat_add(*terms: sp.Basic) -> sp.Basic:
     for t in terms:
         flat.extend(t.args if isinstance(t, sp.MatAdd) else (t,))
     coeffs: dict[sp.Basic, sp.Basic] = {}
+    kept: list[sp.Basic] = []  # broadcast scalars and c·𝟙 stay as written
     for t in flat:
         if isinstance(t, sp.ZeroMatrix):
             continue
         c, body = split_scalar(t)
-        if body is None:  # a broadcast scalar or c·𝟙 stays as written
-            c, body = sp.S.One, t
-        coeffs[body] = coeffs.get(body, sp.S.Zero) + c
-    out = [scale(c, body) for body, c in coeffs.items() if c != 0]
+        if body is None:
+            kept.append(t)
+        else:
+            coeffs[body] = coeffs.get(body, sp.S.Zero) + c
+    out = [scale(c, body) for body, c in coeffs.items() if c != 0] + kept
     if not out:
         return sp.ZeroMatrix(*terms[0].shape)
     if len(out) == 1:
