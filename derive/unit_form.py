@@ -72,11 +72,11 @@ class Expander:
         raise NotImplementedError(f"cannot expand {type(e).__name__}")
 
 
-def _columns(m: Matrix) -> list[list[sp.Basic]]:
+def _columns(m: sp.ImmutableMatrix) -> list[list[sp.Basic]]:
     return [list(m[:, j]) for j in range(m.cols)]
 
 
-def _softmax(m: Matrix, log: bool) -> Matrix:
+def _softmax(m: sp.ImmutableMatrix, log: bool) -> sp.ImmutableMatrix:
     out = sp.zeros(m.rows, m.cols)
     for j, col in enumerate(_columns(m)):
         total = sp.Add(*[sp.exp(v) for v in col])
@@ -85,11 +85,11 @@ def _softmax(m: Matrix, log: bool) -> Matrix:
     return Matrix(out)
 
 
-def _matmul(x: Expander, e: sp.MatMul) -> Matrix:
+def _matmul(x: Expander, e: sp.MatMul) -> sp.ImmutableMatrix:
     return reduce(lambda a, b: a * b, [x(a) for a in e.args])
 
 
-def _broadcast(x: Expander, e: Broadcast) -> Matrix:
+def _broadcast(x: Expander, e: Broadcast) -> sp.ImmutableMatrix:
     rows, cols = x.shape(e)
     a = x(e.arg)
     if not is_matrix(e.arg):
@@ -97,7 +97,7 @@ def _broadcast(x: Expander, e: Broadcast) -> Matrix:
     return Matrix(rows, cols, lambda i, j: a[0 if a.rows == 1 else i, 0 if a.cols == 1 else j])
 
 
-def _entries(m: Matrix) -> list[sp.Basic]:
+def _entries(m: sp.ImmutableMatrix) -> list[sp.Basic]:
     return list(m)
 
 
@@ -154,7 +154,7 @@ def _unit_names(name: str, shape: tuple[int, ...], taken: set[str]) -> np.ndarra
     return out
 
 
-def _as_matrix(names: np.ndarray) -> Matrix:
+def _as_matrix(names: np.ndarray) -> sp.ImmutableMatrix:
     grid = names.reshape(-1, 1) if names.ndim == 1 else names
     return Matrix(grid.shape[0], grid.shape[1], lambda i, j: make_symbol(str(grid[i, j])))
 

@@ -135,7 +135,7 @@ def _elementwise(ev: Evaluator, e: Elementwise, rec: Callable[[sp.Basic], Any]) 
 
 def _matmul(ev: Evaluator, e: sp.MatMul, rec: Callable[[sp.Basic], Any]) -> Any:
     coeff = 1.0
-    out = None
+    out: Any = None
     for a in e.args:
         v = rec(a)
         if getattr(a, "is_Matrix", False):
