@@ -71,18 +71,26 @@ def derive(
     steps: bool = True,
     naive_budget: float | None = 30.0,
     cse: bool = True,
+    agreement_check: bool = True,
 ) -> ShownDerivation:
     """Derive ``model`` naively and/or by backprop, with the op-count table.
 
     ``method`` is ``"naive"``, ``"backprop"`` or ``"both"``; ``naive_budget`` bounds the
-    naive route in seconds (it swells on big nets).
+    naive route in seconds (it swells on big nets). For vector programs the vectorized
+    backprop is also checked against scalar backprop of the unit form
+    (``.agreement``) unless ``agreement_check`` is false.
     """
     if method not in ("naive", "backprop", "both"):
         raise ValueError(f"method must be naive, backprop or both, not {method!r}")
     program = load(model)
     bp = backprop(program) if method in ("backprop", "both") else None
     nv = naive(program, steps=steps, budget=naive_budget) if method in ("naive", "both") else None
-    return ShownDerivation(program, bp, nv, cost_table(program, bp, nv, cse=cse))
+    agreement = None
+    if program.is_vector and bp is not None and agreement_check:
+        from .numeric.agreement import unit_form_agreement
+
+        agreement = unit_form_agreement(program, bp)
+    return ShownDerivation(program, bp, nv, cost_table(program, bp, nv, cse=cse), agreement)
 
 
 def gradient_at(model: ModelLike, point: Mapping[str, Any]) -> tuple[Any, dict[str, Any]]:

@@ -6,6 +6,7 @@ Nothing here prints; :mod:`chainrule.reports` renders these records.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 import sympy as sp
 
@@ -157,6 +158,7 @@ class Derivation:
     backprop: BackpropDerivation | None
     naive: NaiveDerivation | None
     costs: list = field(default_factory=list)  # list[CostRow]
+    agreement: Any = None  # vector programs: unit-form agreement (numeric.agreement.Agreement)
 
     def gradient(self, param: str) -> sp.Basic:
         """∂L/∂param in terms of the leaves (from backprop when derived, else naive)."""

@@ -16,7 +16,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import reduce
-from typing import Any, NamedTuple
+from typing import Any
 
 import numpy as np
 import sympy as sp
@@ -36,7 +36,6 @@ from ..symbolic.matrix_ops import (
     is_matrix,
 )
 from ..symbolic.program import Assignment, Program, Variable, make_symbol
-from .records import BackpropDerivation
 from .vector import concrete_sizes, size_symbols
 
 Matrix = sp.ImmutableMatrix
@@ -218,57 +217,3 @@ def flatten_point(uf: UnitForm, point: dict[str, Any]) -> dict[str, float]:
 
 
 # --------------------------------------------------------------- consistency
-class Agreement(NamedTuple):
-    """Result of :func:`unit_form_agreement`: ``ok, max_rel_err = …``."""
-
-    ok: bool
-    max_rel_err: float
-
-    def line(self) -> str:
-        verdict = "unit form agrees" if self.ok else "unit form DISAGREES"
-        return f"{verdict} (max relative error {self.max_rel_err:.1e})"
-
-
-def rel_err(a: Any, b: Any) -> float:
-    """max |a − b| / (|a| + |b|) entrywise (0 where both are 0)."""
-    a, b = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
-    den = np.abs(a) + np.abs(b)
-    err = np.where(den > 0, np.abs(a - b) / np.where(den > 0, den, 1.0), 0.0)
-    return float(np.max(err)) if err.size else 0.0
-
-
-def unit_form_agreement(
-    program: Program,
-    derivation: BackpropDerivation | None = None,
-    point: dict[str, Any] | None = None,
-    sizes: dict[str, int] | None = None,
-    seed: int = 0,
-    tol: float = 1e-10,
-) -> Agreement:
-    """Vectorized backprop vs scalar backprop of the unit form, at one random point.
-
-    The point is random (float64; softmax–CE targets on the simplex) unless given;
-    unbound sizes take small defaults. ``ok`` when every gradient entry and the loss
-    agree to ``tol`` relative error.
-    """
-    from ..numeric.evaluate import gradient_at as scalar_gradient_at
-    from ..numeric.vector_eval import leaf_values, random_point, vector_gradient_at
-    from .backprop import backprop
-    from .vector import vector_backprop
-
-    if point is None:
-        point = random_point(program, concrete_sizes(program, sizes), seed)
-    _, size_values = leaf_values(program, point)
-    dims = {str(k): v for k, v in size_values.items()}
-    derivation = derivation or vector_backprop(program)
-    loss, grads = vector_gradient_at(derivation, point)
-    uf = unit_form(program, dims)
-    uloss, ugrads = scalar_gradient_at(backprop(uf.program), flatten_point(uf, point))
-    worst = rel_err(loss, float(uloss))
-    for p in program.params:
-        if p.name in uf.entries:
-            mine = np.vectorize(lambda n: float(ugrads[str(n)]))(uf.entries[p.name])
-        else:
-            mine = float(ugrads[p.name])
-        worst = max(worst, rel_err(grads[p.name], mine))
-    return Agreement(bool(worst <= tol), worst)

@@ -186,6 +186,19 @@ class LectureTextPrinter(StrPrinter):
     def _print_MatAdd(self, expr: sp.Basic) -> str:
         return self._print_Add(expr)  # type: ignore[arg-type]
 
+    def _print_HadamardPower(self, expr: sp.Basic) -> str:
+        base = self.parenthesize(expr.base, sp.printing.precedence.PRECEDENCE["Pow"], strict=True)
+        exp = expr.exp
+        if exp.is_Integer and 0 < int(exp) < 10:
+            return base + "∘" + str(int(exp)).translate(_SUP)
+        return f"{base}^∘({self._print(exp)})"
+
+    def _print_OneMatrix(self, expr: sp.Basic) -> str:
+        return "𝟙"
+
+    def _print_ZeroMatrix(self, expr: sp.Basic) -> str:
+        return "0"
+
 
 class LectureLatexPrinter(LatexPrinter):
     """LaTeX in the lectures' notation (``\\bar{y}``, ``\\sigma'(z)``, ``\\circ``)."""
@@ -231,6 +244,13 @@ class LectureLatexPrinter(LatexPrinter):
     def _print_HadamardProduct(self, expr: sp.Basic) -> str:
         prec = sp.printing.precedence.PRECEDENCE["Mul"]
         return r" \circ ".join(self.parenthesize(a, prec) for a in expr.args)
+
+    def _print_HadamardPower(self, expr: sp.Basic) -> str:
+        base = self.parenthesize(expr.base, sp.printing.precedence.PRECEDENCE["Pow"], strict=True)
+        return rf"{base}^{{\circ {self._print(expr.exp)}}}"
+
+    def _print_OneMatrix(self, expr: sp.Basic) -> str:
+        return r"\mathbf{1}"
 
 
 def to_unicode(expr: sp.Basic, vector: bool = False) -> str:

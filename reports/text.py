@@ -9,9 +9,14 @@ from typing import Any
 
 import sympy as sp
 
+from ..derive.opcount import count_ops
 from ..derive.records import BackpropStep, Derivation, NaiveDerivation, RuleStep
 from ..symbolic.functions import expand_derivatives, expand_fully
 from .notation import derivative_symbol, pretty_name, to_latex, to_unicode
+
+#: Expressions larger than this are summarized in text output (they stay in JSON).
+MAX_PRINTED_OPS = 400
+MAX_PRINTED_CHARS = 2_000
 
 EXPANSIONS: dict[str, Callable[[sp.Basic], sp.Basic]] = {
     "none": lambda e: e,
@@ -34,6 +39,21 @@ class _Notation:
         if e is None:
             return "—"
         return to_unicode(self.expand(e), vector=self.vector)
+
+    def long_expr(self, e: Any) -> str:
+        """An expression, or a summary when it is too long to read (expression swell)."""
+        ops = count_ops(e).total if isinstance(e, sp.Expr) else 0
+        if ops > MAX_PRINTED_OPS:
+            shape = f"{e.rows}×{e.cols} matrix, " if getattr(e, "is_Matrix", False) else ""
+            return f"[{shape}{ops:,} operations: too long to print; see --format json]"
+        text = self.expr(e)
+        if len(text) > MAX_PRINTED_CHARS:
+            return f"[{len(text):,} characters: too long to print; see --format json]"
+        return text
+
+    def shape(self, name: str, program: Any) -> str:
+        shape = getattr(program[name], "shape", ())
+        return "scalar" if not shape else " × ".join(str(d) for d in shape)
 
     def latex(self, e: Any) -> str:
         return "" if e is None else to_latex(self.expand(e), vector=self.vector)
@@ -97,6 +117,21 @@ def backprop_lines(step: BackpropStep, n: _Notation, steps: bool) -> list[str]:
     return lines
 
 
+def jacobian_lines(derivation: Derivation, n: _Notation) -> list[str]:
+    from ..derive.vector import jacobians
+
+    assert derivation.backprop is not None
+    out = []
+    for j in jacobians(derivation.backprop):
+        d = derivative_symbol(j.child, j.parent, vector=True)
+        out.append(f"{d} = {n.expr(j.jacobian)}   ({j.form})")
+        out.append(
+            f"    {n.name(j.parent, bar=True)} += ({d})ᵀ {n.name(j.child, bar=True)} "
+            f"= {n.expr(j.vjp)}"
+        )
+    return out or ["(no vector-to-vector edges)"]
+
+
 def rule_line(step: RuleStep, n: _Notation) -> str:
     what = f"{step.rule} rule" + (f" ({step.function})" if step.function else "")
     d = f"d/d{n.name(str(step.wrt))}"
@@ -105,9 +140,9 @@ def rule_line(step: RuleStep, n: _Notation) -> str:
 
 def naive_lines(naive: NaiveDerivation, n: _Notation, steps: bool) -> list[str]:
     loss = naive.program.loss
-    lines = [f"{n.name(loss)} = {n.expr(naive.substituted_loss)}", ""]
+    lines = [f"{n.name(loss)} = {n.long_expr(naive.substituted_loss)}", ""]
     for p, g in naive.gradients.items():
-        lines.append(f"{derivative_symbol(loss, p, n.vector)} = {n.expr(g.gradient)}")
+        lines.append(f"{derivative_symbol(loss, p, n.vector)} = {n.long_expr(g.gradient)}")
         if steps:
             lines += ["    " + rule_line(s, n) for s in reversed(g.steps)]
             if g.steps_truncated:
@@ -142,8 +177,19 @@ def cost_lines(derivation: Derivation) -> list[str]:
     )
 
 
-def render_text(derivation: Derivation, steps: bool = False, expand: str = "none", **_: Any) -> str:
-    """The derivation as the CLI prints it: forward, backward, naive, op counts."""
+def render_text(
+    derivation: Derivation,
+    steps: bool = False,
+    expand: str = "none",
+    shapes: bool = False,
+    show_jacobians: bool = False,
+    **_: Any,
+) -> str:
+    """The derivation as the CLI prints it: forward, backward, naive, op counts.
+
+    ``shapes`` annotates each error signal with its shape; ``show_jacobians`` lists the
+    local Jacobians of a vector program (never used to compute anything).
+    """
     p = derivation.program
     n = _Notation(derivation, expand)
     out = [p.title, "=" * len(p.title)]
@@ -163,7 +209,19 @@ def render_text(derivation: Derivation, steps: bool = False, expand: str = "none
             "--------------------------------------------------------",
         ]
         for s in derivation.backprop.steps:
-            out += backprop_lines(s, n, steps)
+            lines = backprop_lines(s, n, steps)
+            if shapes:
+                lines[0] += f"      [{n.shape(s.node, p)}]"
+            out += lines
+        if derivation.agreement is not None:
+            out.append(f"check: {derivation.agreement.line()}")
+        if show_jacobians and p.is_vector:
+            out += [
+                "",
+                "Local Jacobians (for teaching; backprop uses the products above)",
+                "----------------------------------------------------------------",
+            ]
+            out += jacobian_lines(derivation, n)
     if derivation.naive is not None:
         out += [
             "",
@@ -221,6 +279,9 @@ def derivation_dict(
                 for k, g in nv.gradients.items()
             },
         }
+    if derivation.agreement is not None:
+        a = derivation.agreement
+        out["unit_form_agreement"] = {"ok": a.ok, "max_rel_err": a.max_rel_err, "line": a.line()}
     out["costs"] = [
         {
             "route": r.route,
@@ -237,6 +298,7 @@ def _step_json(s: BackpropStep, n: _Notation) -> dict[str, Any]:
     return {
         "node": s.node,
         "signal": str(s.signal),
+        "shape": list(getattr(s.signal, "shape", ())) and [str(d) for d in s.signal.shape],
         "role": s.role,
         "fan_out": s.fan_out,
         **(_expr_json(s.expression, n) or {}),

@@ -129,3 +129,20 @@ def test_console_script_runs_and_fails_cleanly(tmp_path):
         [sys.executable, "-m", "chainrule", "derive", str(bad)], capture_output=True, text=True
     )
     assert r.returncode == 2 and "UTF-8" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_vector_derive_shows_agreement_shapes_and_jacobians(capsys):
+    code, out, _ = run(
+        capsys, "derive", "vector_mlp", "--method", "backprop", "--shapes", "--show-jacobians"
+    )
+    assert code == 0
+    assert "W̄⁽¹⁾ = z̄ xᵀ      [m × n]" in out
+    assert "check: unit form agrees" in out
+    assert "∂h/∂z = diag(σ'(z))   (diagonal)" in out
+
+
+def test_swollen_naive_expressions_are_summarized_in_text(capsys):
+    code, out, _ = run(capsys, "derive", "vector_mlp", "--method", "naive", "--no-cse")
+    assert code == 0
+    assert "too long to print" in out
+    assert max(len(line) for line in out.splitlines()) < 400

@@ -9,8 +9,8 @@ import sympy as sp
 import chainrule
 from chainrule.derive import backprop
 from chainrule.derive.records import ErrorSignal, ErrorSignalMatrix
-from chainrule.derive.unit_form import rel_err, unit_form_agreement
 from chainrule.derive.vector import jacobians, vector_backprop
+from chainrule.numeric.agreement import rel_err, unit_form_agreement
 from chainrule.numeric.vector_eval import loss_at, random_point, vector_gradient_at
 from chainrule.symbolic import ChainruleError, ModelError, parse_program
 from chainrule.symbolic.functions import sigma_prime

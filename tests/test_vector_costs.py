@@ -8,9 +8,10 @@ from sympy.matrices.expressions.matexpr import MatrixElement
 
 import chainrule
 from chainrule.derive import backprop, cost_table, naive
-from chainrule.derive.unit_form import rel_err, unit_form
+from chainrule.derive.unit_form import unit_form
 from chainrule.derive.vector import vector_backprop
 from chainrule.derive.vector_costs import vector_costs
+from chainrule.numeric.agreement import rel_err
 from chainrule.numeric.vector_eval import evaluate_expression, random_point, vector_gradient_at
 
 m, n, k = sp.symbols("m n k", integer=True, positive=True)

@@ -8,7 +8,7 @@ import sympy as sp
 
 import chainrule
 from chainrule.derive import backprop
-from chainrule.derive.unit_form import rel_err
+from chainrule.numeric.agreement import rel_err
 from chainrule.numeric.numpy_printer import numpy_code
 from chainrule.numeric.vector_eval import NUMPY_NAMESPACE, backward_values, random_point
 from chainrule.symbolic import parse_program

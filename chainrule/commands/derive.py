@@ -63,6 +63,11 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="skip the common-subexpression count of the naive gradients",
     )
     p.add_argument(
+        "--shapes",
+        action="store_true",
+        help="annotate each error signal with its shape (vector programs)",
+    )
+    p.add_argument(
         "--show-jacobians",
         action="store_true",
         help="vector programs: also show the local Jacobians (diagonal form for "
@@ -79,7 +84,7 @@ def run(args: argparse.Namespace) -> int:
     derivation = derive(
         program, method=args.method, steps=args.steps, naive_budget=args.budget, cse=not args.no_cse
     )
-    options = {"steps": args.steps, "expand": args.expand}
+    options = {"steps": args.steps, "expand": args.expand, "shapes": args.shapes}
     if args.show_jacobians:
         options["show_jacobians"] = True
     sys.stdout.write(render_derivation(derivation, args.format, **options))
