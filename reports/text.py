@@ -16,7 +16,7 @@ from .notation import derivative_symbol, pretty_name, to_latex, to_unicode
 
 #: Expressions larger than this are summarized in text output (they stay in JSON).
 MAX_PRINTED_OPS = 400
-MAX_PRINTED_CHARS = 2_000
+MAX_PRINTED_CHARS = 600
 
 EXPANSIONS: dict[str, Callable[[sp.Basic], sp.Basic]] = {
     "none": lambda e: e,
