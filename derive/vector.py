@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import time
 from collections import defaultdict
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import numpy as np
@@ -304,7 +305,7 @@ def size_names(program: Program) -> list[str]:
     return names
 
 
-def concrete_sizes(program: Program, sizes: dict[str, int] | None = None) -> dict[str, int]:
+def concrete_sizes(program: Program, sizes: Mapping[str, int] | None = None) -> dict[str, int]:
     """Every size name → a number: bound (``const n = 3``), given, or a small default."""
     out: dict[str, int] = {}
     free = 0
