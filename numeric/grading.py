@@ -8,6 +8,7 @@ runs past its limits keeps the lines it finished; the rest are marked ``timeout`
 
 from __future__ import annotations
 
+import gc
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -112,6 +113,8 @@ def grade(
     limits = limits or SandboxLimits()
     subs = list(submissions)
     truth.prepare()  # computed once here, shared by every forked worker
+    gc.collect()
+    gc.freeze()  # keep the shared objects out of the workers' garbage collections (COW)
     pool = SandboxPool(CheckTask(truth, symbolic_seconds), jobs, limits, on_done)
     results: dict[int, CheckResult] = {}
     for i, outcome in pool.map(subs):

@@ -191,6 +191,8 @@ class SandboxPool:
         return False
 
     def _finish(self, r: _Running) -> Outcome:
+        if r.ended is not None:  # the result is in: no need to wait for a clean exit
+            _kill(r.proc)
         r.proc.join(timeout=5)
         if r.proc.is_alive():
             _kill(r.proc)
