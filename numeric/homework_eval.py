@@ -39,7 +39,7 @@ def _min(*a: Any) -> Any:
 
 
 #: SymPy function class → NumPy implementation.
-FUNCTION_TABLE: dict[type, Callable[..., Any]] = {
+FUNCTION_TABLE: dict[Any, Callable[..., Any]] = {
     F.sigma: NUMPY_FUNCTIONS["sigma"],
     F.sigma_prime: NUMPY_FUNCTIONS["sigma_prime"],
     F.relu: NUMPY_FUNCTIONS["relu"],

@@ -188,7 +188,7 @@ def tokenize_latex(text: str, span_of) -> list[Tok]:  # noqa: ANN001 - span_of(c
         elif kind != "ws":
             toks.append(
                 Tok(
-                    {"cmd": "CMD", "num": "NUM", "word": "WORD", "op": "OP"}[kind],
+                    {"cmd": "CMD", "num": "NUM", "word": "WORD", "op": "OP"}[kind or ""],
                     s[1:] if kind == "cmd" else s,
                     pos + 1,
                 )
