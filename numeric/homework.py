@@ -42,6 +42,7 @@ import sympy as sp
 
 from ..derive.backprop import backprop
 from ..derive.records import BackpropStep
+from ..symbolic.answer_matrix import ShapeMismatch
 from ..symbolic.answers import Answer, AnswerBuilder, AnswerLine
 from ..symbolic.errors import ChainruleError, ModelError
 from ..symbolic.functions import expand_derivatives, expand_fully
@@ -123,15 +124,18 @@ class Truth:
     """A model's backprop derivation, evaluated once at seeded random points.
 
     Build it once per model and reuse it for every submission (grading forks workers
-    after building it, so they share it).
+    after building it, so they share it). A vector program gets a
+    :class:`~chainrule.numeric.homework_vector.VectorTruth` (matrix answers).
     """
 
+    def __new__(cls, program: Program, *args: Any, **kwargs: Any) -> Truth:
+        if cls is Truth and program.is_vector:
+            from .homework_vector import VectorTruth
+
+            cls = VectorTruth
+        return object.__new__(cls)
+
     def __init__(self, program: Program, n_points: int = N_POINTS, seed: int = SEED) -> None:
-        if program.is_vector:
-            raise ChainruleError(
-                "checking answers for vector/matrix models is not supported "
-                "yet; write the model in unit (scalar) form"
-            )
         self.program = program
         self.derivation = backprop(program, wrt_inputs=True)
         self.steps: dict[str, BackpropStep] = {s.node: s for s in self.derivation.steps}
@@ -177,6 +181,39 @@ class Truth:
 
     def value(self, node: str) -> np.ndarray:
         return self.env[self.signal_symbols[node]]
+
+    # -- what the checker asks (vector programs answer differently)
+    def eval(
+        self, expr: sp.Basic, env: dict[sp.Basic, Any], memo: dict[sp.Basic, Any] | None = None
+    ) -> np.ndarray:
+        """``expr`` at every point: an array with the points along axis 0."""
+        return _full(evaluate(expr, env, memo), self.n_points)
+
+    def answer_builder(self) -> AnswerBuilder:
+        return AnswerBuilder(self.program, signals=self.signal_symbols)
+
+    def shape_problem(self, node: str, expr: sp.Basic) -> str | None:
+        """Words when ``expr`` cannot be ``node``'s signal by its shape (None: fine)."""
+        return None
+
+    def points_close(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        """Per point: every entry of ``a`` close to ``b``."""
+        return close(a, b)
+
+    def show(self, value: Any) -> Any:
+        """One point's value for a report (a number, or nested lists)."""
+        return _num(value)
+
+    def rel_error_at(self, expected: Any, student: Any) -> Any:
+        return _num(rel_error(float(expected), float(student)))
+
+    def diagnose(self, node: str, student: np.ndarray, uses_signals: bool) -> str:
+        return diagnose(self, node, student, uses_signals)
+
+    def prove(
+        self, student: sp.Basic, expected: sp.Basic, seconds: float | None, to_leaves: bool = True
+    ) -> str:
+        return symbolic_check(self, student, expected, seconds, to_leaves)
 
     def point(self, j: int) -> dict[str, float]:
         """The leaves (params and inputs) at point ``j``, by name."""
@@ -257,10 +294,10 @@ class Truth:
     def _variant(self, i: int, expression: sp.Basic, message: str) -> Variant:
         env = dict(self.env)
         steps = self.derivation.steps
-        env[steps[i].signal] = _full(evaluate(expression, env), self.n_points)
+        env[steps[i].signal] = self.eval(expression, env)
         memo: dict[sp.Basic, Any] = {}
         for s in steps[i + 1 :]:
-            env[s.signal] = _full(evaluate(s.expression, env, memo), self.n_points)
+            env[s.signal] = self.eval(s.expression, env, memo)
         values = {s.node: env[s.signal] for s in steps[i:]}
         return Variant(steps[i].node, message, values)
 
@@ -434,7 +471,7 @@ class _Checker:
     def __init__(self, truth: Truth, symbolic_seconds: float | None) -> None:
         self.truth = truth
         self.seconds = symbolic_seconds
-        self.builder = AnswerBuilder(truth.program, signals=truth.signal_symbols)
+        self.builder = truth.answer_builder()
         self.own = dict(truth.env)
         self.wrong: dict[str, list[int]] = {}  # node → lines where its wrong value began
 
@@ -453,7 +490,14 @@ class _Checker:
             )
         try:
             expr = self.builder.build(al.tree)
+            problem = self.truth.shape_problem(al.node, expr)
+            if problem is not None:
+                return self._wrong_shape(al, target, expr, problem)
             return self._judge(al, target, expr)
+        except ShapeMismatch as exc:  # read fine, but the shapes in it do not fit
+            self.wrong[al.node] = [al.line]
+            msg = "shape error: " + exc.message + (f" (hint: {exc.hint})" if exc.hint else "")
+            return LineResult(al.line, target, "incorrect", msg, column=exc.span.column)
         except ModelError as exc:
             return _unparseable(al, target, exc)
         except (EvalError, RecursionError, OverflowError, ZeroDivisionError) as exc:
@@ -464,18 +508,34 @@ class _Checker:
                 f"cannot evaluate this expression ({exc.__class__.__name__})",
             )
 
+    def _wrong_shape(self, al: AnswerLine, target: str, expr: sp.Basic, problem: str) -> LineResult:
+        """A well-formed expression of the wrong shape: incorrect, values shown."""
+        assert al.node is not None
+        self.wrong[al.node] = [al.line]
+        truth = self.truth
+        cx: dict[str, Any] = {
+            "point": truth.point(0),
+            "expected": truth.show(truth.value(al.node)[0]),
+        }
+        try:
+            cx["student"] = truth.show(truth.eval(expr, self.own)[0])
+        except (EvalError, ValueError, RecursionError, OverflowError):
+            cx["student"] = None
+        cx["relative_error"] = None
+        return LineResult(al.line, target, "incorrect", problem, cx)
+
     def _judge(self, al: AnswerLine, target: str, expr: sp.Basic) -> LineResult:
-        truth, node, k = self.truth, al.node, self.truth.n_points
+        truth, node = self.truth, al.node
         assert node is not None
-        used = expr.free_symbols & truth.signal_set
+        used = _signals_in(expr) & truth.signal_set
         expected = truth.value(node)
-        s_true = _full(evaluate(expr, truth.env), k)
-        s_own = _full(evaluate(expr, self.own), k) if used else s_true
-        e_own = _full(evaluate(truth.steps[node].expression, self.own), k)
+        s_true = truth.eval(expr, truth.env)
+        s_own = truth.eval(expr, self.own) if used else s_true
+        e_own = truth.eval(truth.steps[node].expression, self.own)
         self.own[truth.signal_symbols[node]] = s_own
         if close(s_own, expected).all():
             self.wrong.pop(node, None)
-            sym = symbolic_check(truth, expr, truth.steps[node].expression, self.seconds)
+            sym = truth.prove(expr, truth.steps[node].expression, self.seconds)
             return LineResult(al.line, target, "correct", "correct", symbolic=sym)
         upstream = sorted(
             {
@@ -488,9 +548,7 @@ class _Checker:
         self.wrong[node] = [al.line]
         if used and close(s_own, e_own).all() and upstream:
             self.wrong[node] = upstream
-            sym = symbolic_check(
-                truth, expr, truth.steps[node].expression, self.seconds, to_leaves=False
-            )
+            sym = truth.prove(expr, truth.steps[node].expression, self.seconds, to_leaves=False)
             lines = ", ".join(str(n) for n in upstream)
             return LineResult(
                 al.line,
@@ -502,9 +560,9 @@ class _Checker:
                 carried_from=upstream,
             )
         compare = e_own if used else expected
-        bad = np.flatnonzero(~close(s_own, compare))
+        bad = np.flatnonzero(~truth.points_close(s_own, compare))
         j = int(bad[0]) if bad.size else 0
-        message = diagnose(truth, node, s_true if used else s_own, bool(used))
+        message = truth.diagnose(node, s_true if used else s_own, bool(used))
         return LineResult(
             al.line,
             target,
@@ -516,15 +574,27 @@ class _Checker:
     def _counterexample(
         self, j: int, expected: np.ndarray, student: np.ndarray, given_own: np.ndarray | None
     ) -> dict[str, Any]:
+        t = self.truth
         out: dict[str, Any] = {
-            "point": self.truth.point(j),
-            "expected": _num(expected[j]),
-            "student": _num(student[j]),
-            "relative_error": _num(rel_error(float(expected[j]), float(student[j]))),
+            "point": t.point(j),
+            "expected": t.show(expected[j]),
+            "student": t.show(student[j]),
+            "relative_error": t.rel_error_at(expected[j], student[j]),
         }
         if given_own is not None and not close(given_own[j : j + 1], expected[j : j + 1]).all():
-            out["expected_given_your_earlier_lines"] = _num(given_own[j])
+            out["expected_given_your_earlier_lines"] = t.show(given_own[j])
         return out
+
+
+def _signals_in(expr: sp.Basic) -> set[sp.Basic]:
+    """Symbols and matrix symbols (error signals of vector programs) in ``expr``."""
+    out = set(expr.free_symbols)
+    out |= (
+        set(expr.atoms(sp.MatrixSymbol))
+        if getattr(expr, "is_Matrix", False) or expr.has(sp.MatrixSymbol)
+        else set()
+    )
+    return out
 
 
 def _num(v: float) -> float | str:

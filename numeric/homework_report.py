@@ -48,6 +48,9 @@ def csv_cell(value: object) -> str:
 
 # ------------------------------------------------------------------ one answer
 def _fmt(v: object) -> str:
+    """Numbers to 6 digits; matrices (nested lists) as ``[[1, 2], [3, 4]]``."""
+    if isinstance(v, list):
+        return "[" + ", ".join(_fmt(x) for x in v) + "]"
     return f"{v:.6g}" if isinstance(v, float) else str(v)
 
 

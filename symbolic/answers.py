@@ -247,6 +247,7 @@ def _parse_rhs(
             known_names=names.known(),
             column_offset=col - 1,
             source_line=raw,
+            juxtapose="@" if names.program.is_vector else "*",  # W̄ = ȳ hᵀ is a product
         )
     text = normalize_answer_text(rhs.strip())
     try:  # padded, so that columns (also of names resolved later) match the line

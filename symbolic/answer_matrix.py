@@ -1,0 +1,203 @@
+r"""Matrix answers: SymPy matrix expressions, with shapes, from an answer's syntax tree.
+
+The vector builder (:class:`~chainrule.symbolic.vector.VectorBuilder`) reads student lines,
+with the *lecture's* column convention instead of NumPy's 1-d one: a vector ``h`` is an
+``(m, 1)`` column, ``h.T`` (``h^\top``) is the ``(1, m)`` row, so ``ybar @ h.T`` is the
+outer product ȳ hᵀ. ``@`` (and juxtaposition in LaTeX) is the matrix product; a number
+or scalar next to ``@`` scales. ``*`` (``∘``, ``\circ``, ``\odot``) is elementwise.
+
+Shape mistakes inside the expression (``ybar @ h``: inner sizes 1 and m) raise
+:class:`ShapeMismatch`, a located :class:`ModelError` the checker reports as an
+``incorrect`` line (the text was read; the mathematics is wrong).
+
+>>> from chainrule.symbolic import parse_program
+>>> from chainrule.symbolic.grammar import parse_expression
+>>> p = parse_program('''param W1[m, n], b1[m], W2[k, m], b2[k]
+... input x[n], t[k]
+... z = W1 @ x + b1
+... h = sigma(z)
+... y = W2 @ h + b2
+... L = sum((y - t)^2) / 2
+... loss L''')
+>>> b = MatrixAnswerBuilder(p)
+>>> v = b.build_val(parse_expression("ybar @ h.T"))
+>>> v.expr, v.shape
+(y_bar*h.T, ('k', 'm'))
+>>> try:
+...     b.build_val(parse_expression("ybar @ h"))
+... except ShapeMismatch as exc:
+...     print(exc.message)
+ybar @ h: (k, 1) @ (m, 1): inner sizes 1 and m differ
+"""
+
+from __future__ import annotations
+
+import sympy as sp
+
+from . import grammar as g
+from .answers import AnswerNames
+from .build import CONSTANTS
+from .errors import ModelError
+from .functions import FUNCTIONS
+from .matrix_ops import mat_mul, scale
+from .program import Program, Shape
+from .vector import Val, VectorBuilder, unparse
+
+
+class ShapeMismatch(ModelError):
+    """An answer expression whose shapes do not fit (``ybar @ h``)."""
+
+
+def as_2d(shape: Shape) -> tuple:
+    """``()`` → ``(1, 1)``, a vector ``(m,)`` → the column ``(m, 1)``."""
+    if not shape:
+        return (1, 1)
+    return (shape[0], 1) if len(shape) == 1 else tuple(shape)
+
+
+def shape_words(shape: Shape, sizes: dict[str, int] | None = None) -> str:
+    """``(k, m) = 4×3``; a scalar is ``a scalar``."""
+    if not shape:
+        return "a scalar"
+    rows, cols = as_2d(shape)
+    text = f"({rows}, {cols})"
+    if sizes is not None:
+        nums = [sizes.get(str(d), d) for d in (rows, cols)]
+        if [str(n) for n in nums] != [str(rows), str(cols)]:
+            text += f" = {nums[0]}×{nums[1]}"
+        else:
+            text = f"{rows}×{cols}"
+    return text
+
+
+def _normal(shape: tuple) -> Shape:
+    """``(m, 1)`` → ``(m,)`` (vectors are stored the way the model declares them)."""
+    if len(shape) == 2 and shape[1] == 1 and shape[0] != 1:
+        return (shape[0],)
+    return shape
+
+
+class _AnswerScope:
+    """The bit of a model scope the vector builder's scalar helper uses."""
+
+    def __init__(self, resolve) -> None:  # noqa: ANN001
+        self.resolve = resolve
+        self.items: dict = {}
+
+
+class MatrixAnswerBuilder(VectorBuilder):
+    """Answer trees → :class:`Val` (matrix expression + shape) for a vector program.
+
+    ``signals`` maps node → error-signal symbol (default: the ``v_bar`` matrix symbols
+    backprop uses).
+    """
+
+    def __init__(
+        self,
+        program: Program,
+        signals: dict[str, sp.Basic] | None = None,
+        limits: g.Limits = g.DEFAULT_LIMITS,
+        sizes: dict[str, int] | None = None,
+    ) -> None:
+        super().__init__(_AnswerScope(self._scalar_resolve), dict(sizes or {}), limits)
+        self.program = program
+        self.names = AnswerNames(program)
+        if signals is None:
+            from ..derive.records import error_signal
+
+            signals = {n: error_signal(n, program[n].symbol) for n in program.topological_order()}
+        self.signals = signals
+        from ..derive.vector import size_names
+
+        self.size_symbols = {
+            n: sp.Symbol(n, integer=True, positive=True) for n in size_names(program)
+        }
+
+    # -- entry points
+    def build(self, tree: g.Expr) -> sp.Basic:
+        return self.build_val(tree).expr
+
+    def build_val(self, tree: g.Expr) -> Val:
+        return self(tree)
+
+    # -- names
+    def lookup(self, node: g.Name) -> Val:
+        name = node.id
+        if name in self.names.items:
+            item = self.program[self.names.items[name]]
+            return Val(item.symbol, item.shape)
+        sig = self.names.signal_node(name)
+        if sig is not None:
+            if sig not in self.signals:
+                raise ModelError(
+                    f"'{name}': {sig} has no error signal (a constant, or not used by the loss)",
+                    node.span,
+                )
+            return Val(self.signals[sig], self.program[sig].shape)
+        if name in self.size_symbols:
+            return Val(self.size_symbols[name], ())
+        if name in CONSTANTS:
+            return Val(CONSTANTS[name], ())
+        if name in FUNCTIONS:
+            raise ModelError(f"'{name}' is a function; call it like {name}(z)", node.span)
+        raise self.names._unknown(name, node.span)
+
+    def _scalar_resolve(self, node: g.Name) -> sp.Basic:
+        v = self.lookup(node)
+        if v.shape:
+            raise ShapeMismatch(f"'{node.id}' is not a scalar", node.span)
+        return v.expr
+
+    def build_Name(self, node: g.Name) -> Val:
+        return self.lookup(node)
+
+    # -- the lecture's column convention
+    def build_Transpose(self, node: g.Transpose) -> Val:
+        v = self(node.operand)
+        if not v.shape:
+            return v
+        rows, cols = as_2d(v.shape)
+        return Val(v.expr.T, _normal((cols, rows)))
+
+    def matmul(self, left: Val, right: Val, node: g.BinOp) -> Val:
+        if not left.shape or not right.shape:  # 2 @ ybar (LaTeX juxtaposition): scaling
+            if not left.shape and not right.shape:
+                return Val(left.expr * right.expr, ())
+            s, m = (left, right) if not left.shape else (right, left)
+            return Val(scale(s.expr, m.expr), m.shape)
+        a, b = as_2d(left.shape), as_2d(right.shape)
+        if not self.dim_eq(a[1], b[0]):
+            hint = "check the transposes and the order of the factors"
+            if self.same(left.shape, right.shape):
+                hint = (
+                    "for the elementwise (Hadamard) product write '*' "
+                    "('∘', \\circ or \\odot in LaTeX); " + hint
+                )
+            raise ShapeMismatch(
+                f"{unparse(node.left)} @ {unparse(node.right)}: ({a[0]}, {a[1]}) @ "
+                f"({b[0]}, {b[1]}): inner sizes {a[1]} and {b[0]} differ",
+                node.span,
+                hint,
+            )
+        return Val(mat_mul(left.expr, right.expr), _normal((a[0], b[1])))
+
+    def broadcast_shape(self, left: Val, right: Val, node: g.BinOp) -> Shape:
+        try:
+            return super().broadcast_shape(left, right, node)
+        except ModelError as exc:
+            raise ShapeMismatch(exc.message, exc.span, exc.hint) from None
+
+    def vector_call(self, node: g.Call) -> Val:
+        try:
+            return super().vector_call(node)
+        except ShapeMismatch:
+            raise
+        except ModelError as exc:
+            if "shapes" in exc.message:
+                raise ShapeMismatch(exc.message, exc.span, exc.hint) from None
+            raise
+
+    def build_Call(self, node: g.Call) -> Val:
+        if node.func.endswith("_prime") and node.func[:-6] in FUNCTIONS and not node.prime:
+            node = g.Call(node.span, node.func[:-6], node.args, prime=True)
+        return super().build_Call(node)
