@@ -42,7 +42,7 @@ import sympy as sp
 
 from ..derive.backprop import backprop
 from ..derive.records import BackpropStep
-from ..symbolic.answer_matrix import ShapeMismatch
+from ..symbolic.answer_matrix import MatrixAnswerBuilder, ShapeMismatch
 from ..symbolic.answers import Answer, AnswerBuilder, AnswerLine
 from ..symbolic.errors import ChainruleError, ModelError
 from ..symbolic.functions import expand_derivatives, expand_fully
@@ -189,7 +189,7 @@ class Truth:
         """``expr`` at every point: an array with the points along axis 0."""
         return _full(evaluate(expr, env, memo), self.n_points)
 
-    def answer_builder(self) -> AnswerBuilder:
+    def answer_builder(self) -> AnswerBuilder | MatrixAnswerBuilder:
         return AnswerBuilder(self.program, signals=self.signal_symbols)
 
     def shape_problem(self, node: str, expr: sp.Basic) -> str | None:

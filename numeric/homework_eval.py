@@ -58,8 +58,6 @@ FUNCTION_TABLE: dict[Any, Callable[..., Any]] = {
     F.softplus: _np("softplus"),
     F.leaky_relu: _np("leaky_relu"),
     F.elu: _np("elu"),
-    F.leaky_relu_prime: NUMPY_FUNCTIONS["leaky_relu_prime"],
-    F.elu_prime: NUMPY_FUNCTIONS["elu_prime"],
     sp.exp: np.exp,
     sp.log: np.log,
     sp.tanh: np.tanh,
@@ -98,11 +96,12 @@ def _eval(e: sp.Basic, env: Mapping[sp.Basic, Any], memo: dict[sp.Basic, Any]) -
         return hit
     if e in env:
         return env[e]
+    out: Any
     rule = _matrix_rule(e)
     if rule is not None:
-        out: Any = rule(e, env, lambda a: _eval(a, env, memo))
+        out = rule(e, env, lambda a: _eval(a, env, memo))
     elif e.is_Number or e in (sp.E, sp.pi):
-        out: Any = _number(e)
+        out = _number(e)
     elif e.is_Symbol:
         raise EvalError(f"no value for {e}")
     elif e.is_Add:

@@ -160,7 +160,7 @@ class VectorTruth(Truth):
 
     def points_close(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
         k = self.n_points
-        return close(a, b).reshape(k, -1).all(axis=1)
+        return np.asarray(close(a, b)).reshape(k, -1).all(axis=1)
 
     # -- shapes
     def node_shape(self, node: str) -> Shape:

@@ -32,6 +32,8 @@ ybar @ h: (k, 1) @ (m, 1): inner sizes 1 and m differ
 
 from __future__ import annotations
 
+from typing import Any
+
 import sympy as sp
 
 from . import grammar as g
@@ -99,7 +101,8 @@ class MatrixAnswerBuilder(VectorBuilder):
         limits: g.Limits = g.DEFAULT_LIMITS,
         sizes: dict[str, int] | None = None,
     ) -> None:
-        super().__init__(_AnswerScope(self._scalar_resolve), dict(sizes or {}), limits)
+        scope: Any = _AnswerScope(self._scalar_resolve)  # duck-types the model scope
+        super().__init__(scope, dict(sizes or {}), limits)
         self.program = program
         self.names = AnswerNames(program)
         if signals is None:
