@@ -32,7 +32,7 @@ class ReportOptions:
     seed: int = 0
     train: dict[str, Any] | None = None  # training options (``data``, ``epochs``, ``lr``…)
     history: dict[str, Any] | None = None  # a finished training history to show instead
-    math_limit: int = 6000  # longer LaTeX is elided with its op count
+    math_limit: int = 3000  # longer LaTeX is elided with its op count
 
 
 @dataclass

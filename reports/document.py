@@ -10,6 +10,7 @@ True
 from __future__ import annotations
 
 import dataclasses
+import re
 from collections.abc import Mapping
 from typing import Any
 
@@ -54,6 +55,33 @@ def _shape(shape: tuple) -> str:
     return "scalar" if not shape else "(" + ", ".join(str(d) for d in shape) + ")"
 
 
+_DOUBLE_SUP = re.compile(r"\^\{([^{}]*)\}\^(\\top|\{\\top\})")
+
+
+def fix_double_scripts(latex: str) -> str:
+    r"""``W^{(2)}^\top`` (a LaTeX error) as ``W^{(2)\top}``.
+
+    >>> fix_double_scripts(r"W^{(2)}^\top \bar{y}")
+    'W^{(2)\\top} \\bar{y}'
+    """
+    return _DOUBLE_SUP.sub(r"^{\1\\top}", latex)
+
+
+def tree_size(expr: sp.Basic, stop: int) -> int:
+    """Nodes of ``expr`` as a tree, counting no further than ``stop + 1``.
+
+    >>> x = sp.Symbol("x")
+    >>> tree_size(x + 1, 100), tree_size(x + 1, 1)
+    (3, 2)
+    """
+    n = 0
+    for _ in sp.preorder_traversal(expr):
+        n += 1
+        if n > stop:
+            break
+    return n
+
+
 @dataclasses.dataclass
 class _Ctx:
     """What every section builder needs: the program's notation and the size limit."""
@@ -66,15 +94,17 @@ class _Ctx:
         return self.program.is_vector
 
     def tex(self, expr: sp.Basic) -> str:
-        """Lecture-notation LaTeX, elided with its op count when too long to typeset."""
-        s = to_latex(expr, vector=self.vector)
-        if len(s) <= self.limit:
-            return s
+        """Lecture-notation LaTeX, elided with its op count when too long to typeset
+        (the size is measured first: printing a swollen expression takes minutes)."""
+        if tree_size(expr, self.limit // 4) <= self.limit // 4:
+            s = fix_double_scripts(to_latex(expr, vector=self.vector))
+            if len(s) <= self.limit:
+                return s
         try:
-            ops = f"{count_ops(expr).total:,}"
+            shown = f"{count_ops(expr).total:,} operations"
         except Exception:  # noqa: BLE001 - counting is best effort here
-            ops = "many"
-        return rf"\text{{[an expression of {ops} operations, too long to typeset]}}"
+            shown = "many operations"
+        return rf"\text{{[an expression of {shown}, too long to typeset]}}"
 
     def name(self, name: str, bar: bool = False) -> str:
         return pretty_name(name, vector=self.vector, bar=bar, latex=True)
@@ -272,28 +302,37 @@ def cost_section(derivation: Derivation) -> CostSection | None:
         )
     section = CostSection(rows, cost_chart(derivation.costs))
     section.bars, section.bars_log = bar_fractions(cost_items(derivation.costs))
-    _add_multiply_adds(section, derivation.program)
+    _add_multiply_adds(section, derivation)
     return section
 
 
-def _add_multiply_adds(section: CostSection, program: Program) -> None:
-    """The vector helper's multiply–add table, when it provides one."""
-    if not program.is_vector:
+def _add_multiply_adds(section: CostSection, derivation: Derivation) -> None:
+    """The lectures' multiply–add count of a vector program (forward vs backward)."""
+    program = derivation.program
+    if not program.is_vector or derivation.backprop is None:
         return
     try:
-        from ..derive import vector
+        from ..derive.vector_costs import vector_costs
     except ImportError:
         return
-    fn = getattr(vector, "multiply_add_table", None)
-    if fn is None:
-        return
     try:
-        rows = [r if isinstance(r, dict) else dataclasses.asdict(r) for r in fn(program)]
+        c = vector_costs(program, derivation.backprop)
     except Exception as exc:  # noqa: BLE001 - a report notes it and goes on
         section.note = f"multiply–add table unavailable: {exc}"
         return
-    section.macs = rows
-    section.mac_columns = list(rows[0]) if rows else []
+    sizes = ", ".join(f"{k}={v}" for k, v in c.sizes.items())
+
+    def text(e: Any) -> str:
+        return str(e).replace("**", "^").replace("*", "·")
+
+    cols = ["pass", "multiply–adds", f"at {sizes}" if sizes else "count", "× forward"]
+    fwd, bwd = c.forward_macs_at, c.backward_macs_at
+    rows = [
+        ["forward", text(c.forward_macs), f"{fwd:,}", "1.00×"],
+        ["backward", text(c.backward_macs), f"{bwd:,}", f"{c.mac_ratio:.2f}×"],
+    ]
+    section.mac_columns = cols
+    section.macs = [dict(zip(cols, r, strict=True)) for r in rows]
 
 
 # ---------------------------------------------------------------- assembling
@@ -398,3 +437,21 @@ def render_document(
         options = {"checks": False, "code": False, **options}
     opts = ReportOptions(**options)
     return render_report(build_report(derivation, opts), fmt, fragment=fragment)
+
+
+def report_assets(report: ReportData, stem: str) -> dict[str, tuple[str, str]]:
+    """Pictures a Markdown report links to: key → (file name, SVG text)."""
+    out: dict[str, tuple[str, str]] = {}
+    if report.graph is not None and report.graph.svg:
+        out["graph"] = (f"{stem}-graph.svg", _standalone_svg(report.graph.svg))
+    if report.costs is not None and report.costs.chart_svg:
+        out["costs"] = (f"{stem}-costs.svg", report.costs.chart_svg)
+    if report.training is not None and report.training.curves_svg:
+        out["curves"] = (f"{stem}-curves.svg", report.training.curves_svg)
+    return out
+
+
+def _standalone_svg(svg: str) -> str:
+    if "xmlns=" not in svg.split(">", 1)[0]:
+        svg = svg.replace("<svg ", '<svg xmlns="http://www.w3.org/2000/svg" ', 1)
+    return svg

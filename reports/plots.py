@@ -54,10 +54,10 @@ def _nice_ticks(lo: float, hi: float, n: int = 5) -> list[float]:
     mag = 10 ** math.floor(math.log10(raw))
     step = next(m * mag for m in (1, 2, 2.5, 5, 10) if m * mag >= raw)
     start = math.floor(lo / step) * step
-    ticks, v = [], start
-    while v <= hi + step * 1e-9:
-        ticks.append(round(v, 12))
+    ticks, v = [round(start, 12)], start
+    while v < hi - step * 1e-9:
         v += step
+        ticks.append(round(v, 12))
     return ticks
 
 

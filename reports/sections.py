@@ -42,18 +42,21 @@ def _fmt(v: Any) -> str:
 
 
 def run_training(derivation: Derivation, options: dict[str, Any]) -> dict[str, Any]:
-    """Train with :mod:`chainrule.numeric.train`; returns its history dict."""
-    from ..numeric import train  # type: ignore[attr-defined]
+    """Train with :mod:`chainrule.numeric.train`; ``options`` has ``data`` (xor, digits,
+    iris, a file), optional ``map``/``target`` and any :class:`TrainConfig` field."""
+    from ..numeric.data import load_dataset, parse_map
+    from ..numeric.train import TrainConfig, train
 
-    fn = getattr(train, "train", None)
-    if fn is None:
-        raise ImportError("chainrule.numeric.train has no train function")
-    result = fn(derivation.program, **options)
-    history = getattr(result, "history", result)
-    if hasattr(history, "as_dict"):
-        history = history.as_dict()
-    if not isinstance(history, dict):
-        raise TypeError("training returned no history")
+    opts = dict(options)
+    data = opts.pop("data", None)
+    if data is None:
+        raise ValueError("a training run needs a data set (data=xor|digits|iris|FILE)")
+    mapping = parse_map(opts.pop("map", None))
+    dataset = load_dataset(data, target=opts.pop("target", None))
+    config = TrainConfig(**{k: v for k, v in opts.items() if v is not None})
+    config.check()
+    history = dict(train(derivation, dataset, config, mapping).history)
+    history.setdefault("data", getattr(dataset, "description", str(data)))
     return history
 
 
@@ -71,10 +74,16 @@ def training_section(
             return None, f"training: the run failed ({exc})"
     from .plots import learning_curves_svg
 
+    if isinstance(history.get("config"), dict):
+        for k, v in history["config"].items():
+            hyper.setdefault(k, v)
+    hyper.pop("data", None)
+    if history.get("data"):
+        hyper = {"data": history["data"], **hyper}
     epochs = history.get("epochs", [])
     final = {k: _fmt(v) for k, v in (epochs[-1] if epochs else {}).items() if k != "epoch"}
     for k, v in history.items():
-        if k not in ("epochs",) and not isinstance(v, (list, dict)):
+        if k not in ("epochs", "data", "model") and not isinstance(v, (list, dict)):
             hyper.setdefault(k, v)
     seed = str(hyper.pop("seed", history.get("seed", "")))
     keys = ["epoch", "loss", "accuracy", "val_loss", "val_accuracy"]
@@ -91,25 +100,36 @@ def training_section(
 
 
 # -------------------------------------------------------- vector agreement
+#: Above this many parameter entries the unit-form expansion takes minutes; skipped.
+AGREEMENT_ENTRY_LIMIT = 400
+
+
+def _entries(program: Any) -> int:
+    total = 0
+    for p in program.params:
+        n = 1
+        for d in p.shape:
+            n *= int(program.sizes.get(d, 3)) if isinstance(d, str) else int(d)
+        total += n
+    return total
+
+
 def unit_form_agreement(derivation: Derivation) -> tuple[str, bool | None]:
-    """The vector helper's unit-form/vector-form agreement, as a line and pass/fail."""
+    """The unit-form/vector-form agreement line and pass/fail (numeric helper's check)."""
     try:
-        from ..derive import vector
+        from ..numeric.agreement import unit_form_agreement as agreement
     except ImportError:
         return "", None
-    fn = None
-    for name in ("unit_form_agreement", "check_unit_form", "unit_form_agrees"):
-        fn = getattr(vector, name, None)
-        if fn is not None:
-            break
-    if fn is None:
-        return "", None
+    program = derivation.program
+    entries = _entries(program)
+    if entries > AGREEMENT_ENTRY_LIMIT:
+        return (
+            f"not run: {entries} parameter entries make the unit form too large "
+            f"(limit {AGREEMENT_ENTRY_LIMIT}); try the model with smaller sizes",
+            None,
+        )
     try:
-        result = fn(derivation.program)
-    except Exception as exc:  # noqa: BLE001
+        result = agreement(program, derivation.backprop)
+    except Exception as exc:  # noqa: BLE001 - a report notes it and goes on
         return f"unit form check failed to run: {exc}", False
-    ok = bool(getattr(result, "agrees", getattr(result, "passed", result)))
-    text = str(getattr(result, "message", "")) or (
-        "unit form agrees with the vector form" if ok else "unit form DISAGREES"
-    )
-    return text, ok
+    return result.line(), bool(result.ok)
