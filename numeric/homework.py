@@ -500,7 +500,15 @@ class _Checker:
             return LineResult(al.line, target, "incorrect", msg, column=exc.span.column)
         except ModelError as exc:
             return _unparseable(al, target, exc)
-        except (EvalError, RecursionError, OverflowError, ZeroDivisionError) as exc:
+        except (
+            ChainruleError,  # EvalError among them
+            RecursionError,
+            OverflowError,
+            ZeroDivisionError,
+            TypeError,
+            ValueError,
+            AttributeError,
+        ) as exc:
             return LineResult(
                 al.line,
                 target,

@@ -37,7 +37,7 @@ from ..derive.records import BackpropStep
 from ..derive.vector import concrete_sizes, size_symbols, vector_backprop
 from ..symbolic.answer_matrix import MatrixAnswerBuilder, shape_words
 from ..symbolic.errors import ChainruleError
-from ..symbolic.matrix_ops import is_matrix, mat_add
+from ..symbolic.matrix_ops import is_matrix, mat_add, mat_mul
 from ..symbolic.program import Program, Shape
 from .homework import (
     ATOL,
@@ -160,7 +160,7 @@ class VectorTruth(Truth):
 
     def points_close(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
         k = self.n_points
-        return np.asarray(close(a, b)).reshape(k, -1).all(axis=1)
+        return np.asarray(np.asarray(close(a, b)).reshape(k, -1).all(axis=1), dtype=bool)
 
     # -- shapes
     def node_shape(self, node: str) -> Shape:
@@ -173,15 +173,14 @@ class VectorTruth(Truth):
             return None
         name = f"{_pretty(node)} ({self.target_name(node)})"
         want_text = shape_words(self.node_shape(node), self.sizes)
-        got_shape = _text_shape(expr)
-        got_text = shape_words(got_shape, self.sizes) if got != (1, 1) else "a scalar"
+        got_text = "a scalar" if got == (1, 1) else shape_words(_text_shape(expr), self.sizes)
         msg = f"wrong shape: {name} has shape {want_text} but your expression is {got_text}"
         if got == want[::-1]:
             factors = _product_factors(expr)
             msg += ": check the transpose" + (
                 f" / the order of {' and '.join(factors)}" if len(factors) > 1 else ""
             )
-        elif got == (1, 1):
+        elif got == (1, 1) and min(want) > 1:
             msg += ": an inner product uᵀv where an outer product u vᵀ belongs?"
         return msg
 
@@ -241,8 +240,8 @@ class VectorTruth(Truth):
         try:
             with time_limit(seconds):
                 for form in forms:
-                    a = student.xreplace(form).xreplace(loss_signal)
-                    b = expected.xreplace(form).xreplace(loss_signal)
+                    a = _canon(student.xreplace(form).xreplace(loss_signal))
+                    b = _canon(expected.xreplace(form).xreplace(loss_signal))
                     if a == b or self._entrywise_equal(a, b):
                         return "proved"
                 return "not proved (numerically equal)"
@@ -260,6 +259,20 @@ class VectorTruth(Truth):
             return False
         ea, eb = sp.Matrix(a.as_explicit()), sp.Matrix(b.as_explicit())
         return all(_expands_to_zero((x - y).doit()) for x, y in zip(ea, eb, strict=True))
+
+
+def _canon(e: sp.Basic) -> sp.Basic:
+    """Matrix sums and products rebuilt flat and ordered (``1*(A + (B - C))`` → ``A + B - C``)."""
+    if not is_matrix(e) or not e.args:
+        return e
+    args = [_canon(a) for a in e.args]
+    if isinstance(e, sp.MatMul):
+        return mat_mul(*args)
+    if isinstance(e, sp.MatAdd):
+        return mat_add(*args)
+    if isinstance(e, sp.MatrixSymbol):
+        return e
+    return e.func(*args)
 
 
 def _cell(x: Any) -> Any:
