@@ -7,6 +7,7 @@ deep nesting, a 10 MB line, NUL bytes, non-UTF-8, a ``simplify`` bomb). Each ans
 graded in its own limited worker process, exactly as ``chainrule grade`` does.
 
     python benchmarks/bench_grading.py                 # 500 answers, 2 jobs
+    python benchmarks/bench_grading.py --model vector_mlp   # matrix answers (W2bar = ybar @ h.T)
     python benchmarks/bench_grading.py --n 2000 --jobs 4
     python benchmarks/bench_grading.py --scheduler tcp://127.0.0.1:8786   # on Dask
 
@@ -28,8 +29,7 @@ from chainrule.numeric.grading import find_submissions, grade
 from chainrule.numeric.homework import Truth
 from chainrule.numeric.sandbox import SandboxLimits
 
-MODEL = "mlp_2_2_2"
-ANSWERS = Path(__file__).resolve().parents[1] / "examples" / "answers" / MODEL
+ANSWERS = Path(__file__).resolve().parents[1] / "examples" / "answers"
 BOMB = "((x1+1)*(w11+1)*(b1+1)*(t1+1) - (x1*w11+x1+w11+1)*(b1*t1+b1+t1+1))^60"
 
 MISTAKES = {
@@ -57,23 +57,51 @@ HOSTILE: dict[str, bytes] = {
 }
 
 
-def make_class(folder: Path, n: int, seed: int = 0) -> Counter:
+# The same class for the vector (matrix-form) 2-layer MLP, examples/vector_mlp.chain.
+VEC_BOMB = "((sum(x)+1)*(sum(t)+1) - (sum(x)*sum(t)+sum(x)+sum(t)+1))^60"
+VEC_MISTAKES = {
+    "missing_sigma_prime": ("zbar = hbar * sigma'(z)", "zbar = hbar"),
+    "transpose": ("W2bar = ybar @ h.T", "W2bar = h @ ybar.T"),
+    "ill_shaped": ("W1bar = zbar @ x.T", "W1bar = zbar @ x"),
+    "sign": ("ybar = y - t", "ybar = t - y"),
+    "factor_two": ("ybar = y - t", "ybar = 2*(y - t)"),
+    "expanded_sigma": (
+        "zbar = hbar * sigma'(z)",
+        "zbar = hbar * sigma(z) * (1 - sigma(z))",
+    ),  # correct, rewritten
+}
+VEC_HOSTILE: dict[str, bytes] = {
+    "injection": b"zbar = __import__('os').system('echo pwned')\n",
+    "dunder": b"zbar = ().__class__.__mro__[1].__subclasses__()\n",
+    "tower": b"zbar = hbar * 9^9^9^9\n",
+    "bigpow": b"zbar = hbar * 10**100000\n",
+    "nesting": b"zbar = " + b"(" * 10_000 + b"hbar" + b")" * 10_000 + b"\n",
+    "long_line": b"zbar = " + b"x" * 10_000_000 + b"\n",
+    "nul": b"zbar = hbar\x00\n",
+    "latin1": "zbar = hbar∘σ'(z)".encode("latin-1", "replace") + b"\xe9\n",
+    "bomb": f"zbar = hbar * sigma'(z) + {VEC_BOMB} * hbar\n".encode(),
+}
+CLASSES = {"mlp_2_2_2": (MISTAKES, HOSTILE), "vector_mlp": (VEC_MISTAKES, VEC_HOSTILE)}
+
+
+def make_class(folder: Path, n: int, seed: int = 0, model: str = "mlp_2_2_2") -> Counter:
     """Write ``n`` submissions; returns how many of each kind."""
     rng = random.Random(seed)
-    plain = (ANSWERS / "correct_backprop.txt").read_text()
-    latex = (ANSWERS / "correct_backprop.tex").read_text()
+    mistakes, hostile = CLASSES[model]
+    plain = (ANSWERS / model / "correct_backprop.txt").read_text()
+    latex = (ANSWERS / model / "correct_backprop.tex").read_text()
     kinds: Counter = Counter()
     for i in range(n):
         r = rng.random()
         if r < 0.04:
-            kind = rng.choice(sorted(HOSTILE))
-            data = HOSTILE[kind] if kind != "long_line" or kinds[kind] < 2 else HOSTILE["tower"]
+            kind = rng.choice(sorted(hostile))
+            data = hostile[kind] if kind != "long_line" or kinds[kind] < 2 else hostile["tower"]
             kind = "hostile"
         elif r < 0.50:
             kind, data = "correct", (latex if rng.random() < 0.3 else plain).encode()
         else:
-            name = rng.choice(sorted(MISTAKES))
-            old, new = MISTAKES[name]
+            name = rng.choice(sorted(mistakes))
+            old, new = mistakes[name]
             kind, data = f"mistake:{name}", plain.replace(old, new).encode()
         (folder / f"s{i:04d}.txt").write_bytes(data)
         kinds[kind] += 1
@@ -88,19 +116,20 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--jobs", type=int, default=2)
     ap.add_argument("--timeout", type=float, default=10.0)
     ap.add_argument("--scheduler", help="a Dask scheduler address (optional)")
+    ap.add_argument("--model", choices=sorted(CLASSES), default="mlp_2_2_2")
     args = ap.parse_args(argv)
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
-        kinds = make_class(folder, args.n)
+        kinds = make_class(folder, args.n, model=args.model)
         start = time.perf_counter()
-        truth = Truth(chainrule.load(MODEL)).prepare()
+        truth = Truth(chainrule.load(args.model)).prepare()
         subs = find_submissions(folder)
         limits = SandboxLimits(wall_seconds=args.timeout)
         if args.scheduler:
             from chainrule.numeric.grading_dask import grade_on_dask
 
             results = grade_on_dask(
-                args.scheduler, MODEL, subs, limits, truth.n_points, truth.seed, 2.0
+                args.scheduler, args.model, subs, limits, truth.n_points, truth.seed, 2.0
             )
         else:
             results = grade(truth, subs, args.jobs, limits)
@@ -109,6 +138,7 @@ def main(argv: list[str] | None = None) -> int:
     verdicts = Counter(r.verdict for r in results)
     statuses = Counter(x.status for r in results for x in r.lines)
     where = args.scheduler or f"{args.jobs} local worker slot(s)"
+    print(f"model {args.model}")
     print(f"graded {len(results)} submissions ({lines} lines) in {seconds:.1f} s on {where}")
     print(f"  {len(results) / seconds:.1f} answers/s, {lines / seconds:.0f} lines/s")
     print(f"  submissions: {dict(sorted(kinds.items()))}")
