@@ -101,6 +101,8 @@ def run(args: argparse.Namespace) -> int:
                 entries.append(("#", name, "", f"failed: {exc}"))
                 print(f"error: {name}: {exc}", file=sys.stderr)
             bar.advance(example=name)
+            if not args.quiet and not bar.enabled:
+                print(f"[{len(entries)}/{len(names)}] {name}", file=sys.stderr, flush=True)
     (out / "index.html").write_text(index_html(entries), encoding="utf-8")
     if not args.quiet:
         seconds = time.perf_counter() - start
