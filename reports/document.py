@@ -455,3 +455,35 @@ def _standalone_svg(svg: str) -> str:
     if "xmlns=" not in svg.split(">", 1)[0]:
         svg = svg.replace("<svg ", '<svg xmlns="http://www.w3.org/2000/svg" ', 1)
     return svg
+
+
+def latex_math(derivation: Derivation) -> str:
+    r"""The backward pass as one ``$$\begin{aligned}…\end{aligned}$$`` block, for
+    Jupyter's ``_repr_latex_`` (nbconvert to PDF, LaTeX-only front ends).
+
+    >>> import chainrule
+    >>> print(latex_math(chainrule.derive("sum_times", method="backprop")))
+    $$\begin{aligned}
+    \bar{f} &= 1 \\
+    \bar{q} &= \bar{f}\, z \\
+    \bar{z} &= \bar{f}\, q \\
+    \bar{y} &= \bar{q} \\
+    \bar{x} &= \bar{q}
+    \end{aligned}$$
+    """
+    ctx = _Ctx(derivation.program, 3000)
+    bp = derivation.backprop
+    if bp is None:
+        lines = (
+            [f"{ctx.display_name(ctx.program.loss)} = {ctx.tex(derivation.naive.substituted_loss)}"]
+            if derivation.naive is not None
+            else []
+        )
+    else:
+        lines = []
+        for s in bp.steps:
+            eq = _step_equation(ctx, s, bp.signals)
+            head, _, rest = eq.partition(" = ")
+            last = rest.rsplit(" = ", 1)[-1]
+            lines.append(f"{head} &= {last}")
+    return "$$\\begin{aligned}\n" + " \\\\\n".join(lines) + "\n\\end{aligned}$$"
