@@ -59,6 +59,11 @@ class ShownDerivation(Derivation):
 
         return render_derivation(self, "md", fragment=True)
 
+    def _repr_latex_(self) -> str:
+        from .reports.document import latex_math
+
+        return latex_math(self)
+
     def __str__(self) -> str:
         from .reports import render_derivation
 
