@@ -237,3 +237,10 @@ def test_jupyter_fragments():
 def test_unknown_format():
     with pytest.raises(ValueError, match="html, md or tex"):
         render_report(build_report("sum_times", checks=False, code=False, graph=False), "pdf")
+
+
+def test_repr_latex_lists_every_signal():
+    d = chainrule.derive("logistic_least_squares_l2", method="backprop")
+    latex = d._repr_latex_()
+    assert latex.startswith("$$\\begin{aligned}") and latex.endswith("\\end{aligned}$$")
+    assert latex.count("&=") == len(d.backprop.steps)
