@@ -437,6 +437,9 @@ class _Parser:
 
     def accent(self, name: str) -> str:
         body = self.argument()
+        if name == "overline":  # a rule over the whole group; needs no stretchy glyph
+            return f'<mrow style="border-top: 0.065em solid; padding-top: 0.08em">{body}</mrow>'
+
         stretchy = "true" if name in ("overline", "widehat", "widetilde") else "false"
         mark = escape(ACCENTS[name])
         return (
