@@ -343,7 +343,7 @@ class _Parser:
     def raw_group(self) -> str:
         """The source text of a braced group (for ``\\text{…}`` and environment names)."""
         self.expect("{")
-        depth, parts = 1, []
+        depth, parts = 1, list[str]()
         while True:
             tok = self.next()
             if tok == "{":
