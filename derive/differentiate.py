@@ -7,14 +7,52 @@ keeps shared subtrees (DAGs) cheap; a :class:`Deadline` bounds the work.
 
 from __future__ import annotations
 
+import sys
+import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import TypeVar
 
 import sympy as sp
 
 from ..symbolic.errors import BudgetExceeded
 from .records import RuleStep
 from .rules import function_name, partial
+
+T = TypeVar("T")
+
+
+def with_deep_stack(fn: Callable[[], T], limit: int = 20_000, stack_mb: int = 512) -> T:
+    """Run ``fn()`` in a thread with a large C stack and a higher recursion limit.
+
+    Substituted losses of long chains are deep trees and SymPy walks them recursively;
+    raising the recursion limit alone could overflow the C stack and crash the process,
+    so the work runs where the stack is big enough. Exceptions propagate to the caller.
+    """
+    result: list[T] = []
+    error: list[BaseException] = []
+
+    def target() -> None:
+        try:
+            result.append(fn())
+        except BaseException as exc:  # noqa: BLE001 - re-raised in the caller
+            error.append(exc)
+
+    old_limit = sys.getrecursionlimit()
+    old_size = threading.stack_size()
+    try:
+        threading.stack_size(stack_mb * 1024 * 1024)
+        sys.setrecursionlimit(max(old_limit, limit))
+        thread = threading.Thread(target=target, name="chainrule-deep")
+        thread.start()
+        thread.join()
+    finally:
+        threading.stack_size(old_size)
+        sys.setrecursionlimit(old_limit)
+    if error:
+        raise error[0]
+    return result[0]
 
 
 @dataclass
@@ -46,9 +84,9 @@ class Differentiator:
         if cached is not None:
             return cached
         self._calls += 1
-        if self._calls % 256 == 0:
-            self.deadline.check()
+        self.deadline.check()
         rule, function, result = self._apply(expr, depth)
+        self.deadline.check()
         self._memo[expr] = result
         if self.trace is not None and rule not in ("constant", "variable"):
             if len(self.trace) < self.max_steps:

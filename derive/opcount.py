@@ -74,10 +74,6 @@ def _own_cost(e: sp.Basic) -> OpCount:
     return ZERO
 
 
-def _under_mul_reciprocal(e: sp.Basic, parent: sp.Basic | None) -> bool:
-    return parent is not None and parent.is_Mul and e.is_Pow and e.exp.is_negative
-
-
 def count_ops(expr: sp.Basic, _memo: dict | None = None) -> OpCount:
     """Ops to evaluate ``expr`` as a tree (shared subtrees counted each time they occur).
 
@@ -85,25 +81,38 @@ def count_ops(expr: sp.Basic, _memo: dict | None = None) -> OpCount:
     millions of tree nodes stays fast.
     """
     memo: dict[tuple[sp.Basic, bool], OpCount] = {} if _memo is None else _memo
-
-    def visit(e: sp.Basic, in_mul: bool) -> OpCount:
+    # iterative post-order walk: deep trees (long chains) need no recursion
+    stack: list[tuple[sp.Basic, bool, bool]] = [(expr, False, False)]
+    while stack:
+        e, in_mul, children_done = stack.pop()
         key = (e, in_mul)
-        hit = memo.get(key)
-        if hit is not None:
-            return hit
+        if key in memo:
+            continue
         if e.is_Atom:
-            return ZERO
-        own = _own_cost(e)
-        if in_mul and e.is_Pow and e.exp.is_negative:
-            # b**-n inside a product: the division is counted by the product
-            own = OpCount(muls=max(abs(int(e.exp)) - 1, 0)) if e.exp.is_Integer else own
-        total = own
-        for a in e.args:
-            total = total + visit(a, bool(e.is_Mul))
-        memo[key] = total
-        return total
+            memo[key] = ZERO
+            continue
+        child_in_mul = bool(e.is_Mul)
+        if not children_done:
+            stack.append((e, in_mul, True))
+            stack.extend((a, child_in_mul, False) for a in e.args if (a, child_in_mul) not in memo)
+            continue
+        memo[key] = _node_cost(e, in_mul) + _sum(memo[(a, child_in_mul)] for a in e.args)
+    return memo[(expr, False)]
 
-    return visit(expr, False)
+
+def _node_cost(e: sp.Basic, in_mul: bool) -> OpCount:
+    own = _own_cost(e)
+    if in_mul and e.is_Pow and e.exp.is_negative and e.exp.is_Integer:
+        # b**-n inside a product: the division is counted by the product
+        own = OpCount(muls=max(abs(int(e.exp)) - 1, 0))
+    return own
+
+
+def _sum(counts: Iterable[OpCount]) -> OpCount:
+    total = ZERO
+    for c in counts:
+        total = total + c
+    return total
 
 
 def count_many(exprs: Iterable[sp.Basic]) -> OpCount:

@@ -16,7 +16,17 @@ from collections.abc import Callable
 
 import sympy as sp
 
-from ..symbolic.functions import elu, leaky_relu, relu, sigma, sigma_prime, softplus, step
+from ..symbolic.functions import (
+    elu,
+    elu_prime,
+    leaky_relu,
+    leaky_relu_prime,
+    relu,
+    sigma,
+    sigma_prime,
+    softplus,
+    step,
+)
 
 Rule = Callable[..., sp.Basic]
 
@@ -28,10 +38,14 @@ LOCAL_RULES: dict[type, tuple[Rule, ...]] = {
     relu:        (lambda z: step(z),),
     step:        (lambda z: sp.S.Zero,),  # almost everywhere
     softplus:    (lambda z: sigma(z),),
-    leaky_relu:  (lambda z, a: step(z) + a * (1 - step(z)),
-                  lambda z, a: z * (1 - step(z))),
-    elu:         (lambda z, a: step(z) + (1 - step(z)) * a * sp.exp(z),
-                  lambda z, a: (1 - step(z)) * (sp.exp(z) - 1)),
+    leaky_relu:  (lambda z, a: leaky_relu_prime(z, a),
+                  lambda z, a: z - relu(z)),
+    elu:         (lambda z, a: elu_prime(z, a),
+                  lambda z, a: elu(z, 1) - relu(z)),
+    leaky_relu_prime: (lambda z, a: sp.S.Zero,  # almost everywhere
+                       lambda z, a: 1 - step(z)),
+    elu_prime:   (lambda z, a: (1 - step(z)) * a * sp.exp(-relu(-z)),
+                  lambda z, a: (1 - step(z)) * sp.exp(-relu(-z))),
     sp.exp:      (lambda z: sp.exp(z),),
     sp.log:      (lambda z: 1 / z,),
     sp.sin:      (lambda z: sp.cos(z),),
@@ -43,7 +57,14 @@ LOCAL_RULES: dict[type, tuple[Rule, ...]] = {
 
 
 def _extremum_rule(args: tuple[sp.Basic, ...], i: int, is_max: bool) -> sp.Basic:
-    """∂max(a, b, …)/∂aᵢ = 1 where aᵢ is the largest (ties go to the first)."""
+    """∂max(a, b, …)/∂aᵢ = 1 where aᵢ is the largest.
+
+    Ties go to the last of the tied arguments (for two: ∂/∂a = step(a − b),
+    ∂/∂b = 1 − step(a − b)), so the partials always sum to 1, as for max's value.
+    """
+    if len(args) == 2 and i == 1:
+        first = step(args[0] - args[1]) if is_max else step(args[1] - args[0])
+        return 1 - first
     others = args[:i] + args[i + 1 :]
     rest = others[0] if len(others) == 1 else (sp.Max(*others) if is_max else sp.Min(*others))
     return step(args[i] - rest) if is_max else step(rest - args[i])

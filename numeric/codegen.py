@@ -78,6 +78,8 @@ RESERVED = frozenset(
         "softplus",
         "leaky_relu",
         "elu",
+        "leaky_relu_prime",
+        "elu_prime",
         "sign",
         "logsumexp",
         "softmax",
@@ -127,6 +129,12 @@ HELPERS_STABLE: dict[str, str] = {
 """,
     "elu": """def elu(z, a):
     return np.where(z > 0, z, a * np.expm1(np.minimum(z, 0)))
+""",
+    "leaky_relu_prime": """def leaky_relu_prime(z, a):
+    return np.where(z > 0, 1, a)
+""",
+    "elu_prime": """def elu_prime(z, a):
+    return np.where(z > 0, 1, a * np.exp(np.minimum(z, 0)))
 """,
 }
 
@@ -753,6 +761,8 @@ _ALLOWED_NAMES = frozenset(
         "softplus",
         "leaky_relu",
         "elu",
+        "leaky_relu_prime",
+        "elu_prime",
         "select",
         "heaviside",
         "inf",

@@ -45,6 +45,16 @@ def elu(z, a):  # noqa: ANN001, ANN201
     return np.where(z > 0, z, a * np.expm1(np.minimum(z, 0.0)))
 
 
+def leaky_relu_prime(z, a):  # noqa: ANN001, ANN201
+    return np.where(np.asarray(z) > 0, 1.0, a * np.ones_like(np.asarray(z, dtype=float)))
+
+
+def elu_prime(z, a):  # noqa: ANN001, ANN201
+    """1 for z > 0, else a·e^z; e^z is taken of min(z, 0) only, so it never overflows."""
+    z = np.asarray(z)
+    return np.where(z > 0, 1.0, a * np.exp(np.minimum(z, 0.0)))
+
+
 def sign(z):  # noqa: ANN001, ANN201
     return np.sign(z)
 
@@ -58,4 +68,6 @@ NUMPY_FUNCTIONS = {
     "softplus": softplus,
     "leaky_relu": leaky_relu,
     "elu": elu,
+    "leaky_relu_prime": leaky_relu_prime,
+    "elu_prime": elu_prime,
 }

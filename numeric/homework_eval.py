@@ -58,6 +58,8 @@ FUNCTION_TABLE: dict[Any, Callable[..., Any]] = {
     F.softplus: _np("softplus"),
     F.leaky_relu: _np("leaky_relu"),
     F.elu: _np("elu"),
+    F.leaky_relu_prime: _np("leaky_relu_prime"),
+    F.elu_prime: _np("elu_prime"),
     sp.exp: np.exp,
     sp.log: np.log,
     sp.tanh: np.tanh,

@@ -50,6 +50,8 @@ NUMPY_NAMES = {
     "softplus": "softplus",
     "leaky_relu": "leaky_relu",
     "elu": "elu",
+    "leaky_relu_prime": "leaky_relu_prime",
+    "elu_prime": "elu_prime",
 }
 
 #: Node types printed without parentheses when they are an operand.

@@ -10,7 +10,6 @@ True
 from __future__ import annotations
 
 import dataclasses
-import re
 from collections.abc import Mapping
 from typing import Any
 
@@ -55,18 +54,6 @@ def _shape(shape: tuple) -> str:
     return "scalar" if not shape else "(" + ", ".join(str(d) for d in shape) + ")"
 
 
-_DOUBLE_SUP = re.compile(r"\^\{([^{}]*)\}\^(\\top|\{\\top\})")
-
-
-def fix_double_scripts(latex: str) -> str:
-    r"""``W^{(2)}^\top`` (a LaTeX error) as ``W^{(2)\top}``.
-
-    >>> fix_double_scripts(r"W^{(2)}^\top \bar{y}")
-    'W^{(2)\\top} \\bar{y}'
-    """
-    return _DOUBLE_SUP.sub(r"^{\1\\top}", latex)
-
-
 def tree_size(expr: sp.Basic, stop: int) -> int:
     """Nodes of ``expr`` as a tree, counting no further than ``stop + 1``.
 
@@ -97,7 +84,7 @@ class _Ctx:
         """Lecture-notation LaTeX, elided with its op count when too long to typeset
         (the size is measured first: printing a swollen expression takes minutes)."""
         if tree_size(expr, self.limit // 4) <= self.limit // 4:
-            s = fix_double_scripts(to_latex(expr, vector=self.vector))
+            s = to_latex(expr, vector=self.vector)
             if len(s) <= self.limit:
                 return s
         try:

@@ -134,13 +134,27 @@ class LectureTextPrinter(StrPrinter):
 
     def _print_Add(self, expr: sp.Add, order: str | None = None) -> str:
         terms = _order_terms(list(expr.args))
+        prec = sp.printing.precedence.PRECEDENCE["Add"]
         out = self._print(terms[0])
         for t in terms[1:]:
             if t.could_extract_minus_sign():
-                out += " − " + self.parenthesize(-t, sp.printing.precedence.PRECEDENCE["Add"])
+                out += " − " + self.parenthesize(-t, prec)
+                continue
+            text = self.parenthesize(t, prec)
+            if text.startswith(("−", "-")):  # a printed sign the term did not report
+                out += " − " + text[1:].lstrip()
             else:
-                out += " + " + self._print(t)
+                out += " + " + text
         return out
+
+    def _print_Max(self, expr: sp.Basic) -> str:
+        return f"max({', '.join(self._print(a) for a in expr.args)})"
+
+    def _print_Min(self, expr: sp.Basic) -> str:
+        return f"min({', '.join(self._print(a) for a in expr.args)})"
+
+    def _print_Pi(self, expr: sp.Basic) -> str:
+        return "π"
 
     def _print_Mul(self, expr: sp.Mul) -> str:
         s = super()._print_Mul(expr)
@@ -239,7 +253,10 @@ class LectureLatexPrinter(LatexPrinter):
         return f"{s}^{{{exp}}}" if exp else s
 
     def _print_Transpose(self, expr: sp.Basic) -> str:
-        return self.parenthesize(expr.arg, sp.printing.precedence.PRECEDENCE["Pow"]) + r"^\top"
+        base = self.parenthesize(expr.arg, sp.printing.precedence.PRECEDENCE["Pow"])
+        if "^" in base and not base.startswith(r"\left("):
+            base = "{" + base + "}"  # W^{(2)} then ^\top: no double superscript
+        return base + r"^\top"
 
     def _print_HadamardProduct(self, expr: sp.Basic) -> str:
         prec = sp.printing.precedence.PRECEDENCE["Mul"]

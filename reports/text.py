@@ -42,11 +42,17 @@ class _Notation:
 
     def long_expr(self, e: Any) -> str:
         """An expression, or a summary when it is too long to read (expression swell)."""
-        ops = count_ops(e).total if isinstance(e, sp.Expr) else 0
+        try:
+            ops = count_ops(e).total if isinstance(e, sp.Basic) else 0
+        except RecursionError:
+            return "[nested too deeply to print]"
         if ops > MAX_PRINTED_OPS:
             shape = f"{e.rows}×{e.cols} matrix, " if getattr(e, "is_Matrix", False) else ""
             return f"[{shape}{ops:,} operations: too long to print; see --format json]"
-        text = self.expr(e)
+        try:
+            text = self.expr(e)
+        except RecursionError:
+            return "[nested too deeply to print; see --format json]"
         if len(text) > MAX_PRINTED_CHARS:
             return f"[{len(text):,} characters: too long to print; see --format json]"
         return text

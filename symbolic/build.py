@@ -69,6 +69,8 @@ class ExprBuilder:
         return -self(node.operand)
 
     def build_BinOp(self, node: g.BinOp) -> sp.Basic:
+        if node.op in ("+", "-", "*"):
+            return self.chain(node)
         left, right = self(node.left), self(node.right)
         if node.op == "+":
             return left + right
@@ -87,6 +89,21 @@ class ExprBuilder:
             node.span,
             "declare shapes, e.g. 'param W[2, 3]', for matrix programs",
         )
+
+    def chain(self, node: g.BinOp) -> sp.Basic:
+        """A left-deep run of ``+``/``-`` (or ``*``) built in one step, without recursion:
+        a 500-term sum on one line is ordinary in a wide unit-form layer."""
+        group = ("+", "-") if node.op in ("+", "-") else ("*",)
+        operands: list[tuple[str, g.Expr]] = []
+        cur: g.Expr = node
+        while isinstance(cur, g.BinOp) and cur.op in group:
+            operands.append((cur.op, cur.right))
+            cur = cur.left
+        terms = [self(cur)]
+        for op, operand in reversed(operands):
+            value = self(operand)
+            terms.append(-value if op == "-" else value)
+        return sp.Add(*terms) if group[0] == "+" else sp.Mul(*terms)
 
     def power(self, base: sp.Basic, exponent: sp.Basic, span: SourceSpan) -> sp.Basic:
         if exponent.is_Number:
@@ -155,6 +172,7 @@ class _Scope:
         self.items: dict[str, Variable | Assignment] = {}
         self.versions: dict[str, int] = {}
         self.defined_later: dict[str, int] = {}
+        self.reserved: set[str] = set()  # every name the text writes anywhere
 
     def resolve(self, node: g.Name) -> sp.Basic:
         item = self.items.get(node.id)
@@ -179,8 +197,9 @@ class _Scope:
         if n == 1:
             return name
         candidate = f"{name}_{n}"
-        while candidate in self.items:
+        while candidate in self.items or candidate in self.reserved:
             candidate += "_"
+        self.reserved.add(candidate)
         return candidate
 
 
@@ -194,6 +213,9 @@ def build_program(parsed: g.ParsedText, limits: g.Limits = g.DEFAULT_LIMITS) -> 
     for st in parsed.statements:
         if isinstance(st, g.Assign):
             scope.defined_later.setdefault(st.target, st.span.line)
+            scope.reserved.add(st.target)
+        elif isinstance(st, g.Declaration):
+            scope.reserved.update(d.name for d in st.names)
     build = ExprBuilder(scope.resolve, limits)
     variables: list[Variable] = []
     assignments: list[Assignment] = []
@@ -223,8 +245,8 @@ def build_program(parsed: g.ParsedText, limits: g.Limits = g.DEFAULT_LIMITS) -> 
                     st.span,
                     "choose another name for the new node",
                 )
-            if st.target in FUNCTIONS or st.target in CONSTANTS:
-                raise ModelError(f"'{st.target}' is a built-in name", st.span)
+            if st.target in FUNCTIONS:
+                raise ModelError(f"'{st.target}' is a function name", st.span)
             value = build(st.value)
             if st.op != "=":
                 if existing is None:
@@ -242,6 +264,12 @@ def build_program(parsed: g.ParsedText, limits: g.Limits = g.DEFAULT_LIMITS) -> 
             scope.items[st.target] = a
             scope.items.setdefault(name, a)
         elif isinstance(st, g.LossDecl):
+            if loss is not None:
+                raise ModelError(
+                    f"a second loss line (the first, line {loss[1].line}, names '{loss[0]}')",
+                    st.span,
+                    "a model has one loss; add the terms into one node, e.g. L = L1 + L2",
+                )
             loss = (st.name, st.span)
     return _finish(parsed, variables, assignments, loss, scope)
 

@@ -49,7 +49,9 @@ class ModelError(ChainruleError):
             caret_col = s.column
         out = f"{s}: error: {self.message}"
         if text:
-            out += f"\n    {text}\n    {' ' * (caret_col - 1)}^"
+            # keep tabs under tabs so the caret lines up however the terminal expands them
+            pad = "".join(ch if ch == "\t" else " " for ch in text[: caret_col - 1])
+            out += f"\n    {text}\n    {pad}^"
         if self.hint:
             out += f"\n    hint: {self.hint}"
         return out

@@ -147,6 +147,50 @@ class softplus(_Activation):
         return self.rewrite(sp.exp)._eval_evalf(prec)
 
 
+class leaky_relu_prime(_Activation):
+    """∂ leaky_relu(z, a)/∂z: 1 if z > 0 else a."""
+
+    nargs = 2
+    symbol = "LeakyReLU'"
+    latex_name = r"\operatorname{LeakyReLU}'"
+
+    @classmethod
+    def eval(cls, z, a):  # noqa: ANN001, ANN206
+        if z.is_Number and a.is_Number:
+            return S.One if z > 0 else a
+        return None
+
+    def fdiff(self, argindex: int = 1):  # noqa: ANN201
+        z, a = self.args
+        return S.Zero if argindex == 1 else 1 - step(z)
+
+    def _eval_rewrite_as_Piecewise(self, z, a, **kwargs):  # noqa: ANN001, ANN003, ANN202
+        return sp.Piecewise((1, z > 0), (a, True))
+
+
+class elu_prime(_Activation):
+    """∂ elu(z, a)/∂z: 1 if z > 0 else a e^z (computed without overflow)."""
+
+    nargs = 2
+    symbol = "ELU'"
+    latex_name = r"\operatorname{ELU}'"
+
+    @classmethod
+    def eval(cls, z, a):  # noqa: ANN001, ANN206
+        if z.is_Number and a.is_Number:
+            return S.One if z > 0 else a * sp.exp(z)
+        return None
+
+    def fdiff(self, argindex: int = 1):  # noqa: ANN201
+        z, a = self.args
+        if argindex == 1:
+            return (1 - step(z)) * a * sp.exp(-relu(-z))
+        return (1 - step(z)) * sp.exp(-relu(-z))
+
+    def _eval_rewrite_as_Piecewise(self, z, a, **kwargs):  # noqa: ANN001, ANN003, ANN202
+        return sp.Piecewise((1, z > 0), (a * sp.exp(z), True))
+
+
 class leaky_relu(_Activation):
     """leaky_relu(z, a) = z if z > 0 else a z."""
 
@@ -163,8 +207,8 @@ class leaky_relu(_Activation):
     def fdiff(self, argindex: int = 1):  # noqa: ANN201
         z, a = self.args
         if argindex == 1:
-            return step(z) + a * (1 - step(z))
-        return z * (1 - step(z))
+            return leaky_relu_prime(z, a)
+        return z - relu(z)
 
     def _eval_rewrite_as_Piecewise(self, z, a, **kwargs):  # noqa: ANN001, ANN003, ANN202
         return sp.Piecewise((z, z > 0), (a * z, True))
@@ -186,8 +230,8 @@ class elu(_Activation):
     def fdiff(self, argindex: int = 1):  # noqa: ANN201
         z, a = self.args
         if argindex == 1:
-            return step(z) + (1 - step(z)) * a * sp.exp(z)
-        return (1 - step(z)) * (sp.exp(z) - 1)
+            return elu_prime(z, a)
+        return elu(z, 1) - relu(z)  # e^z − 1 below 0, else 0 (no overflow)
 
     def _eval_rewrite_as_Piecewise(self, z, a, **kwargs):  # noqa: ANN001, ANN003, ANN202
         return sp.Piecewise((z, z > 0), (a * (sp.exp(z) - 1), True))
@@ -253,6 +297,8 @@ def expand_fully(expr: sp.Expr) -> sp.Expr:
 #: them; finite differences must avoid their kinks).
 NON_SMOOTH = (
     step,
+    leaky_relu_prime,
+    elu_prime,
     relu,
     leaky_relu,
     elu,

@@ -175,9 +175,29 @@ _UNICODE_OPERATORS = {
 
 def normalize_text(text: str) -> str:
     """Map slide punctuation to ASCII and apply NFKC (so full-width ``ｘ`` is ``x``)."""
-    for k, v in _UNICODE_OPERATORS.items():
-        text = text.replace(k, v)
-    return unicodedata.normalize("NFKC", text)
+    return normalize_with_columns(text)[0]
+
+
+def normalize_with_columns(text: str) -> tuple[str, list[int]]:
+    """:func:`normalize_text`, plus the original 1-based column of each output character
+    (one extra entry for the end), so errors point into the line as the user wrote it."""
+    out: list[str] = []
+    cols: list[int] = []
+    for i, ch in enumerate(text, start=1):
+        rep = _UNICODE_OPERATORS.get(ch)
+        if rep is None:
+            rep = unicodedata.normalize("NFKC", ch) if ord(ch) > 127 else ch
+        out.append(rep)
+        cols.extend([i] * len(rep))
+    cols.append(len(text) + 1)
+    return "".join(out), cols
+
+
+def _column_mapper(cols: list[int]):  # noqa: ANN202
+    def original(col: int) -> int:
+        return cols[min(col - 1, len(cols) - 1)] if col >= 1 else col
+
+    return original
 
 
 def _non_ascii_error(ch: str, span: SourceSpan) -> ModelError:
@@ -368,11 +388,7 @@ class ExprParser:
             return Name(span, t.text)
         if self.at("("):
             self.take()
-            self.enter()
-            try:
-                inner = self.parse_expr()
-            finally:
-                self.depth -= 1
+            inner = self.parse_expr()  # parse_expr counts this level of nesting
             self.expect(")", "')' to close '('")
             return inner
         if self.at("["):
@@ -438,7 +454,8 @@ def parse_expression(
     """Parse one expression (a right-hand side) into a syntax tree."""
     _check_size(text, filename, limits)
     original = text
-    text = normalize_text(text)
+    text, cols = normalize_with_columns(text)
+    to_original = _column_mapper(cols)
     if len(text) > limits.max_line_chars:
         raise LimitError(
             f"line is {len(text):,} characters; the limit is {limits.max_line_chars:,}",
@@ -446,7 +463,7 @@ def parse_expression(
         )
 
     def span_of(col: int) -> SourceSpan:
-        return SourceSpan(filename, line_no, col, original)
+        return SourceSpan(filename, line_no, to_original(col), original)
 
     return ExprParser(tokenize(text, span_of), span_of, limits).parse_to_end()
 
@@ -480,13 +497,16 @@ def parse_text(text: str, filename: str = "<input>", limits: Limits = DEFAULT_LI
                 f"line is {len(raw):,} characters; the limit is {limits.max_line_chars:,}",
                 SourceSpan(filename, line_no, 1, raw[:200]),
             )
-        statements.append(_parse_statement(normalize_text(code), raw, filename, line_no, limits))
+        statements.append(_parse_statement(code, raw, filename, line_no, limits))
     return ParsedText(statements, title, filename, text)
 
 
 def _parse_statement(code: str, raw: str, filename: str, line_no: int, limits: Limits) -> Statement:
+    code, cols = normalize_with_columns(code)
+    to_original = _column_mapper(cols)
+
     def span_of(col: int) -> SourceSpan:
-        return SourceSpan(filename, line_no, col, raw)
+        return SourceSpan(filename, line_no, to_original(col), raw)
 
     tokens = tokenize(code, span_of)
     first = tokens[0]

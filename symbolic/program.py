@@ -297,7 +297,10 @@ def program_from_expr(
         rebuilt = e.func(*[visit(a) for a in e.args])
         if e is expr:
             return rebuilt
-        sym = b.assign(f"v{len(nodes) + 1}", rebuilt)
+        name = f"v{len(nodes) + 1}"
+        while name in b._names:
+            name += "_"
+        sym = b.assign(name, rebuilt)
         nodes[e] = sym
         return sym
 

@@ -429,8 +429,8 @@ BAD = [
     ("no_param", "input x\ny = x\nloss y\n", 1, 1, "no parameters"),
     ("no_loss", "param w\ny = w\n", 3, 1, "no loss"),
     ("only_comments", "\n\n   \n# only a comment\n", 5, 1, "no assignments"),
-    ("assign_e", "param w\ne = w*2\nloss e\n", 2, 1, "built-in name"),
-    ("deep_parens", "param w\ny = " + "(" * 60 + "w" + ")" * 60 + "\nloss y\n", 2, None, "nested"),
+    ("assign_declared_e", "param w, e\ne = w*2\nloss e\n", 2, 1, "cannot be assigned"),
+    ("deep_parens", "param w\ny = " + "(" * 120 + "w" + ")" * 120 + "\nloss y\n", 2, None, "nested"),
     ("many_minus", "param w\ny = " + "-" * 3000 + "w\nloss y\n", 2, None, "nested"),
     ("line_too_long", "param w\ny = " + "+".join(["w"] * 3000) + "\nloss y\n", 2, 1, "limit"),
 ]
