@@ -13,7 +13,9 @@ CSE_LIMIT = 200_000
 
 
 def forward_ops(program: Program) -> OpCount:
-    return count_many(a.expr for a in program.assignments)
+    """Ops of the forward pass: the assignments the loss needs (unused ones are free)."""
+    needed = program.needed_by_loss()
+    return count_many(a.expr for a in program.assignments if a.name in needed)
 
 
 def backward_ops(derivation: BackpropDerivation) -> OpCount:

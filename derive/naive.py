@@ -17,7 +17,7 @@ from .differentiate import Deadline, Differentiator, with_deep_stack
 from .records import NaiveDerivation, NaiveGradient, RuleStep
 
 #: Deeper substituted losses are left to backprop (SymPy slows down quadratically there).
-MAX_DEPTH = 300
+MAX_DEPTH = 600
 
 
 def tree_depth(expr: sp.Basic) -> int:

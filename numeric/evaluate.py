@@ -27,9 +27,21 @@ def compile_expr(expr: sp.Basic, symbols: list[sp.Basic]):  # noqa: ANN201
     return _compile(expr, tuple(symbols))
 
 
+#: Number symbols passed in as values: lambdify would print E as ``e``, which can be the
+#: name of a user's own symbol.
+CONSTANT_VALUES = {sp.E: np.e, sp.pi: np.pi}
+
+
 @functools.lru_cache(maxsize=4096)
 def _compile(expr: sp.Basic, symbols: tuple[sp.Basic, ...]):  # noqa: ANN202
-    return sp.lambdify(symbols, expr, modules=MODULES, dummify=True)
+    consts = [c for c in CONSTANT_VALUES if expr.has(c)]
+    if not consts:
+        return sp.lambdify(symbols, expr, modules=MODULES, dummify=True)
+    stand_ins = [sp.Dummy(real=True) for _ in consts]
+    body = expr.xreplace(dict(zip(consts, stand_ins, strict=True)))
+    f = sp.lambdify([*symbols, *stand_ins], body, modules=MODULES, dummify=True)
+    values = [CONSTANT_VALUES[c] for c in consts]
+    return lambda *args: f(*args, *values)
 
 
 def evaluate_expr(expr: sp.Basic, values: Mapping[sp.Basic, Any]) -> Any:

@@ -9,6 +9,7 @@ from typing import Any
 
 import sympy as sp
 
+from ..derive.differentiate import with_deep_stack
 from ..derive.opcount import count_ops
 from ..derive.records import BackpropStep, Derivation, NaiveDerivation, RuleStep
 from ..symbolic.functions import expand_derivatives, expand_fully
@@ -50,7 +51,7 @@ class _Notation:
             shape = f"{e.rows}×{e.cols} matrix, " if getattr(e, "is_Matrix", False) else ""
             return f"[{shape}{ops:,} operations: too long to print; see --format json]"
         try:
-            text = self.expr(e)
+            text = with_deep_stack(lambda: self.expr(e))
         except RecursionError:
             return "[nested too deeply to print; see --format json]"
         if len(text) > MAX_PRINTED_CHARS:

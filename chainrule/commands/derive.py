@@ -52,7 +52,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument(
         "--budget",
-        type=float,
+        type=_seconds,
         default=30.0,
         metavar="SECONDS",
         help="time budget of the naive route; it stops with a note when spent (default: 30)",
@@ -74,6 +74,16 @@ def register(sub: argparse._SubParsersAction) -> None:
         "elementwise operations); they are never built to compute anything",
     )
     p.set_defaults(run=run)
+
+
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number of seconds: {text!r}") from None
+    if not value >= 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError("the budget is a number of seconds, 0 or more")
+    return value
 
 
 def run(args: argparse.Namespace) -> int:

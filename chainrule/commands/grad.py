@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import sys
 from pathlib import Path
 from typing import Any
@@ -11,6 +12,7 @@ from typing import Any
 import numpy as np
 
 from ..symbolic.errors import ChainruleError
+from ..symbolic.program import Program, Variable
 from .common import add_format_argument, add_model_argument, load_model, print_json
 
 HELP = """\
@@ -82,9 +84,15 @@ def parse_point(specs: list[str]) -> dict[str, Any]:
     return point
 
 
+_NUMBER = re.compile(r"^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$")
+
+
 def _value(name: str, text: str) -> Any:
+    """A number as people type it (``.5``, ``+1``, ``1.``, ``-2e-3``) or a JSON array."""
     if len(text) > 10_000_000:
         raise ChainruleError(f"value of {name} is too long")
+    if _NUMBER.match(text):
+        return float(text)
     try:
         value = json.loads(text)
     except json.JSONDecodeError as exc:
@@ -94,6 +102,8 @@ def _value(name: str, text: str) -> Any:
 
 
 def _check_numeric(name: str, value: Any) -> None:
+    if _has_bool(value) or isinstance(value, str):
+        raise ChainruleError(f"value of {name} must be a number or a (nested) list of numbers")
     try:
         arr = np.asarray(value, dtype=float)
     except (TypeError, ValueError):
@@ -103,6 +113,29 @@ def _check_numeric(name: str, value: Any) -> None:
         ) from None
     if not np.all(np.isfinite(arr)):
         raise ChainruleError(f"value of {name} is not finite")
+
+
+def _has_bool(value: Any) -> bool:
+    if isinstance(value, list):
+        return any(_has_bool(v) for v in value)
+    return isinstance(value, bool)
+
+
+def check_point(program: Program, point: dict[str, Any]) -> None:
+    """Values go to leaves only, and a scalar leaf takes a number."""
+    for name, value in point.items():
+        if name not in program:
+            continue  # the evaluator lists unknown names together
+        item = program[name]
+        if not isinstance(item, Variable):
+            raise ChainruleError(
+                f"{name} is computed by the model; --at gives values to parameters, inputs "
+                "and constants only"
+            )
+        if not item.shape and np.ndim(value) > 0:
+            raise ChainruleError(
+                f"{name} is a scalar but was given an array of shape {np.shape(value)}"
+            )
 
 
 def load_point_file(path: str) -> dict[str, Any]:
@@ -130,22 +163,52 @@ def run(args: argparse.Namespace) -> int:
     if args.at_file:
         point.update(load_point_file(args.at_file))
     point.update(parse_point(args.at))
-    loss, grads = gradient_at(program, point)
+    check_point(program, point)
+    with np.errstate(all="ignore"):
+        loss, grads = gradient_at(program, point)
     result = {"loss": _plain(loss), "gradient": {k: _plain(v) for k, v in grads.items()}}
+    finite = _all_finite(result)
+    if not finite:
+        print(
+            "error: the loss or a gradient is not finite at this point (log of 0? overflow?); "
+            "non-finite values are shown as null",
+            file=sys.stderr,
+        )
     if args.format == "json":
         print_json(result)
-        return 0
+        return 0 if finite else 1
     from ..reports.notation import derivative_symbol, pretty_name
 
     vec = program.is_vector
-    print(f"{pretty_name(program.loss, vec)} = {result['loss']:.10g}")
+    print(f"{pretty_name(program.loss, vec)} = {_show(result['loss'])}")
     for k, v in result["gradient"].items():
-        shown = f"{v:.10g}" if isinstance(v, float) else json.dumps(v)
-        print(f"{derivative_symbol(program.loss, k, vec)} = {shown}")
+        print(f"{derivative_symbol(program.loss, k, vec)} = {_show(v)}")
     sys.stdout.flush()
-    return 0
+    return 0 if finite else 1
 
 
 def _plain(v: Any) -> Any:
+    """Floats and nested lists for JSON; NaN and ±inf become None (JSON null)."""
     arr = np.asarray(v, dtype=float)
-    return float(arr) if arr.ndim == 0 else arr.tolist()
+    return _nested(arr)
+
+
+def _show(v: Any) -> str:
+    if v is None:
+        return "not finite"
+    return f"{v:.10g}" if isinstance(v, float) else json.dumps(v)
+
+
+def _nested(arr: np.ndarray) -> Any:
+    if arr.ndim == 0:
+        x = float(arr)
+        return x if np.isfinite(x) else None
+    return [_nested(a) for a in arr]
+
+
+def _all_finite(obj: Any) -> bool:
+    if isinstance(obj, dict):
+        return all(_all_finite(v) for v in obj.values())
+    if isinstance(obj, list):
+        return all(_all_finite(v) for v in obj)
+    return obj is not None
