@@ -92,9 +92,9 @@ def derive(
     nv = naive(program, steps=steps, budget=naive_budget) if method in ("naive", "both") else None
     agreement = None
     if program.is_vector and bp is not None and agreement_check:
-        from .numeric.agreement import unit_form_agreement
+        from .numeric.agreement import checked_agreement
 
-        agreement = unit_form_agreement(program, bp)
+        agreement = checked_agreement(program, bp)
     return ShownDerivation(program, bp, nv, cost_table(program, bp, nv, cse=cse), agreement)
 
 

@@ -329,6 +329,23 @@ def unbound_sizes(program: Program) -> list[str]:
 
 
 # ------------------------------------------------------------------ naive route
+#: The fully expanded naive route is attempted up to this many scalar leaf entries.
+MAX_NAIVE_ENTRIES = 400
+
+
+def _entry_count(shape: tuple, dims: Mapping[str, int]) -> int:
+    n = 1
+    for d in shape:
+        n *= d if isinstance(d, int) else dims.get(str(d), 1)
+    return n
+
+
+def scalar_entries(program: Program, sizes: Mapping[str, int] | None = None) -> int:
+    """How many scalars the program's leaves hold on concrete sizes (its unit-form size)."""
+    dims = concrete_sizes(program, sizes)
+    return sum(_entry_count(v.shape, dims) for v in program.variables if v.role != "const")
+
+
 def vector_naive(
     program: Program,
     steps: bool = True,
@@ -347,6 +364,20 @@ def vector_naive(
     from .unit_form import unit_form
 
     start = time.perf_counter()
+    entries = scalar_entries(program, sizes)
+    if entries > MAX_NAIVE_ENTRIES:
+        note = (
+            f"not expanded: {entries:,} scalar entries in the unit form (the naive route "
+            f"expands at most {MAX_NAIVE_ENTRIES:,}; it would swell far beyond backprop)"
+        )
+        return NaiveDerivation(
+            program,
+            program.loss_assignment.symbol,
+            {},
+            complete=False,
+            note=note,
+            seconds=time.perf_counter() - start,
+        )
     uf = unit_form(program, sizes)
     back = _entry_map(program, uf.entries)
     nd = naive(uf.program, steps=steps, budget=budget, max_steps=max_steps)

@@ -71,3 +71,35 @@ def unit_form_agreement(
             mine = float(ugrads[p.name])
         worst = max(worst, rel_err(grads[p.name], mine))
     return Agreement(bool(worst <= tol), worst)
+
+
+class SkippedAgreement(NamedTuple):
+    """The unit-form check was not run (the unit form would be too large)."""
+
+    entries: int
+    limit: int
+    ok: None = None
+    max_rel_err: float = float("nan")
+
+    def line(self) -> str:
+        return (
+            f"unit-form check skipped: {self.entries:,} scalar entries (more than "
+            f"{self.limit:,}); run numeric.agreement.unit_form_agreement to force it"
+        )
+
+
+#: Above this many scalar leaf entries the unit-form check is skipped by default
+#: (it runs scalar backprop on the expanded program: seconds per thousand entries).
+MAX_AGREEMENT_ENTRIES = 1_000
+
+
+def checked_agreement(
+    program: Program, derivation: BackpropDerivation, limit: int = MAX_AGREEMENT_ENTRIES
+) -> Agreement | SkippedAgreement:
+    """:func:`unit_form_agreement` for programs up to ``limit`` scalar entries."""
+    from ..derive.vector import scalar_entries
+
+    entries = scalar_entries(program)
+    if entries > limit:
+        return SkippedAgreement(entries, limit)
+    return unit_form_agreement(program, derivation)

@@ -288,7 +288,8 @@ def derivation_dict(
         }
     if derivation.agreement is not None:
         a = derivation.agreement
-        out["unit_form_agreement"] = {"ok": a.ok, "max_rel_err": a.max_rel_err, "line": a.line()}
+        err = None if a.ok is None else a.max_rel_err
+        out["unit_form_agreement"] = {"ok": a.ok, "max_rel_err": err, "line": a.line()}
     out["costs"] = [
         {
             "route": r.route,
