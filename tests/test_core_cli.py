@@ -146,3 +146,42 @@ def test_swollen_naive_expressions_are_summarized_in_text(capsys):
     assert code == 0
     assert "too long to print" in out
     assert max(len(line) for line in out.splitlines()) < 700
+
+
+def test_grad_vector_program_json_arrays_and_point_file(capsys, tmp_path):
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    point = {
+        "W1": rng.normal(size=(3, 2)).tolist(),
+        "b1": rng.normal(size=3).tolist(),
+        "W2": rng.normal(size=(4, 3)).tolist(),
+        "b2": rng.normal(size=4).tolist(),
+        "x": rng.normal(size=2).tolist(),
+    }
+    f = tmp_path / "point.json"
+    f.write_text(json.dumps(point))
+    code, out, _ = run(
+        capsys,
+        "grad",
+        "vector_mlp",
+        "--at-file",
+        str(f),
+        "--at",
+        "t=[0.1,0.2,0.3,0.4],W1=[[0.1,0.2],[0.3,0.4],[0.5,0.6]]",
+        "--format",
+        "json",
+    )
+    assert code == 0
+    data = json.loads(out)
+    g = data["gradient"]
+    assert np.shape(g["W1"]) == (3, 2) and np.shape(g["b1"]) == (3,)
+    assert np.shape(g["W2"]) == (4, 3) and np.shape(g["b2"]) == (4,)
+    # independent check: W̄⁽²⁾ = ȳ hᵀ and b̄⁽²⁾ = ȳ computed by hand in NumPy
+    W1 = np.array([[0.1, 0.2], [0.3, 0.4], [0.5, 0.6]])
+    h = 1 / (1 + np.exp(-(W1 @ np.array(point["x"]) + np.array(point["b1"]))))
+    y = np.array(point["W2"]) @ h + np.array(point["b2"])
+    ybar = y - np.array([0.1, 0.2, 0.3, 0.4])
+    assert np.allclose(g["b2"], ybar, rtol=1e-12)
+    assert np.allclose(g["W2"], np.outer(ybar, h), rtol=1e-12)
+    assert abs(data["loss"] - 0.5 * np.sum(ybar**2)) < 1e-12
