@@ -430,7 +430,7 @@ BAD = [
     ("no_loss", "param w\ny = w\n", 3, 1, "no loss"),
     ("only_comments", "\n\n   \n# only a comment\n", 5, 1, "no assignments"),
     ("assign_declared_e", "param w, e\ne = w*2\nloss e\n", 2, 1, "cannot be assigned"),
-    ("deep_parens", "param w\ny = " + "(" * 120 + "w" + ")" * 120 + "\nloss y\n", 2, None, "nested"),
+    ("deep_parens", "param w\ny = " + "(" * 120 + "w" + ")" * 120 + "\nloss y", 2, None, "nested"),
     ("many_minus", "param w\ny = " + "-" * 3000 + "w\nloss y\n", 2, None, "nested"),
     ("line_too_long", "param w\ny = " + "+".join(["w"] * 3000) + "\nloss y\n", 2, 1, "limit"),
 ]

@@ -24,8 +24,16 @@ def test_dask_matches_local() -> None:
     limits = SandboxLimits(wall_seconds=10)
     truth = Truth(chainrule.load("logistic_least_squares"))
     local = grade(truth, subs, 1, limits)
-    with distributed.LocalCluster(n_workers=1, threads_per_worker=1, processes=False,
-                                  dashboard_address=None) as cluster:
-        remote = grade_on_dask(cluster.scheduler_address, "logistic_least_squares", subs,
-                               limits, truth.n_points, truth.seed, 2.0)
+    with distributed.LocalCluster(
+        n_workers=1, threads_per_worker=1, processes=False, dashboard_address=None
+    ) as cluster:
+        remote = grade_on_dask(
+            cluster.scheduler_address,
+            "logistic_least_squares",
+            subs,
+            limits,
+            truth.n_points,
+            truth.seed,
+            2.0,
+        )
     assert [r.to_dict() for r in remote] == [r.to_dict() for r in local]
