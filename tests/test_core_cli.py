@@ -112,7 +112,18 @@ def test_help_teaches_with_examples():
         [sys.executable, "-m", "chainrule", "--help"], capture_output=True, text=True, check=True
     ).stdout
     assert "examples:" in out and "chainrule derive" in out
-    for cmd in ("derive", "grad"):
+    commands = (
+        "derive",
+        "grad",
+        "codegen",
+        "check-grad",
+        "train",
+        "report",
+        "demo",
+        "check",
+        "grade",
+    )
+    for cmd in commands:
         sub = subprocess.run(
             [sys.executable, "-m", "chainrule", cmd, "--help"],
             capture_output=True,
