@@ -92,7 +92,10 @@ def _value(name: str, text: str) -> Any:
     if len(text) > 10_000_000:
         raise ChainruleError(f"value of {name} is too long")
     if _NUMBER.match(text):
-        return float(text)
+        value = float(text)
+        if not np.isfinite(value):
+            raise ChainruleError(f"value of {name} is not finite")
+        return value
     try:
         value = json.loads(text)
     except json.JSONDecodeError as exc:
