@@ -103,10 +103,10 @@ class CodegenError(ChainruleError):
 #: versions never overflow; ``analytic`` ones are holomorphic (for complex-step checks).
 HELPERS_STABLE: dict[str, str] = {
     "sigma": '''def sigma(z):
-    """Logistic sigmoid 1/(1 + e^-z), stable for large |z| (exp of -|z| only)."""
-    e = np.exp(-np.abs(z))
-    r = 1 / (1 + e)
-    return np.where(z >= 0, r, e * r)
+    """Logistic sigmoid 1/(1 + e^-z). For z far below 0, e^-z overflows to inf and
+    1/(1 + inf) is exactly the limit 0: the value is right, only the warning is muted."""
+    with np.errstate(over="ignore"):
+        return 1 / (1 + np.exp(-z))
 ''',
     "sigma_prime": '''def sigma_prime(z):
     """σ'(z) = σ(z)(1 - σ(z))."""
@@ -671,6 +671,8 @@ def _safe_text(text: str) -> str:
 # ------------------------------------------------------------------ auditing
 _ALLOWED_NAMES = frozenset(
     {
+        "errstate",
+        "over",
         "np",
         "numpy",
         "DTYPE",
@@ -787,7 +789,7 @@ def audit_source(source: str, identifiers: Iterable[str], strings: Iterable[str]
     used as dict keys. Keywords are fine; comments and the module docstring are ignored.
     """
     allowed = _ALLOWED_NAMES | set(identifiers)
-    ok_strings = {repr(s) for s in strings} | {'"mean"', "'mean'"}
+    ok_strings = {repr(s) for s in strings} | {'"mean"', "'mean'", '"ignore"'}
     tokens = tokenize.generate_tokens(io.StringIO(source).readline)
     first_string = True
     for tok in tokens:
