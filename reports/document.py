@@ -93,6 +93,15 @@ class _Ctx:
             shown = "many operations"
         return rf"\text{{[an expression of {shown}, too long to typeset]}}"
 
+    def tex_written(self, a: Any) -> str:
+        """A forward line in the order it was written (SymPy's canonical order otherwise)."""
+        if a.as_written is not None:
+            try:
+                return to_latex(a.as_written, vector=self.vector, order="none")
+            except Exception:  # noqa: BLE001 - fall back to the canonical form
+                pass
+        return self.tex(a.expr)
+
     def name(self, name: str, bar: bool = False) -> str:
         return pretty_name(name, vector=self.vector, bar=bar, latex=True)
 
@@ -108,7 +117,9 @@ def model_section(ctx: _Ctx) -> ModelSection:
         value = "" if v.value is None else str(v.value)
         leaves.append(Leaf(v.name, v.role, ctx.name(v.name), _shape(v.shape), value))
     equations = [
-        Equation(a.name, f"{ctx.display_name(a.name)} = {ctx.tex(a.expr)}", a.name == program.loss)
+        Equation(
+            a.name, f"{ctx.display_name(a.name)} = {ctx.tex_written(a)}", a.name == program.loss
+        )
         for a in program.assignments
     ]
     return ModelSection(

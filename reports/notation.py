@@ -270,14 +270,17 @@ class LectureLatexPrinter(LatexPrinter):
         return r"\mathbf{1}"
 
 
-def to_unicode(expr: sp.Basic, vector: bool = False) -> str:
-    """One-line lecture notation: ``ȳ σ'(z)``, ``W⁽²⁾ᵀ ȳ``."""
-    return unicodedata.normalize("NFC", LectureTextPrinter({"vector": vector}).doprint(expr))
+def to_unicode(expr: sp.Basic, vector: bool = False, order: str | None = None) -> str:
+    """One-line lecture notation: ``ȳ σ'(z)``, ``W⁽²⁾ᵀ ȳ``. ``order="none"`` keeps the
+    terms in the order they are stored (an assignment as written)."""
+    settings: dict = {"vector": vector} | ({"order": order} if order else {})
+    return unicodedata.normalize("NFC", LectureTextPrinter(settings).doprint(expr))
 
 
-def to_latex(expr: sp.Basic, vector: bool = False) -> str:
+def to_latex(expr: sp.Basic, vector: bool = False, order: str | None = None) -> str:
     """LaTeX in lecture notation: ``\\bar{y} \\sigma'\\left(z\\right)``."""
-    return LectureLatexPrinter({"vector": vector}).doprint(expr)
+    settings: dict = {"vector": vector} | ({"order": order} if order else {})
+    return LectureLatexPrinter(settings).doprint(expr)
 
 
 def derivative_symbol(of: str, wrt: str, vector: bool = False, latex: bool = False) -> str:

@@ -41,6 +41,15 @@ class _Notation:
             return "—"
         return to_unicode(self.expand(e), vector=self.vector)
 
+    def forward(self, a: Any) -> str:
+        """An assignment's right-hand side in the order it was written, when known."""
+        if a.as_written is not None and self.expand is EXPANSIONS["none"]:
+            try:
+                return to_unicode(a.as_written, vector=self.vector, order="none")
+            except Exception:  # noqa: BLE001 - fall back to SymPy's canonical form
+                pass
+        return self.expr(a.expr)
+
     def long_expr(self, e: Any) -> str:
         """An expression, or a summary when it is too long to read (expression swell)."""
         try:
@@ -208,7 +217,7 @@ def render_text(
             "constants: " + ", ".join(f"{n.name(c.name)} = {_number(c.value)}" for c in p.consts)
         )
     out += ["", "Forward pass", "------------"]
-    out += [f"{n.name(a.name)} = {n.expr(a.expr)}" for a in p.assignments]
+    out += [f"{n.name(a.name)} = {n.forward(a)}" for a in p.assignments]
     if derivation.backprop is not None:
         out += [
             "",

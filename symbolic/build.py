@@ -157,6 +157,40 @@ class ExprBuilder:
         raise ModelError("array literals need a vector program", node.span)
 
 
+class DisplayBuilder(ExprBuilder):
+    """The same expression as written, unevaluated, only for printing forward lines
+    (``z = w x + b`` in the order of the text, not SymPy's ``b + w x``)."""
+
+    def __call__(self, node: g.Expr) -> sp.Basic:
+        return getattr(self, "build_" + type(node).__name__)(node)
+
+    def build_Neg(self, node: g.Neg) -> sp.Basic:
+        return sp.Mul(sp.S.NegativeOne, self(node.operand), evaluate=False)
+
+    def chain(self, node: g.BinOp) -> sp.Basic:
+        group = ("+", "-") if node.op in ("+", "-") else ("*",)
+        operands: list[tuple[str, g.Expr]] = []
+        cur: g.Expr = node
+        while isinstance(cur, g.BinOp) and cur.op in group:
+            operands.append((cur.op, cur.right))
+            cur = cur.left
+        terms = [self(cur)]
+        for op, operand in reversed(operands):
+            value = self(operand)
+            terms.append(sp.Mul(sp.S.NegativeOne, value, evaluate=False) if op == "-" else value)
+        if group[0] == "+":
+            return sp.Add(*terms, evaluate=False)
+        return sp.Mul(*terms, evaluate=False)
+
+    def build_BinOp(self, node: g.BinOp) -> sp.Basic:
+        if node.op == "/":
+            den = sp.Pow(self(node.right), -1, evaluate=False)
+            return sp.Mul(self(node.left), den, evaluate=False)
+        if node.op == "^":
+            return sp.Pow(self(node.left), self(node.right), evaluate=False)
+        return super().build_BinOp(node)
+
+
 def _is_vector_text(parsed: g.ParsedText) -> bool:
     for st in parsed.statements:
         if isinstance(st, g.Declaration) and any(d.dims for d in st.names):
@@ -217,6 +251,7 @@ def build_program(parsed: g.ParsedText, limits: g.Limits = g.DEFAULT_LIMITS) -> 
         elif isinstance(st, g.Declaration):
             scope.reserved.update(d.name for d in st.names)
     build = ExprBuilder(scope.resolve, limits)
+    show = DisplayBuilder(scope.resolve, limits)
     variables: list[Variable] = []
     assignments: list[Assignment] = []
     loss: tuple[str, SourceSpan] | None = None
@@ -260,6 +295,7 @@ def build_program(parsed: g.ParsedText, limits: g.Limits = g.DEFAULT_LIMITS) -> 
             scope.defined_later.pop(st.target, None)
             name = scope.new_version(st.target)
             a = Assignment(name, make_symbol(name), value, (), st.span, display=st.target)
+            a.as_written = _as_written(show, st, existing)
             assignments.append(a)
             scope.items[st.target] = a
             scope.items.setdefault(name, a)
@@ -272,6 +308,25 @@ def build_program(parsed: g.ParsedText, limits: g.Limits = g.DEFAULT_LIMITS) -> 
                 )
             loss = (st.name, st.span)
     return _finish(parsed, variables, assignments, loss, scope)
+
+
+def _as_written(
+    show: DisplayBuilder, st: g.Assign, existing: Variable | Assignment | None
+) -> sp.Basic | None:
+    """The right-hand side as typed (for printing); None if it cannot be shown so."""
+    try:
+        value = show(st.value)
+    except (ModelError, RecursionError, TypeError, ValueError):
+        return None
+    if st.op == "=" or existing is None:
+        return value
+    op = {"+=": "+", "-=": "-", "*=": "*", "/=": "/"}[st.op]
+    rhs = sp.Mul(sp.S.NegativeOne, value, evaluate=False) if op == "-" else value
+    if op in "+-":
+        return sp.Add(existing.symbol, rhs, evaluate=False)
+    if op == "/":
+        rhs = sp.Pow(value, -1, evaluate=False)
+    return sp.Mul(existing.symbol, rhs, evaluate=False)
 
 
 def _check_new_name(name: str, span: SourceSpan, scope: _Scope) -> None:

@@ -54,6 +54,7 @@ class Assignment:
     shape: Shape = ()
     span: SourceSpan | None = None
     display: str = ""
+    as_written: sp.Basic | None = None  # the right-hand side unevaluated, for printing
 
     def __post_init__(self) -> None:
         if not self.display:

@@ -196,3 +196,11 @@ def test_grad_vector_program_json_arrays_and_point_file(capsys, tmp_path):
     assert np.allclose(g["b2"], ybar, rtol=1e-12)
     assert np.allclose(g["W2"], np.outer(ybar, h), rtol=1e-12)
     assert abs(data["loss"] - 0.5 * np.sum(ybar**2)) < 1e-12
+
+
+def test_forward_pass_prints_as_written(capsys):
+    code, out, _ = run(capsys, "derive", "logistic_least_squares_l2", "--method", "backprop")
+    assert code == 0
+    forward = out.split("Forward pass")[1].split("Backward pass")[0]
+    assert "z = w x + b" in forward and "L_reg = L + λ R" in forward
+    assert "L = (y − t)²/2" in forward
