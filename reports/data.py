@@ -186,6 +186,7 @@ class TrainingSection:
     epochs: int
     rows: list[dict[str, str]] = field(default_factory=list)  # a few epochs as a table
     note: str = ""
+    curves_tex: str = ""  # the same curves as a LaTeX picture
 
 
 SECTION_TITLES = {

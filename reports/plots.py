@@ -253,6 +253,56 @@ def learning_curves_svg(history: dict[str, Any]) -> str:
     return _svg(width, height, body, "learning curves")
 
 
+def learning_curves_latex(history: dict[str, Any], panel_cm: float = 6.5) -> str:
+    """The learning curves as a LaTeX ``picture`` (``\\qbezier`` segments): pdflatex
+    needs no package. Training is drawn thick, validation thin."""
+    panels = [("loss", "loss", "val_loss"), ("accuracy", "accuracy", "val_accuracy")]
+    panels = [p for p in panels if _series(history, p[1]) or _series(history, p[2])]
+    if not panels:
+        return ""
+    w, h, gap = panel_cm, panel_cm * 0.62, 1.6
+    out = [
+        r"\setlength{\unitlength}{1cm}",
+        rf"\begin{{picture}}({len(panels) * (w + gap):.2f},{h + 1.6:.2f})(-1.2,-1.0)",
+    ]
+    for i, (title, train_key, val_key) in enumerate(panels):
+        x0 = i * (w + gap)
+        series = [
+            (_series(history, train_key), r"\thicklines"),
+            (_series(history, val_key), r"\thinlines"),
+        ]
+        pts = [p for s, _ in series for p in s]
+        xs, ys = [p[0] for p in pts], [p[1] for p in pts]
+        xt, yt = _nice_ticks(min(xs), max(xs), 4), _nice_ticks(min(ys), max(ys), 4)
+
+        def px(x: float, x0: float = x0, xt: list[float] = xt) -> float:
+            return x0 + (x - xt[0]) / ((xt[-1] - xt[0]) or 1) * w
+
+        def py(y: float, yt: list[float] = yt) -> float:
+            return (y - yt[0]) / ((yt[-1] - yt[0]) or 1) * h
+
+        out.append(rf"\thinlines\put({x0:.2f},0){{\framebox({w:.2f},{h:.2f}){{}}}}")
+        out.append(rf"\put({x0 + w / 2:.2f},{h + 0.25:.2f}){{\makebox(0,0)[b]{{{title}}}}}")
+        for t in xt:
+            out.append(rf"\put({px(t):.2f},-0.15){{\makebox(0,0)[t]{{\scriptsize {t:g}}}}}")
+        for t in yt:
+            out.append(
+                rf"\put({x0 - 0.1:.2f},{py(t):.2f}){{\makebox(0,0)[r]{{\scriptsize {t:g}}}}}"
+            )
+        out.append(rf"\put({x0 + w / 2:.2f},-0.65){{\makebox(0,0)[t]{{\scriptsize epoch}}}}")
+        for s, weight in series:
+            out.append(weight)
+            for (xa, ya), (xb, yb) in zip(s, s[1:], strict=False):
+                a, b = (px(xa), py(ya)), (px(xb), py(yb))
+                mid = ((a[0] + b[0]) / 2, (a[1] + b[1]) / 2)
+                out.append(
+                    rf"\qbezier({a[0]:.3f},{a[1]:.3f})({mid[0]:.3f},{mid[1]:.3f})"
+                    rf"({b[0]:.3f},{b[1]:.3f})"
+                )
+    out.append(r"\thinlines\end{picture}")
+    return "\n".join(out)
+
+
 def _png(history: dict[str, Any], path: Path) -> None:
     try:
         import matplotlib
@@ -296,4 +346,10 @@ def learning_curves(history: dict[str, Any], path: str | Path | None = None) -> 
     return svg
 
 
-__all__ = ["bar_chart", "cost_chart", "learning_curves", "learning_curves_svg"]
+__all__ = [
+    "bar_chart",
+    "cost_chart",
+    "learning_curves",
+    "learning_curves_latex",
+    "learning_curves_svg",
+]

@@ -72,7 +72,7 @@ def training_section(
             return None, "training: not available in this build (numeric training)"
         except Exception as exc:  # noqa: BLE001
             return None, f"training: the run failed ({exc})"
-    from .plots import learning_curves_svg
+    from .plots import learning_curves_latex, learning_curves_svg
 
     if isinstance(history.get("config"), dict):
         for k, v in history["config"].items():
@@ -96,6 +96,7 @@ def training_section(
         seed,
         len(epochs),
         rows,
+        curves_tex=learning_curves_latex(history),
     ), ""
 
 
