@@ -128,3 +128,10 @@ def test_unevaluated_derivative_caught_before_codegen() -> None:
     d.steps[1].expression = sp.DiracDelta(prog.symbol("z"))
     with pytest.raises(ChainruleError, match="DiracDelta"):
         gradcheck(d)
+
+
+def test_signal_check_is_not_fooled_by_round_off_on_a_wide_net():
+    """Tiny error signals of a 64-32-10 net agree to round-off: no false failure."""
+    from chainrule.cli import main
+
+    assert main(["check-grad", "mlp_digits"]) == 0
