@@ -6,14 +6,14 @@ contain, so all three formats show the same math. Browsers render MathML Core na
 
 The converter is a small recursive-descent parser over LaTeX tokens; each construct
 maps to one MathML element (``\\frac`` → ``mfrac``, ``x_{1}`` → ``msub``,
-``\\bar{y}`` → ``mover``, ``\\left( … \\right)`` → stretchy ``mo`` fences).
+``\\bar{y}`` → a ruled ``mrow``, ``\\left( … \\right)`` → stretchy ``mo`` fences).
 All text is XML-escaped; an unknown command raises :class:`MathMLError` when
 ``strict`` (tests use this) and otherwise shows as upright text.
 
 >>> latex_to_mathml(r"\\bar{z} = \\bar{y} \\sigma'\\left(z\\right)", display=False)
-'<math><mover accent="true"><mi>z</mi><mo>¯</mo></mover><mo>=</mo><mover \
-accent="true"><mi>y</mi><mo>¯</mo></mover><msup><mi>σ</mi><mo>′</mo></msup><mrow><mo \
-stretchy="true">(</mo><mi>z</mi><mo stretchy="true">)</mo></mrow></math>'
+'<math><mrow style="border-top: 0.065em solid; padding-top: 0.08em"><mi>z</mi></mrow><mo>=</mo>\
+<mrow style="border-top: 0.065em solid; padding-top: 0.08em"><mi>y</mi></mrow><msup><mi>σ</mi>\
+<mo>′</mo></msup><mrow><mo stretchy="true">(</mo><mi>z</mi><mo stretchy="true">)</mo></mrow></math>'
 """
 
 from __future__ import annotations
@@ -437,7 +437,9 @@ class _Parser:
 
     def accent(self, name: str) -> str:
         body = self.argument()
-        if name == "overline":  # a rule over the whole group; needs no stretchy glyph
+        if name in ("overline", "bar"):
+            # a CSS rule over the group: the bar of an error signal (ȳ, W̄⁽²⁾) must show in
+            # every browser, and a macron glyph's placement depends on the math font
             return f'<mrow style="border-top: 0.065em solid; padding-top: 0.08em">{body}</mrow>'
 
         stretchy = "true" if name in ("overline", "widehat", "widetilde") else "false"

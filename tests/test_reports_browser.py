@@ -154,7 +154,8 @@ class DevTools:
 
 @pytest.fixture(scope="module")
 def devtools():
-    with tempfile.TemporaryDirectory() as profile:
+    # the browser may still be writing its profile while it exits: clean up leniently
+    with tempfile.TemporaryDirectory(ignore_cleanup_errors=True) as profile:
         dt = DevTools(BROWSER, profile)  # type: ignore[arg-type]
         try:
             yield dt
