@@ -17,6 +17,6 @@ def test_html_report_bars_every_error_signal(tmp_path):
     out = tmp_path / "r.html"
     assert main(["report", "logistic_least_squares_l2", "-o", str(out), "--no-naive"]) == 0
     html = out.read_text()
-    backprop = html.split("Backpropagation")[1]
+    backprop = html.split('id="backprop"')[1].split("</section>")[0]
     # L̄_reg, R̄, L̄, ȳ, z̄, b̄, w̄ each start a line of the backward pass
     assert backprop.count("border-top: 0.065em solid") >= 7
