@@ -102,8 +102,17 @@ class ExprBuilder:
         terms = [self(cur)]
         for op, operand in reversed(operands):
             value = self(operand)
-            terms.append(-value if op == "-" else value)
-        return sp.Add(*terms) if group[0] == "+" else sp.Mul(*terms)
+            terms.append(self.negate(value) if op == "-" else value)
+        return self.combine(group[0] == "+", terms)
+
+    #: Whether SymPy may evaluate (canonicalize) what this builder makes.
+    evaluate = True
+
+    def negate(self, value: sp.Basic) -> sp.Basic:
+        return sp.Mul(sp.S.NegativeOne, value, evaluate=self.evaluate)
+
+    def combine(self, is_sum: bool, terms: list[sp.Basic]) -> sp.Basic:
+        return (sp.Add if is_sum else sp.Mul)(*terms, evaluate=self.evaluate)
 
     def power(self, base: sp.Basic, exponent: sp.Basic, span: SourceSpan) -> sp.Basic:
         if exponent.is_Number:
@@ -164,23 +173,10 @@ class DisplayBuilder(ExprBuilder):
     def __call__(self, node: g.Expr) -> sp.Basic:
         return getattr(self, "build_" + type(node).__name__)(node)
 
-    def build_Neg(self, node: g.Neg) -> sp.Basic:
-        return sp.Mul(sp.S.NegativeOne, self(node.operand), evaluate=False)
+    evaluate = False
 
-    def chain(self, node: g.BinOp) -> sp.Basic:
-        group = ("+", "-") if node.op in ("+", "-") else ("*",)
-        operands: list[tuple[str, g.Expr]] = []
-        cur: g.Expr = node
-        while isinstance(cur, g.BinOp) and cur.op in group:
-            operands.append((cur.op, cur.right))
-            cur = cur.left
-        terms = [self(cur)]
-        for op, operand in reversed(operands):
-            value = self(operand)
-            terms.append(sp.Mul(sp.S.NegativeOne, value, evaluate=False) if op == "-" else value)
-        if group[0] == "+":
-            return sp.Add(*terms, evaluate=False)
-        return sp.Mul(*terms, evaluate=False)
+    def build_Neg(self, node: g.Neg) -> sp.Basic:
+        return self.negate(self(node.operand))
 
     def build_BinOp(self, node: g.BinOp) -> sp.Basic:
         if node.op == "/":
