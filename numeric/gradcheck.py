@@ -502,25 +502,9 @@ def gradcheck(
             report.warnings += notes + notes2
         else:
             p0, d0 = random_point(program, rng, batch)
-        entries, sig = _check_point(
-            code,
-            complex_code,
-            p0,
-            d0,
-            method,
-            max_entries,
-            seed + k,
-            threshold,
-            report.floor,
-            k,
-            signals,
-        )
-        tries = 0
-        while any(e.kink for e in entries) and tries < resample and params is None:
-            tries += 1
-            report.resampled += 1
-            p0, d0 = random_point(program, rng, batch)
-            entries, sig = _check_point(
+
+        def check(p0: dict, d0: dict, k: int = k) -> tuple[list, list]:
+            return _check_point(
                 code,
                 complex_code,
                 p0,
@@ -533,6 +517,14 @@ def gradcheck(
                 k,
                 signals,
             )
+
+        entries, sig = check(p0, d0)
+        tries = 0
+        while any(e.kink for e in entries) and tries < resample and params is None:
+            tries += 1
+            report.resampled += 1
+            p0, d0 = random_point(program, rng, batch)
+            entries, sig = check(p0, d0)
         report.entries += entries
         report.signals = _merge_signals(report.signals, sig)
         report.points += 1
