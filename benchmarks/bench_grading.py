@@ -25,9 +25,9 @@ from collections import Counter
 from pathlib import Path
 
 import chainrule
-from chainrule.numeric.grading import find_submissions, grade
-from chainrule.numeric.homework import Truth
-from chainrule.numeric.sandbox import SandboxLimits
+from chainrule.homework.check import Truth
+from chainrule.homework.grading import find_submissions, grade
+from chainrule.homework.sandbox import SandboxLimits
 
 ANSWERS = Path(__file__).resolve().parents[1] / "examples" / "answers"
 BOMB = "((x1+1)*(w11+1)*(b1+1)*(t1+1) - (x1*w11+x1+w11+1)*(b1*t1+b1+t1+1))^60"
@@ -126,7 +126,7 @@ def main(argv: list[str] | None = None) -> int:
         subs = find_submissions(folder)
         limits = SandboxLimits(wall_seconds=args.timeout)
         if args.scheduler:
-            from chainrule.numeric.grading_dask import grade_on_dask
+            from chainrule.homework.grading_dask import grade_on_dask
 
             results = grade_on_dask(
                 args.scheduler, args.model, subs, limits, truth.n_points, truth.seed, 2.0

@@ -1,14 +1,13 @@
 """chainrule: derive neural-network gradients symbolically and show the work.
 
 >>> import chainrule
->>> d = chainrule.derive("param w\\ninput x, t\\ny = w*x\\nL = (y - t)^2/2\\nloss L")
+>>> d = chainrule.derivation("param w\\ninput x, t\\ny = w*x\\nL = (y - t)^2/2\\nloss L")
 >>> d.backprop.gradient("w")
 y_bar*x
 """
 
 __version__ = "0.1.0"
 
-from . import derive  # noqa: E402  (a callable module: chainrule.derive(model))
-from .api import gradient_at, load, parse  # noqa: E402
+from .api import derivation, gradient_at, load, parse  # noqa: E402
 
-__all__ = ["__version__", "derive", "gradient_at", "load", "parse"]
+__all__ = ["__version__", "derivation", "gradient_at", "load", "parse"]

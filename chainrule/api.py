@@ -70,7 +70,7 @@ class ShownDerivation(Derivation):
         return render_derivation(self, "text")
 
 
-def derive(
+def derivation(
     model: ModelLike,
     method: str = "both",
     steps: bool = True,

@@ -1,13 +1,10 @@
 """Derivations: naive differentiation, error-signal backprop, step records, op counts.
 
-The module is callable: ``chainrule.derive(model)`` derives a model (a path, text or
-:class:`~chainrule.symbolic.Program`) by both routes; see :func:`chainrule.api.derive`.
+To derive a model (a path, text or :class:`~chainrule.symbolic.Program`) by both routes,
+call :func:`chainrule.derivation`.
 """
 
 from __future__ import annotations
-
-import sys
-import types
 
 from .backprop import backprop
 from .costs import backward_ops, cost_table, forward_ops
@@ -53,16 +50,3 @@ __all__ = [
     "naive",
     "partial",
 ]
-
-
-class _CallableModule(types.ModuleType):
-    """Lets ``chainrule.derive(model)`` work while ``chainrule.derive.backprop`` stays a
-    module attribute (the notebook one-liner of the reports issue)."""
-
-    def __call__(self, *args, **kwargs):  # noqa: ANN002, ANN003, ANN204
-        from chainrule.api import derive as _derive
-
-        return _derive(*args, **kwargs)
-
-
-sys.modules[__name__].__class__ = _CallableModule

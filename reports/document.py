@@ -337,9 +337,9 @@ def _add_multiply_adds(section: CostSection, derivation: Derivation) -> None:
 def derive_for_report(model: Any, options: ReportOptions) -> Derivation:
     if isinstance(model, Derivation):
         return model
-    from ..api import derive
+    from ..api import derivation
 
-    return derive(
+    return derivation(
         model,
         method="both" if options.naive else "backprop",
         steps=True,
@@ -460,7 +460,7 @@ def latex_math(derivation: Derivation) -> str:
     Jupyter's ``_repr_latex_`` (nbconvert to PDF, LaTeX-only front ends).
 
     >>> import chainrule
-    >>> print(latex_math(chainrule.derive("sum_times", method="backprop")))
+    >>> print(latex_math(chainrule.derivation("sum_times", method="backprop")))
     $$\begin{aligned}
     \bar{f} &= 1 \\
     \bar{q} &= \bar{f}\, z \\

@@ -330,7 +330,7 @@ def test_grad_json_matches_independent_finite_differences(name, tmp_path, capsys
 def test_naive_and_backprop_agree_with_grad(name, tmp_path, capsys):
     text, point, _, params = MODELS[name]
     program = chainrule.load(write(tmp_path, name, text))
-    d = chainrule.derive(program, naive_budget=20)
+    d = chainrule.derivation(program, naive_budget=20)
     assert d.naive.complete
     subs = {program.symbol(k): v for k, v in point.items()}
     subs.update({v.symbol: v.value for v in program.variables if v.role == "const"})

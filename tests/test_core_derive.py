@@ -224,7 +224,7 @@ def test_python_builder_equals_text():
     built = b.build("L")
     parsed = load_program(example_path("logistic_least_squares"))
     assert [a.expr for a in built.assignments] == [a.expr for a in parsed.assignments]
-    assert chainrule.derive(built).gradient("w") == chainrule.derive(parsed).gradient("w")
+    assert chainrule.derivation(built).gradient("w") == chainrule.derivation(parsed).gradient("w")
 
 
 def test_ssa_reassignment_micrograd_style():
@@ -261,14 +261,14 @@ def test_op_count_cost_model():
 
 def test_cheap_gradient_principle_on_mlps():
     for sizes in [(2, 2, 1), (4, 8, 3), (3, 5, 4, 2)]:
-        d = chainrule.derive(scalar_mlp(sizes), method="backprop")
+        d = chainrule.derivation(scalar_mlp(sizes), method="backprop")
         rows = {r.route: r for r in d.costs}
         assert rows["backprop"].ratio <= 3.0
 
 
 def test_naive_swells_and_the_budget_stops_it():
     prog = scalar_mlp((4, 8, 3))
-    d = chainrule.derive(prog, steps=False)
+    d = chainrule.derivation(prog, steps=False)
     rows = {r.route: r for r in d.costs}
     assert rows["naive"].ops.total > 20 * rows["backprop"].ops.total
     assert rows["naive + CSE"].ops.total < rows["naive"].ops.total
@@ -289,7 +289,7 @@ def test_generated_mlp_gradient_matches_finite_differences(rng):
 
 def test_deep_chains_backprop_and_naive_reports_it():
     text = "param w\nx = w\n" + "x = sigma(x)\n" * 1500 + "loss x"
-    d = chainrule.derive(text, naive_budget=2)
+    d = chainrule.derivation(text, naive_budget=2)
     assert d.backprop is not None and len(d.backprop.steps) == 1502
     assert d.naive is not None
     assert not d.naive.complete

@@ -93,7 +93,7 @@ def test_elu_and_leaky_relu_gradients_stay_finite(z):
 
 
 def test_activation_derivatives_keep_their_names():
-    d = chainrule.derive(
+    d = chainrule.derivation(
         "param w, a\ny = elu(w, a) + leaky_relu(w, 0.1) + max(w, a)\nloss y", method="backprop"
     )
     text = str(d)
@@ -107,7 +107,7 @@ def test_max_ties_split_to_a_subgradient():
 
 
 def test_no_plus_minus_in_printed_sums():
-    d = chainrule.derive(
+    d = chainrule.derivation(
         "param w, b\ninput x\nc = w*x - b\nd = -c\nL = c + d*w\nloss L", method="backprop"
     )
     assert "+ −" not in str(d)
@@ -148,13 +148,13 @@ def test_budget_must_be_non_negative(capsys):
 
 
 def test_unused_nodes_cost_nothing():
-    d = chainrule.derive("param w, u\ninput x\njunk = exp(u)*u\nL = w*x\nloss L")
+    d = chainrule.derivation("param w, u\ninput x\njunk = exp(u)*u\nL = w*x\nloss L")
     rows = {r.route: r for r in d.costs}
     assert rows["forward"].ops.total == 1
 
 
 def test_deep_polynomial_chain_is_derived_naively():
     text = "param w\nc0 = w\n" + "".join(f"c{i} = c{i - 1}*w + 1\n" for i in range(1, 201))
-    d = chainrule.derive(text + "loss c200", naive_budget=20)
+    d = chainrule.derivation(text + "loss c200", naive_budget=20)
     assert d.naive.complete
     assert "nested too deeply" not in str(d)

@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 
 import chainrule
-from chainrule.numeric.homework import Truth, check_answer, close
-from chainrule.symbolic.answers import parse_answer_text, read_answer
+from chainrule.homework.answers import parse_answer_text, read_answer
+from chainrule.homework.check import Truth, check_answer, close
 
 ANSWERS = Path(__file__).resolve().parents[1] / "examples" / "answers"
 SAMPLES = sorted(p for p in ANSWERS.rglob("*") if p.is_file())

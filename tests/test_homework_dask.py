@@ -7,9 +7,9 @@ from pathlib import Path
 import pytest
 
 import chainrule
-from chainrule.numeric.grading import find_submissions, grade
-from chainrule.numeric.homework import Truth
-from chainrule.numeric.sandbox import SandboxLimits
+from chainrule.homework.check import Truth
+from chainrule.homework.grading import find_submissions, grade
+from chainrule.homework.sandbox import SandboxLimits
 
 distributed = pytest.importorskip("dask.distributed")
 
@@ -18,7 +18,7 @@ ANSWERS = Path(__file__).resolve().parents[1] / "examples" / "answers"
 
 @pytest.mark.slow
 def test_dask_matches_local() -> None:
-    from chainrule.numeric.grading_dask import grade_on_dask
+    from chainrule.homework.grading_dask import grade_on_dask
 
     subs = find_submissions(ANSWERS / "logistic_least_squares")
     limits = SandboxLimits(wall_seconds=10)

@@ -5,10 +5,10 @@ from __future__ import annotations
 import pytest
 
 import chainrule
-from chainrule.symbolic.answers import AnswerBuilder, parse_answer_text
+from chainrule.homework.answers import AnswerBuilder, parse_answer_text
+from chainrule.homework.latex import latex_target, parse_latex
 from chainrule.symbolic.errors import LimitError, ModelError
 from chainrule.symbolic.grammar import parse_expression
-from chainrule.symbolic.latex import latex_target, parse_latex
 
 KNOWN = {
     "w",

@@ -11,10 +11,10 @@ import pytest
 
 import chainrule
 from chainrule.cli import main
-from chainrule.numeric.homework import Truth, check_answer
-from chainrule.numeric.homework_eval import evaluate
+from chainrule.homework.answers import parse_answer_text
+from chainrule.homework.check import Truth, check_answer
+from chainrule.homework.evaluate import evaluate
 from chainrule.numeric.vector_eval import loss_at
-from chainrule.symbolic.answers import parse_answer_text
 
 ANSWERS = Path(__file__).resolve().parents[1] / "examples" / "answers" / "vector_mlp"
 CORRECT = """\
@@ -240,7 +240,7 @@ def test_hostile_matrix_answers_are_inert(mlp: Truth, line: str) -> None:
     res = check(mlp, line)
     assert statuses(res) == ["unparseable"], res.lines
     assert not Path("/tmp/chainrule_pwned").exists()
-    from chainrule.numeric.homework_report import result_json
+    from chainrule.homework.results import result_json
 
     assert "<script" not in result_json(res)
 

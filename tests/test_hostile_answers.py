@@ -11,10 +11,10 @@ from pathlib import Path
 import pytest
 
 import chainrule
-from chainrule.numeric.grading import Submission, check_file, grade
-from chainrule.numeric.homework import Truth
-from chainrule.numeric.homework_report import grades_csv, result_json, result_text
-from chainrule.numeric.sandbox import SandboxLimits, SandboxPool
+from chainrule.homework.check import Truth
+from chainrule.homework.grading import Submission, check_file, grade
+from chainrule.homework.results import grades_csv, result_json, result_text
+from chainrule.homework.sandbox import SandboxLimits, SandboxPool
 
 LIMITS = SandboxLimits(wall_seconds=10.0)
 

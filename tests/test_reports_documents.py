@@ -50,7 +50,7 @@ def test_html_sections_in_order(l2):
 
 
 def test_every_error_signal_is_shown(l2):
-    bp = chainrule.derive("logistic_least_squares_l2").backprop
+    bp = chainrule.derivation("logistic_least_squares_l2").backprop
     html, md, tex = (render_report(l2, f) for f in ("html", "md", "tex"))
     for step in bp.steps:
         assert f'id="signal-{step.node}"' in html
@@ -226,7 +226,7 @@ def test_mathml_constructs():
 
 # ----------------------------------------------------------------- Jupyter
 def test_jupyter_fragments():
-    d = chainrule.derive("sum_times")
+    d = chainrule.derivation("sum_times")
     html = d._repr_html_()
     assert html.startswith('<div class="chainrule-report">') and "<math" in html
     assert "<!DOCTYPE" not in html and "checks" not in _section_order(html)
@@ -240,7 +240,7 @@ def test_unknown_format():
 
 
 def test_repr_latex_lists_every_signal():
-    d = chainrule.derive("logistic_least_squares_l2", method="backprop")
+    d = chainrule.derivation("logistic_least_squares_l2", method="backprop")
     latex = d._repr_latex_()
     assert latex.startswith("$$\\begin{aligned}") and latex.endswith("\\end{aligned}$$")
     assert latex.count("&=") == len(d.backprop.steps)

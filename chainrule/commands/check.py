@@ -6,10 +6,10 @@ import argparse
 import sys
 from pathlib import Path
 
-from ..numeric.grading import check_file
-from ..numeric.homework import N_POINTS, SEED, SYMBOLIC_SECONDS, Truth
-from ..numeric.homework_report import result_json, result_text
-from ..numeric.sandbox import DEFAULT_MEMORY_BYTES, DEFAULT_WALL_SECONDS, SandboxLimits
+from ..homework.check import N_POINTS, SEED, SYMBOLIC_SECONDS, Truth
+from ..homework.grading import check_file
+from ..homework.results import result_json, result_text
+from ..homework.sandbox import DEFAULT_MEMORY_BYTES, DEFAULT_WALL_SECONDS, SandboxLimits
 from ..symbolic.errors import ChainruleError
 from .common import add_format_argument, add_model_argument, load_model
 

@@ -87,11 +87,11 @@ def _seconds(text: str) -> float:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..api import derive
+    from ..api import derivation as derive_model
     from ..reports import render_derivation
 
     program = load_model(args.model)
-    derivation = derive(
+    derivation = derive_model(
         program, method=args.method, steps=args.steps, naive_budget=args.budget, cse=not args.no_cse
     )
     options = {"steps": args.steps, "expand": args.expand, "shapes": args.shapes}

@@ -7,9 +7,9 @@ import os
 import sys
 from pathlib import Path
 
-from ..numeric.grading import find_submissions, grade
-from ..numeric.homework_report import grades_csv, grades_json
-from ..numeric.sandbox import Outcome
+from ..homework.grading import find_submissions, grade
+from ..homework.results import grades_csv, grades_json
+from ..homework.sandbox import Outcome
 from ..progress import Progress
 from ..symbolic.errors import ChainruleError
 from .check import add_limit_arguments, limits_from, truth_from
@@ -78,7 +78,7 @@ def run(args: argparse.Namespace) -> int:
 
     with bar:
         if args.scheduler:
-            from ..numeric.grading_dask import grade_on_dask
+            from ..homework.grading_dask import grade_on_dask
 
             results = grade_on_dask(
                 args.scheduler,

@@ -25,10 +25,10 @@ import numpy as np
 import sympy as sp
 from sympy.matrices.expressions.matexpr import MatrixElement
 
+from ..numeric.functions import NUMPY_FUNCTIONS
 from ..symbolic import functions as F
 from ..symbolic import matrix_ops as M
 from ..symbolic.errors import ChainruleError
-from .functions import NUMPY_FUNCTIONS
 
 
 def _max(*a: Any) -> Any:

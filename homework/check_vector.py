@@ -1,21 +1,21 @@
 """Checking matrix answers for vector programs (``W2bar = ybar @ h.T``).
 
-:class:`VectorTruth` is the :class:`~chainrule.numeric.homework.Truth` of a vector
+:class:`VectorTruth` is the :class:`~chainrule.homework.check.Truth` of a vector
 program: the matrix-form backprop (:func:`~chainrule.derive.vector.vector_backprop`)
 evaluated with :mod:`chainrule.numeric.vector_eval` at seeded random points on small,
 distinct sizes (m=3, n=2, k=4 … unless the model binds them, so that a transposed
 matrix never has the right shape by accident). Values are stacks ``(points, rows,
 cols)``; student lines are evaluated on those stacks by the tree walker of
-:mod:`chainrule.numeric.homework_eval` (no generated code).
+:mod:`chainrule.homework.evaluate` (no generated code).
 
 Shapes are checked before values: a line of the wrong shape (``W2bar = h @ ybar.T``)
 is ``incorrect`` with both shapes in words; an expression whose own shapes do not fit
 (``ybar @ h``) is ``incorrect`` with the located shape error (see
-:class:`~chainrule.symbolic.answer_matrix.ShapeMismatch`).
+:class:`~chainrule.homework.answer_matrix.ShapeMismatch`).
 
 >>> import chainrule
->>> from chainrule.symbolic.answers import parse_answer_text
->>> from chainrule.numeric.homework import Truth, check_answer
+>>> from chainrule.homework.answers import parse_answer_text
+>>> from chainrule.homework.check import Truth, check_answer
 >>> p = chainrule.load("vector_mlp")
 >>> truth = Truth(p)
 >>> type(truth).__name__
@@ -35,11 +35,12 @@ import sympy as sp
 
 from ..derive.records import BackpropStep
 from ..derive.vector import concrete_sizes, size_symbols, vector_backprop
-from ..symbolic.answer_matrix import MatrixAnswerBuilder, shape_words
+from ..numeric.vector_eval import backward_values, random_point
 from ..symbolic.errors import ChainruleError
 from ..symbolic.matrix_ops import is_matrix, mat_add, mat_mul
 from ..symbolic.program import Program, Shape
-from .homework import (
+from .answer_matrix import MatrixAnswerBuilder, shape_words
+from .check import (
     ATOL,
     N_POINTS,
     SEED,
@@ -52,8 +53,7 @@ from .homework import (
     diagnose,
     time_limit,
 )
-from .homework_eval import EvalError, evaluate
-from .vector_eval import backward_values, random_point
+from .evaluate import EvalError, evaluate
 
 
 class VectorTruth(Truth):

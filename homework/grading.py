@@ -1,7 +1,7 @@
 """Grade answers safely: each one checked in a limited worker process.
 
-The parent builds the :class:`~chainrule.numeric.homework.Truth` once, reads each answer's
-bytes (bounded), and forks a worker per answer (:mod:`chainrule.numeric.sandbox`). The
+The parent builds the :class:`~chainrule.homework.check.Truth` once, reads each answer's
+bytes (bounded), and forks a worker per answer (:mod:`chainrule.homework.sandbox`). The
 worker parses and checks the answer and streams one message per line, so an answer that
 runs past its limits keeps the lines it finished; the rest are marked ``timeout``.
 """
@@ -14,9 +14,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..symbolic.answers import MAX_ANSWER_BYTES, parse_answer_bytes
 from ..symbolic.errors import ModelError, SourceSpan
-from .homework import (
+from .answers import MAX_ANSWER_BYTES, parse_answer_bytes
+from .check import (
     SYMBOLIC_SECONDS,
     CheckResult,
     LineResult,

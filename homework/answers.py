@@ -4,7 +4,7 @@ Targets name an error signal (``ybar``, ``y_bar``, ``ȳ``, ``\\bar{y}``) or a de
 of the loss (``dL/dw``, ``∂L/∂w``, ``\\frac{\\partial \\mathcal{L}}{\\partial w}``); both
 mean v̄ = ∂L/∂v for the model node v. Right-hand sides use the ``.chain`` expression
 grammar (:func:`chainrule.symbolic.grammar.parse_expression`) or lecture LaTeX
-(:mod:`chainrule.symbolic.latex`). Reading never evaluates anything: a line is parsed
+(:mod:`chainrule.homework.latex`). Reading never evaluates anything: a line is parsed
 into a syntax tree, and :class:`AnswerBuilder` turns that tree into SymPy directly.
 
 >>> from chainrule.symbolic import parse_program
@@ -28,11 +28,11 @@ from pathlib import Path
 
 import sympy as sp
 
-from . import grammar as g
-from .build import CONSTANTS, ExprBuilder
-from .errors import LimitError, ModelError, SourceSpan
-from .functions import FUNCTIONS
-from .program import Program
+from ..symbolic import grammar as g
+from ..symbolic.build import CONSTANTS, ExprBuilder
+from ..symbolic.errors import LimitError, ModelError, SourceSpan
+from ..symbolic.functions import FUNCTIONS
+from ..symbolic.program import Program
 
 #: Largest answer file read at all (bytes); longer *lines* are refused one by one.
 MAX_ANSWER_BYTES = 16 * 1024 * 1024

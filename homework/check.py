@@ -17,7 +17,7 @@ Wrong lines get a diagnosis when they match a known mistake: a sign error, a fac
 left out (the missing child is named); and always a counterexample point.
 
 >>> from chainrule.symbolic import parse_program
->>> from chainrule.symbolic.answers import parse_answer_text
+>>> from chainrule.homework.answers import parse_answer_text
 >>> prog = parse_program("param w, b\\ninput x, t\\nz = w*x + b\\ny = sigma(z)\\n"
 ...                      "L = (y - t)^2/2\\nloss L")
 >>> truth = Truth(prog)
@@ -42,12 +42,12 @@ import sympy as sp
 
 from ..derive.backprop import backprop
 from ..derive.records import BackpropStep
-from ..symbolic.answer_matrix import MatrixAnswerBuilder, ShapeMismatch
-from ..symbolic.answers import Answer, AnswerBuilder, AnswerLine
 from ..symbolic.errors import ChainruleError, ModelError
 from ..symbolic.functions import expand_derivatives, expand_fully
 from ..symbolic.program import Program
-from .homework_eval import EvalError, evaluate
+from .answer_matrix import MatrixAnswerBuilder, ShapeMismatch
+from .answers import Answer, AnswerBuilder, AnswerLine
+from .evaluate import EvalError, evaluate
 
 RTOL = 1e-6  #: the lectures' "relative error should be very small, e.g. 1e-6"
 ATOL = 1e-12  #: values this close are equal even when both are ~0
@@ -125,12 +125,12 @@ class Truth:
 
     Build it once per model and reuse it for every submission (grading forks workers
     after building it, so they share it). A vector program gets a
-    :class:`~chainrule.numeric.homework_vector.VectorTruth` (matrix answers).
+    :class:`~chainrule.homework.check_vector.VectorTruth` (matrix answers).
     """
 
     def __new__(cls, program: Program, *args: Any, **kwargs: Any) -> Truth:
         if cls is Truth and program.is_vector:
-            from .homework_vector import VectorTruth
+            from .check_vector import VectorTruth
 
             cls = VectorTruth
         return object.__new__(cls)
@@ -419,7 +419,7 @@ def _exp_form_is_zero(diff: sp.Basic) -> bool:
 
 def warm_up(truth: Truth) -> None:
     """Import and cache what checking needs, once (forked workers then start warm)."""
-    from ..symbolic.latex import parse_latex
+    from .latex import parse_latex
 
     parse_latex(r"\bar{y}\,\sigma'(z) + \frac{1}{2}e^{-z}")
     z = sp.Symbol("z", real=True)

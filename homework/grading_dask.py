@@ -17,8 +17,8 @@ from functools import lru_cache
 
 from ..symbolic.build import parse_program
 from ..symbolic.errors import ChainruleError
+from .check import CheckResult, Truth
 from .grading import Submission, grade
-from .homework import CheckResult, Truth
 from .sandbox import Outcome, SandboxLimits
 
 

@@ -36,14 +36,14 @@ from typing import Any
 
 import sympy as sp
 
-from . import grammar as g
+from ..symbolic import grammar as g
+from ..symbolic.build import CONSTANTS
+from ..symbolic.errors import ModelError
+from ..symbolic.functions import FUNCTIONS
+from ..symbolic.matrix_ops import mat_mul, scale
+from ..symbolic.program import Program, Shape
+from ..symbolic.vector import Val, VectorBuilder, unparse
 from .answers import AnswerNames
-from .build import CONSTANTS
-from .errors import ModelError
-from .functions import FUNCTIONS
-from .matrix_ops import mat_mul, scale
-from .program import Program, Shape
-from .vector import Val, VectorBuilder, unparse
 
 
 class ShapeMismatch(ModelError):

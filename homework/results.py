@@ -19,7 +19,7 @@ import json
 import unicodedata
 from typing import Any
 
-from .homework import CheckResult, LineResult
+from .check import CheckResult, LineResult
 
 STATUSES = ("correct", "incorrect", "unparseable", "timeout")
 

@@ -32,9 +32,9 @@ import unicodedata
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from . import grammar as g
-from .errors import LimitError, ModelError, SourceSpan
-from .functions import FUNCTIONS
+from ..symbolic import grammar as g
+from ..symbolic.errors import LimitError, ModelError, SourceSpan
+from ..symbolic.functions import FUNCTIONS
 
 # ------------------------------------------------------------------ vocabulary
 #: ``\command`` → function name of :data:`~chainrule.symbolic.functions.FUNCTIONS`.

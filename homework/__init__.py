@@ -1,0 +1,5 @@
+"""Homework checking: students' answers (text and LaTeX) parsed by chainrule's own
+grammars, checked line by line against the derivation, graded in sandboxed workers.
+
+>>> from chainrule.homework.check import check_answer  # doctest: +SKIP
+"""
