@@ -1,0 +1,205 @@
+"""The operator registry: one :class:`Op` record per primitive, everything about it in it.
+
+Why this shape. A JAX primitive registers its implementation, shape rule, JVP/transpose
+and lowering beside its definition; PyTorch's ``derivatives.yaml`` keeps one declarative
+entry per op and generates the rest; a SymPy ``Function`` subclass carries ``fdiff`` and
+its printer methods on one class. chainrule needs all three views of an operation — the
+SymPy node that *is* the operation in a derivation, the math about it (local derivative
+or vector–Jacobian product, entrywise expansion, cost), its NumPy form, and its
+renderings — so an :class:`Op` is a frozen record (the ``derivatives.yaml`` idea: data,
+readable top to bottom) whose ``node`` is the SymPy class (the ``Function`` idea: the
+printers find ``_lecture_unicode``/``_lecture_latex`` on it), registered in a
+:class:`Registry` keyed by spelling and by node class (the JAX idea: everything about a
+primitive reachable from one entry). Every other module asks the registry; none lists
+operation names.
+
+>>> from chainrule.ops import REGISTRY
+>>> op = REGISTRY.by_name("sigmoid")
+>>> op.name, op.unicode, op.latex
+('sigma', 'σ', '\\\\sigma')
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field, replace
+from typing import Any, Literal
+
+import sympy as sp
+
+#: ``vjp(g, ans, i)``: the cotangent of argument ``i`` of the node ``ans`` given the
+#: cotangent ``g`` of its value.
+VJP = Callable[[sp.Basic, sp.Basic, int], sp.Basic]
+
+
+@dataclass(frozen=True)
+class Op:
+    """Everything chainrule knows about one operation.
+
+    Scalar functions (``kind="scalar"``) apply to numbers and, componentwise, to
+    tensors; tensor operations (``kind="tensor"``) take whole vectors and matrices.
+    Callables receive the consumer's own context object where they need one (an
+    expander, a cost counter, an evaluator), so the registry depends on nothing above it.
+    """
+
+    name: str  # canonical name, as the model language writes it
+    node: type  # the SymPy class of an application of the operation
+    kind: Literal["scalar", "tensor"] = "scalar"
+    doc: str = ""  # one line for --help and reports
+
+    # -- names and arity
+    spellings: tuple[str, ...] = ()  # further model-language names ("sigmoid" for sigma)
+    in_language: bool = True  # written in models under its name (σ' is written sigma')
+    answer_spellings: tuple[str, ...] = ()  # further names accepted in students' answers
+    latex_commands: tuple[str, ...] = ()  # LaTeX commands (no backslash) read in answers
+    arity: tuple[int, ...] = (1,)
+    defaults: tuple[sp.Basic, ...] = ()  # values of optional trailing arguments
+
+    # -- building (model text → SymPy)
+    build: Callable[..., Any] | None = None  # scalar: SymPy args → expression
+    build_tensor: Callable[..., Any] | None = None  # tensor: (builder, call, vals) → Val
+
+    # -- calculus
+    partials: tuple[Callable[..., sp.Basic], ...] = ()  # ∂f/∂argᵢ, one per argument
+    vjp: VJP | None = None
+    smooth: bool = True  # False: derivative only almost everywhere (kinks)
+    analytic: bool = True  # holomorphic (complex-step differentiation is exact)
+    expand: Callable[..., sp.Basic] | None = None  # the calculus-class form (exp, log, Max)
+    expand_derivative: Callable[..., sp.Basic] | None = None  # σ'(z) → σ(z)(1 − σ(z))
+
+    # -- entrywise (unit-form) expansion, costs
+    unit_form: Callable[[Any, sp.Basic], Any] | None = None  # (expander, node) → entries
+    cost: Callable[[Any, sp.Basic], Any] | None = None  # (counter, node) → Cost
+
+    # -- numbers
+    numpy: Callable[..., Any] | None = None  # array implementation (evaluators)
+    evaluate: Callable[[Any, sp.Basic, Callable[[sp.Basic], Any]], Any] | None = None
+    numpy_call: str = ""  # the callable generated code names ("np.tanh", "sigma")
+    numpy_source: str = ""  # helper definition copied into generated code (stable form)
+    numpy_source_analytic: str = ""  # holomorphic helper (complex-step checks)
+    needs: tuple[str, ...] = ()  # helpers that numpy_source calls
+    numpy_print: Callable[[Any, sp.Basic], str] | None = None  # (printer, node) → code
+
+    # -- renderings
+    unicode: str = ""  # "σ"
+    latex: str = ""  # r"\sigma"
+    mathml: str = ""  # "σ" (the <mi> text in MathML)
+
+    extra: dict[str, Any] = field(default_factory=dict, compare=False, hash=False)
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        """Every name the operation goes by in models and answers."""
+        return (self.name, *self.spellings, *self.answer_spellings)
+
+    def partial(self, args: tuple[sp.Basic, ...], i: int) -> sp.Basic:
+        """∂f(args)/∂argᵢ by the entry's rule (or SymPy's ``fdiff`` when it has none)."""
+        if i < len(self.partials):
+            return self.partials[i](*args)
+        return self.node(*args).fdiff(i + 1)
+
+
+class OpError(ValueError):
+    """A registry rule refuses its arguments (the caller adds the source location)."""
+
+
+class UnknownOperation(KeyError):
+    """No operation is registered under that name or node class."""
+
+
+class Registry:
+    """Operations by spelling and by node class; :meth:`extend` makes a child registry
+    that sees its parent's entries (a model's own ``def`` functions live in one)."""
+
+    def __init__(self, parent: Registry | None = None) -> None:
+        self.parent = parent
+        self._by_name: dict[str, Op] = {}
+        self._by_node: dict[type, Op] = {}
+        self._order: list[Op] = []
+
+    # -- registration
+    def register(self, op: Op) -> Op:
+        """Add ``op``; its spellings must be new (a name means one thing)."""
+        for name in {op.name, *op.spellings}:
+            if name in self._by_name and self._by_name[name] is not op:
+                raise ValueError(f"an operation named {name!r} is already registered")
+        for name in {op.name, *op.spellings}:
+            self._by_name[name] = op
+        self._by_node[op.node] = op
+        self._order.append(op)
+        return op
+
+    def replace(self, op: Op, **changes: Any) -> Op:
+        """Update fields of a registered entry in place (e.g. a NumPy form)."""
+        new = replace(op, **changes)
+        for name, o in list(self._by_name.items()):
+            if o is op:
+                self._by_name[name] = new
+        self._by_node[new.node] = new
+        self._order[self._order.index(op)] = new
+        return new
+
+    def extend(self) -> Registry:
+        return Registry(parent=self)
+
+    # -- lookup
+    def by_name(self, name: str) -> Op:
+        op = self.get(name)
+        if op is None:
+            raise UnknownOperation(name)
+        return op
+
+    def get(self, name: str) -> Op | None:
+        op = self._by_name.get(name)
+        if op is None and self.parent is not None:
+            return self.parent.get(name)
+        return op
+
+    def for_node(self, node: sp.Basic | type) -> Op | None:
+        """The entry of a node (or node class), looking through base classes."""
+        cls = node if isinstance(node, type) else type(node)
+        for klass in cls.__mro__:
+            op = self._by_node.get(klass)
+            if op is not None:
+                return op
+        if self.parent is not None:
+            return self.parent.for_node(cls)
+        own = getattr(cls, "op", None)  # a node registered elsewhere (a model's def)
+        return own if isinstance(own, Op) else None
+
+    def __contains__(self, name: object) -> bool:
+        return isinstance(name, str) and self.get(name) is not None
+
+    def __iter__(self) -> Iterator[Op]:
+        seen: set[int] = set()
+        for op in [*(self.parent or ()), *self._order]:
+            current = self.get(op.name) if op.spellings or op.name else op
+            if current is not None and id(current) not in seen:
+                seen.add(id(current))
+                yield current
+
+    def spellings(self, kind: str | None = None) -> dict[str, Op]:
+        """Every model-language spelling → entry (``kind`` filters scalar/tensor)."""
+        out: dict[str, Op] = {}
+        for op in self:
+            if kind is None or op.kind == kind:
+                for s in (op.name, *op.spellings) if op.in_language else ():
+                    out[s] = op
+        return out
+
+    def answer_names(self) -> dict[str, Op]:
+        """Every spelling accepted in answers (model spellings and answer-only ones)."""
+        out = self.spellings()
+        for op in self:
+            for s in op.answer_spellings:
+                out.setdefault(s, op)
+        return out
+
+    def latex_commands(self) -> dict[str, Op]:
+        return {c: op for op in self for c in op.latex_commands}
+
+    def non_smooth(self) -> tuple[type, ...]:
+        return tuple(op.node for op in self if not op.smooth)
+
+    def non_analytic(self) -> tuple[type, ...]:
+        return tuple(op.node for op in self if not op.analytic)
