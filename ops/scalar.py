@@ -15,6 +15,7 @@ sigma_prime(z)
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -291,7 +292,10 @@ def _extremum_partial(args: tuple[sp.Basic, ...], i: int, is_max: bool) -> sp.Ba
 
 
 def _extremum(is_max: bool, n: int = 8) -> tuple:
-    return tuple((lambda k: lambda *a: _extremum_partial(a, k, is_max))(k) for k in range(n))
+    def rule(k: int) -> Callable[..., sp.Basic]:
+        return lambda *a: _extremum_partial(a, k, is_max)
+
+    return tuple(rule(k) for k in range(n))
 
 
 _MANY = (2, 3, 4, 5, 6, 7, 8)

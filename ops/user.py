@@ -82,6 +82,10 @@ def _function_op(
     )
 
 
+def _applier(d: Op) -> Any:
+    return lambda *a: d.node(*a)
+
+
 def primitive(
     name: str,
     params: sp.Symbol | Sequence[sp.Symbol],
@@ -111,7 +115,7 @@ def primitive(
     unicode = unicode or name
     latex = latex or rf"\operatorname{{{name}}}"
     derivs: list[Op] = []
-    for i, p in enumerate(params):
+    for p in params:
         d_body = sp.diff(body, p) if derivative is None else sp.sympify(derivative)
         suffix = "_prime" if len(params) == 1 else f"_prime_{p}"
         mark = "'" if len(params) == 1 else f"'_{p}"
@@ -135,7 +139,7 @@ def primitive(
         name,
         params,
         body,
-        tuple((lambda d: lambda *a: d.node(*a))(d) for d in derivs),
+        tuple(_applier(d) for d in derivs),
         registry,
         in_language=True,
         unicode=unicode,
