@@ -22,10 +22,9 @@ from .records import (
     RuleStep,
     error_signal,
 )
-from .rules import LOCAL_RULES, partial
+from .rules import partial
 
 __all__ = [
-    "LOCAL_RULES",
     "BackpropDerivation",
     "BackpropStep",
     "Contribution",

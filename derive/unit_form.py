@@ -15,26 +15,12 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from functools import reduce
 from typing import Any
 
 import numpy as np
 import sympy as sp
 
-from ..symbolic.matrix_ops import (
-    Broadcast,
-    Diag,
-    Dot,
-    Elementwise,
-    LogSoftmax,
-    MatSum,
-    Mean,
-    Norm2,
-    Softmax,
-    SumCols,
-    SumRows,
-    is_matrix,
-)
+from ..ops import REGISTRY
 from ..symbolic.program import Assignment, Program, Variable, make_symbol
 from .vector import concrete_sizes, size_symbols
 
@@ -60,76 +46,43 @@ class Expander:
             return self.env[e]
         if e in self.memo:
             return self.memo[e]
-        for cls in type(e).__mro__:
-            rule = EXPANSIONS.get(cls)
-            if rule is not None:
-                out = rule(self, e)
-                self.memo[e] = out
-                return out
+        rule = _rule_for(e)
+        if rule is not None:
+            out = rule(self, e)
+            self.memo[e] = out
+            return out
         if e.is_Atom:
             return e
         raise NotImplementedError(f"cannot expand {type(e).__name__}")
 
 
-def _columns(m: sp.ImmutableMatrix) -> list[list[sp.Basic]]:
-    return [list(m[:, j]) for j in range(m.cols)]
+def _apply(x: Expander, e: sp.Basic) -> sp.Basic:
+    return e.func(*[x(a) for a in e.args])
 
 
-def _softmax(m: sp.ImmutableMatrix, log: bool) -> sp.ImmutableMatrix:
-    out = sp.zeros(m.rows, m.cols)
-    for j, col in enumerate(_columns(m)):
-        total = sp.Add(*[sp.exp(v) for v in col])
-        for i, v in enumerate(col):
-            out[i, j] = v - sp.log(total) if log else sp.exp(v) / total
-    return Matrix(out)
-
-
-def _matmul(x: Expander, e: sp.MatMul) -> sp.ImmutableMatrix:
-    return reduce(lambda a, b: a * b, [x(a) for a in e.args])
-
-
-def _broadcast(x: Expander, e: Broadcast) -> sp.ImmutableMatrix:
-    rows, cols = x.shape(e)
-    a = x(e.arg)
-    if not is_matrix(e.arg):
-        return Matrix(rows, cols, lambda i, j: a)
-    return Matrix(rows, cols, lambda i, j: a[0 if a.rows == 1 else i, 0 if a.cols == 1 else j])
-
-
-def _entries(m: sp.ImmutableMatrix) -> list[sp.Basic]:
-    return list(m)
-
-
-#: node type → its explicit expansion (one line each, as the VJP registry).
+#: Generic algebra → its explicit expansion; every operation's own expansion is in its
+#: registry entry (``Op.unit_form``).
 EXPANSIONS: dict[type, Callable[[Expander, Any], Any]] = {
-    sp.MatMul: _matmul,
-    sp.MatAdd: lambda x, e: reduce(lambda a, b: a + b, [x(a) for a in e.args]),
-    sp.Transpose: lambda x, e: x(e.arg).T,
-    sp.HadamardProduct: lambda x, e: reduce(
-        lambda a, b: a.multiply_elementwise(b), [x(a) for a in e.args]
-    ),
-    sp.HadamardPower: lambda x, e: x(e.args[0]).applyfunc(lambda v: v ** e.args[1]),
-    Elementwise: lambda x, e: x(e.arg).applyfunc(e.fn),
-    MatSum: lambda x, e: sp.Add(*_entries(x(e.args[0]))),
-    Mean: lambda x, e: sp.Add(*_entries(x(e.args[0]))) / len(x(e.args[0])),
-    Dot: lambda x, e: sp.Add(*[a * b for a, b in zip(x(e.args[0]), x(e.args[1]), strict=False)]),
-    Norm2: lambda x, e: sp.Add(*[a**2 for a in x(e.args[0])]),
-    Softmax: lambda x, e: _softmax(x(e.arg), log=False),
-    LogSoftmax: lambda x, e: _softmax(x(e.arg), log=True),
-    SumCols: lambda x, e: Matrix([sp.Add(*r) for r in x(e.arg).tolist()]),
-    SumRows: lambda x, e: Matrix([[sp.Add(*c) for c in _columns(x(e.arg))]]),
-    Diag: lambda x, e: Matrix(sp.diag(*_entries(x(e.arg)))),
-    Broadcast: _broadcast,
     sp.OneMatrix: lambda x, e: Matrix(sp.ones(*x.shape(e))),
     sp.ZeroMatrix: lambda x, e: Matrix(sp.zeros(*x.shape(e))),
     sp.Identity: lambda x, e: Matrix(sp.eye(x.dim(e.shape[0]))),
     sp.Add: lambda x, e: sp.Add(*[x(a) for a in e.args]),
     sp.Mul: lambda x, e: sp.Mul(*[x(a) for a in e.args]),
     sp.Pow: lambda x, e: sp.Pow(x(e.base), x(e.exp)),
-    sp.Function: lambda x, e: e.func(*[x(a) for a in e.args]),
-    sp.Max: lambda x, e: e.func(*[x(a) for a in e.args]),
-    sp.Min: lambda x, e: e.func(*[x(a) for a in e.args]),
 }
+
+
+def _rule_for(e: sp.Basic) -> Callable[[Expander, Any], Any] | None:
+    op = REGISTRY.for_node(e)
+    if op is not None and op.unit_form is not None:
+        return op.unit_form
+    for cls in type(e).__mro__:
+        rule = EXPANSIONS.get(cls)
+        if rule is not None:
+            return rule
+    if op is not None and op.kind == "scalar" or isinstance(e, sp.Function):
+        return _apply  # a scalar function of expanded arguments
+    return None
 
 
 # ------------------------------------------------------------------ unit program

@@ -33,17 +33,8 @@ from dataclasses import dataclass
 import numpy as np
 import sympy as sp
 
-from ..symbolic.matrix_ops import (
-    Diag,
-    Elementwise,
-    LogSoftmax,
-    MatSum,
-    Softmax,
-    is_matrix,
-    mat_add,
-    mat_mul,
-    scale,
-)
+from ..ops import REGISTRY, is_matrix, mat_add
+from ..ops.registry import Fusion
 from ..symbolic.program import Assignment, Program
 from .records import (
     BackpropDerivation,
@@ -57,87 +48,24 @@ from .records import (
 from .vjp import pullback
 
 
-# --------------------------------------------------------------- softmax + CE
-@dataclass(frozen=True)
-class SoftmaxCrossEntropy:
-    """``y = softmax(z)`` (or log_softmax) read only by ``c = k·sum(t ∘ log y) + …``."""
-
-    z: str
-    y: str
-    c: str
-    target: sp.Basic  # t
-    coeff: sp.Basic  # k (−1 for L = −sum(t∘log y))
-    log_form: bool  # y = log_softmax(z), c = k·sum(t ∘ y)
-
-    @property
-    def expression_factor(self) -> sp.Basic:
-        return -self.coeff
-
-    def note(self) -> str:
-        t = str(self.target)
-        return (
-            f"softmax followed by cross-entropy: {self.z}_bar = {self.c}_bar*"
-            f"({'softmax(' + self.z + ')' if self.log_form else self.y} - {t})"
-            f"{' scaled by ' + str(-self.coeff) if self.coeff != -1 else ''}; valid when "
-            f"each column of {t} sums to 1 (one-hot or probability targets)"
-        )
-
-
-def _ce_term(expr: sp.Basic, y: sp.Basic, log_form: bool) -> tuple[sp.Basic, sp.Basic] | None:
-    """(t, k) when the only terms of ``expr`` holding ``y`` are ``k·sum(t ∘ log y)``."""
-    terms = [a for a in sp.Add.make_args(expr) if a.has(y)]
-    if len(terms) != 1:
-        return None
-    coeff, rest = terms[0].as_coeff_mul()
-    reductions = [r for r in rest if isinstance(r, MatSum)]
-    if len(reductions) != 1:
-        return None
-    k = coeff * sp.Mul(*[r for r in rest if r is not reductions[0]])
-    if k.has(y):
-        return None
-    inner = reductions[0].args[0]
-    if not isinstance(inner, sp.HadamardProduct) or len(inner.args) != 2:
-        return None
-    for t, other in (inner.args, inner.args[::-1]):
-        ok = (
-            other == y
-            if log_form
-            else (
-                isinstance(other, Elementwise)
-                and other.arg == y
-                and other.fn.expr == sp.log(other.fn.variables[0])
-            )
-        )
-        if ok and isinstance(t, sp.MatrixSymbol) and not t.has(y):
-            return t, k
-    return None
-
-
-def find_softmax_cross_entropy(program: Program) -> dict[str, SoftmaxCrossEntropy]:
-    """Nodes ``z`` whose error signal simplifies to ``c̄ (y − t)`` (z name → pattern)."""
-    found: dict[str, SoftmaxCrossEntropy] = {}
+# --------------------------------------------------------------- fused steps
+def find_fusions(program: Program) -> dict[str, Fusion]:
+    """Nodes whose error signal one registry rule writes in one step, by node name
+    (softmax followed by cross-entropy: ``z̄ = c̄ (y − t)``)."""
+    found: dict[str, Fusion] = {}
     for a in program.assignments:
-        if not isinstance(a.expr, (Softmax, LogSoftmax)) or not isinstance(
-            a.expr.arg, sp.MatrixSymbol
-        ):
+        op = REGISTRY.for_node(a.expr)
+        if op is None or op.fuse is None:
             continue
-        z = program.item_of(a.expr.arg)
-        children = program.children(a.name)
-        if z is None or not isinstance(z, Assignment) or len(children) != 1:
-            continue
-        if program.children(z.name) != [a.name]:
-            continue
-        c = program[children[0]]
-        log_form = isinstance(a.expr, LogSoftmax)
-        hit = _ce_term(c.expr, a.symbol, log_form)  # type: ignore[union-attr]
-        if hit is not None:
-            found[z.name] = SoftmaxCrossEntropy(z.name, a.name, c.name, hit[0], hit[1], log_form)
+        fusion = op.fuse(program, a, lambda name: error_signal(name, program[name].symbol))
+        if fusion is not None:
+            found[fusion.node] = fusion
     return found
 
 
 def simplex_inputs(program: Program) -> set[str]:
-    """Inputs that must sum to 1 per column for the softmax–CE simplification to hold."""
-    return {str(p.target) for p in find_softmax_cross_entropy(program).values()}
+    """Inputs that a fused step's condition is about (targets that must sum to 1)."""
+    return {t for f in find_fusions(program).values() for t in f.conditioned_inputs}
 
 
 # ---------------------------------------------------------------------- backprop
@@ -153,8 +81,8 @@ def vector_backprop(
     needed = program.needed_by_loss()
     roles = {"param"} | ({"input"} if wrt_inputs else set())
     signals = {n: error_signal(n, program[n].symbol) for n in needed}
-    sce = find_softmax_cross_entropy(program) if simplify_softmax else {}
-    skipped = {p.y for p in sce.values()}
+    sce = find_fusions(program) if simplify_softmax else {}
+    skipped = {p.skipped for p in sce.values()}
     contribs: dict[str, list[Contribution]] = defaultdict(list)
     leaves = [v for v in program.variables if v.role in roles and v.name in needed]
     done: set[str] = set()
@@ -165,7 +93,7 @@ def vector_backprop(
         if a.name == program.loss:
             steps.append(BackpropStep(a.name, signals[a.name], [], sp.S.One, role="loss"))
         elif a.name in sce:
-            steps.append(_softmax_step(program, sce[a.name], signals))
+            steps.append(_fused_step(sce[a.name], signals))
         elif a.name not in skipped:
             steps.append(_step(a.name, signals[a.name], contribs[a.name], "node"))
         if a.name not in skipped:
@@ -204,19 +132,14 @@ def _step(
     return BackpropStep(name, signal, list(contributions), expression, role=role)
 
 
-def _softmax_step(
-    program: Program, p: SoftmaxCrossEntropy, signals: dict[str, sp.Basic]
-) -> BackpropStep:
-    y = program.symbol(p.y)
-    out = Softmax(program.symbol(p.z)) if p.log_form else y
-    expression = scale(p.expression_factor * signals[p.c], mat_add(out, scale(-1, p.target)))
+def _fused_step(p: Fusion, signals: dict[str, sp.Basic]) -> BackpropStep:
     return BackpropStep(
-        p.z,
-        signals[p.z],
-        [Contribution(p.y, None, expression)],  # type: ignore[arg-type]
-        expression,
+        p.node,
+        signals[p.node],
+        [Contribution(p.skipped, None, p.expression)],  # type: ignore[arg-type]
+        p.expression,
         role="node",
-        note=p.note(),
+        note=p.note,
     )
 
 
@@ -236,20 +159,8 @@ def local_jacobian(child: sp.Basic, v: sp.Basic) -> sp.Basic | None:
         return parts[0]
     if child == v:
         return sp.Identity(v.shape[0])
-    if isinstance(child, Elementwise) and child.arg == v:
-        return Diag(Elementwise(child.derivative_fn(), v))
-    if (
-        isinstance(child, sp.MatMul)
-        and child.args[-1] == v
-        and not child.args[-1].has(*child.args[:-1])
-    ):
-        return sp.MatMul(*child.args[:-1])
-    if isinstance(child, Softmax) and child.arg == v:
-        return mat_add(Diag(child), scale(-1, mat_mul(child, child.T)))
-    if isinstance(child, sp.HadamardProduct) and v in child.args and len(child.args) == 2:
-        other = child.args[1 - child.args.index(v)]
-        return Diag(other)
-    return None
+    op = REGISTRY.for_node(child)
+    return op.jacobian(child, v) if op is not None and op.jacobian is not None else None
 
 
 @dataclass(frozen=True)
@@ -280,7 +191,7 @@ def jacobians(derivation: BackpropDerivation) -> list[JacobianView]:
             j = c.local_derivative
             form = (
                 "diagonal"
-                if isinstance(j, Diag)
+                if getattr(j, "is_diagonal", False)
                 else "identity"
                 if isinstance(j, sp.Identity)
                 else "matrix"

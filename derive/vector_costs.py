@@ -23,23 +23,10 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
 
 import sympy as sp
 
-from ..symbolic.matrix_ops import (
-    Broadcast,
-    Dot,
-    Elementwise,
-    LogSoftmax,
-    MatSum,
-    Mean,
-    Norm2,
-    Softmax,
-    SumCols,
-    SumRows,
-    is_matrix,
-)
+from ..ops import REGISTRY, operands
 from ..symbolic.program import Program
 from .opcount import ZERO, CostRow, OpCount, _own_cost, count_after_cse, count_many, count_ops
 from .records import BackpropDerivation, NaiveDerivation
@@ -72,104 +59,32 @@ class Counter:
     def rc(self, e: sp.Basic) -> tuple[int, int]:
         return self.n(e.shape[0]), self.n(e.shape[1])
 
+    def cost(
+        self, adds: int = 0, muls: int = 0, divs: int = 0, calls: int = 0, macs: sp.Expr = sp.S.Zero
+    ) -> Cost:
+        """A :class:`Cost` (what the registry's cost rules build)."""
+        return Cost(OpCount(adds=adds, muls=muls, divs=divs, calls=calls), sp.sympify(macs))
+
+    def per_entry(self, body: sp.Basic, n: int) -> Cost:
+        """A scalar expression applied to each of ``n`` entries (at least one call)."""
+        per = count_ops(body)
+        per = per if per.total else OpCount(calls=1)
+        return Cost(OpCount(per.adds * n, per.muls * n, per.divs * n, per.calls * n))
+
     def __call__(self, e: sp.Basic) -> Cost:
         if e.is_Atom or isinstance(e, sp.MatrixSymbol):
             return Cost()
         own = Cost()
-        for cls in type(e).__mro__:
-            rule = COUNTS.get(cls)
-            if rule is not None:
-                own = rule(self, e)
-                break
-        children = [
-            a
-            for a in e.args
-            if not isinstance(e, (Broadcast, Elementwise))
-            or a is e.args[0 if isinstance(e, Broadcast) else 1]
-        ]
+        op = REGISTRY.for_node(e)
+        if op is not None and op.cost is not None:
+            own = op.cost(self, e)
+        elif isinstance(e, (sp.Add, sp.Mul, sp.Pow, sp.Function)) or op is not None:
+            own = Cost(_own_cost(e))
+        children = operands(e)
         total = own
         for a in children:
             total = total + self(a)
         return total
-
-
-def _matmul(c: Counter, e: sp.MatMul) -> Cost:
-    mats = [a for a in e.args if is_matrix(a)]
-    scalars = [a for a in e.args if not is_matrix(a) and a != -1]
-    ops, macs = ZERO, sp.S.Zero
-    rows, inner = mats[0].shape
-    for m in mats[1:]:
-        a, b, d = c.n(rows), c.n(inner), c.n(m.shape[1])
-        ops = ops + OpCount(adds=a * (b - 1) * d, muls=a * b * d)
-        macs += rows * inner * m.shape[1]
-        inner = m.shape[1]
-    if scalars:
-        r, k = c.rc(e)
-        ops = ops + OpCount(muls=r * k + len(scalars) - 1)
-    return Cost(ops, macs)
-
-
-def _entries(c: Counter, e: sp.Basic) -> int:
-    r, k = c.rc(e)
-    return r * k
-
-
-def _per_entry(ops: OpCount, n: int) -> OpCount:
-    return OpCount(ops.adds * n, ops.muls * n, ops.divs * n, ops.calls * n)
-
-
-def _elementwise(c: Counter, e: Elementwise) -> Cost:
-    per = count_ops(e.fn.expr)
-    per = per if per.total else OpCount(calls=1)
-    return Cost(_per_entry(per, _entries(c, e)))
-
-
-def _power(c: Counter, e: sp.HadamardPower) -> Cost:
-    p, n = e.args[1], _entries(c, e)
-    if p.is_Integer and p >= 2:
-        return Cost(OpCount(muls=(int(p) - 1) * n))
-    if p.is_Integer and p < 0:
-        return Cost(OpCount(muls=(abs(int(p)) - 1) * n, divs=n))
-    return Cost(OpCount(calls=n))
-
-
-def _inner(c: Counter, e: sp.Basic) -> Cost:
-    x = e.args[0]
-    n = _entries(c, x)
-    return Cost(OpCount(adds=n - 1, muls=n), x.shape[0] * x.shape[1])
-
-
-def _softmax(c: Counter, e: sp.Basic, log: bool) -> Cost:
-    r, k = c.rc(e)
-    if log:
-        return Cost(OpCount(adds=(r - 1) * k + r * k, calls=r * k + k))
-    return Cost(OpCount(adds=(r - 1) * k, divs=r * k, calls=r * k))
-
-
-#: node type → its own cost (children are added by the counter).
-# fmt: off
-COUNTS: dict[type, Callable[[Counter, Any], Cost]] = {
-    sp.MatMul:          _matmul,
-    sp.MatAdd:          lambda c, e: Cost(OpCount(adds=(len(e.args) - 1) * _entries(c, e))),
-    sp.HadamardProduct: lambda c, e: Cost(OpCount(muls=(len(e.args) - 1) * _entries(c, e))),
-    sp.HadamardPower:   _power,
-    Elementwise:        _elementwise,
-    MatSum:             lambda c, e: Cost(OpCount(adds=_entries(c, e.args[0]) - 1)),
-    Mean:               lambda c, e: Cost(OpCount(adds=_entries(c, e.args[0]) - 1, divs=1)),
-    Dot:                _inner,
-    Norm2:              _inner,
-    Softmax:            lambda c, e: _softmax(c, e, log=False),
-    LogSoftmax:         lambda c, e: _softmax(c, e, log=True),
-    SumCols:            lambda c, e: Cost(OpCount(adds=c.rc(e.arg)[0] * (c.rc(e.arg)[1] - 1))),
-    SumRows:            lambda c, e: Cost(OpCount(adds=(c.rc(e.arg)[0] - 1) * c.rc(e.arg)[1])),
-    sp.Transpose:       lambda c, e: Cost(),
-    Broadcast:          lambda c, e: Cost(),
-    sp.Add:             lambda c, e: Cost(_own_cost(e)),
-    sp.Mul:             lambda c, e: Cost(_own_cost(e)),
-    sp.Pow:             lambda c, e: Cost(_own_cost(e)),
-    sp.Function:        lambda c, e: Cost(_own_cost(e)),
-}
-# fmt: on
 
 
 @dataclass(frozen=True)

@@ -24,6 +24,7 @@ from .tensor import (
     TensorNode,
     elementwise,
     local_partial,
+    operands,
     tensor_entries,
 )
 
@@ -81,6 +82,7 @@ __all__ = [
     "local_partial",
     "mat_add",
     "mat_mul",
+    "operands",
     "primitive",
     "register",
     "scale",

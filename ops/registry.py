@@ -33,6 +33,19 @@ VJP = Callable[[sp.Basic, sp.Basic, int], sp.Basic]
 
 
 @dataclass(frozen=True)
+class Fusion:
+    """An operation and its only reader written as one backprop step (softmax followed
+    by cross-entropy: ``z̄ = c̄ (y − t)``), valid under a stated condition."""
+
+    node: str  # the node whose error signal is written in one step (z)
+    skipped: str  # the node the step passes over (y)
+    reader: str  # the reader whose error signal the step uses (c)
+    expression: sp.Basic  # z̄ in terms of the reader's error signal
+    note: str  # what the step is and when it is valid
+    conditioned_inputs: tuple[str, ...] = ()  # inputs the condition is about (t)
+
+
+@dataclass(frozen=True)
 class Op:
     """Everything chainrule knows about one operation.
 
@@ -66,6 +79,9 @@ class Op:
     analytic: bool = True  # holomorphic (complex-step differentiation is exact)
     expand: Callable[..., sp.Basic] | None = None  # the calculus-class form (exp, log, Max)
     expand_derivative: Callable[..., sp.Basic] | None = None  # σ'(z) → σ(z)(1 − σ(z))
+    jacobian: Callable[[sp.Basic, sp.Basic], sp.Basic | None] | None = None  # for teaching
+    #: ``fuse(program, assignment, signal)``: a :class:`Fusion` of this node with its reader
+    fuse: Callable[[Any, Any, Callable[[str], sp.Basic]], Fusion | None] | None = None
 
     # -- entrywise (unit-form) expansion, costs
     unit_form: Callable[[Any, sp.Basic], Any] | None = None  # (expander, node) → entries

@@ -37,7 +37,7 @@ from .algebra import (
     scale,
     spread,
 )
-from .registry import Op, OpError, Registry
+from .registry import Fusion, Op, OpError, Registry
 
 Matrix = sp.ImmutableMatrix
 
@@ -48,6 +48,11 @@ class TensorNode:
 
     op: Op | None = None
     name = ""
+
+    @property
+    def operands(self) -> tuple[sp.Basic, ...]:
+        """The arguments that are values (not a function body or a size)."""
+        return self.args  # type: ignore[attr-defined,no-any-return]
 
     def _args_text(self, printer: Any) -> str:
         return ", ".join(printer._print(a) for a in self.args)  # type: ignore[attr-defined]
@@ -159,6 +164,7 @@ class Diag(ColumnwiseOp):
     """diag(v): the diagonal matrix of a vector (Jacobians of elementwise ops)."""
 
     name = "diag"
+    is_diagonal = True
 
     @property
     def shape(self) -> tuple[sp.Expr, sp.Expr]:
@@ -195,6 +201,10 @@ class Elementwise(TensorNode, MatrixExpr):
     @property
     def shape(self) -> tuple[sp.Expr, sp.Expr]:
         return self.arg.shape
+
+    @property
+    def operands(self) -> tuple[sp.Basic, ...]:
+        return (self.arg,)
 
     def derivative_fn(self, registry: Registry | None = None) -> sp.Lambda:
         """φ' as a Lambda, by the entry of φ (σ → σ', relu → step, …)."""
@@ -244,6 +254,10 @@ class Broadcast(TensorNode, MatrixExpr):
     def shape(self) -> tuple[sp.Expr, sp.Expr]:
         return (self.args[1], self.args[2])
 
+    @property
+    def operands(self) -> tuple[sp.Basic, ...]:
+        return (self.arg,)
+
     def spread_scalar(self) -> sp.Basic | None:
         return None if is_matrix(self.arg) else self.arg
 
@@ -257,6 +271,11 @@ class Broadcast(TensorNode, MatrixExpr):
         return printer._print(self.arg)
 
     _latex = _lecture_unicode = _lecture_latex = _sympystr  # type: ignore[assignment]
+
+
+def operands(e: sp.Basic) -> tuple[sp.Basic, ...]:
+    """The value arguments of any node (an elementwise node's body is not one)."""
+    return tuple(getattr(e, "operands", e.args))
 
 
 def local_partial(f: sp.Basic, i: int, registry: Registry | None = None) -> sp.Basic:
@@ -494,6 +513,94 @@ def _columnwise_builder(node: type) -> Callable:
     return build
 
 
+# ================================================================ fusions
+def _ce_term(expr: sp.Basic, y: sp.Basic, log_form: bool) -> tuple[sp.Basic, sp.Basic] | None:
+    """(t, k) when the only terms of ``expr`` holding ``y`` are ``k·sum(t ∘ log y)``."""
+    terms = [a for a in sp.Add.make_args(expr) if a.has(y)]
+    if len(terms) != 1:
+        return None
+    coeff, rest = terms[0].as_coeff_mul()
+    reductions = [r for r in rest if isinstance(r, MatSum)]
+    if len(reductions) != 1:
+        return None
+    k = coeff * sp.Mul(*[r for r in rest if r is not reductions[0]])
+    if k.has(y):
+        return None
+    inner = reductions[0].args[0]
+    if not isinstance(inner, sp.HadamardProduct) or len(inner.args) != 2:
+        return None
+    for t, other in (inner.args, inner.args[::-1]):
+        ok = (
+            other == y
+            if log_form
+            else (
+                isinstance(other, Elementwise)
+                and other.arg == y
+                and other.fn.expr == sp.log(other.fn.variables[0])
+            )
+        )
+        if ok and isinstance(t, sp.MatrixSymbol) and not t.has(y):
+            return t, k
+    return None
+
+
+def _cross_entropy_fusion(log_form: bool) -> Callable[..., Fusion | None]:
+    """``y = softmax(z)`` (or log_softmax) read only by ``c = k·sum(t ∘ log y) + …``:
+    ``z̄ = −k c̄ (y − t)``, valid when each column of t sums to 1."""
+
+    def fuse(program: Any, a: Any, signal: Callable[[str], sp.Basic]) -> Fusion | None:
+        if not isinstance(a.expr.arg, sp.MatrixSymbol):
+            return None
+        z = program.item_of(a.expr.arg)
+        children = program.children(a.name)
+        if z is None or not hasattr(z, "expr") or len(children) != 1:
+            return None
+        if program.children(z.name) != [a.name]:
+            return None
+        c = program[children[0]]
+        hit = _ce_term(c.expr, a.symbol, log_form)
+        if hit is None:
+            return None
+        t, k = hit
+        out = Softmax(z.symbol) if log_form else a.symbol
+        expression = scale(-k * signal(c.name), mat_add(out, scale(-1, t)))
+        note = (
+            f"softmax followed by cross-entropy: {z.name}_bar = {c.name}_bar*"
+            f"({'softmax(' + z.name + ')' if log_form else a.name} - {t})"
+            f"{' scaled by ' + str(-k) if k != -1 else ''}; valid when "
+            f"each column of {t} sums to 1 (one-hot or probability targets)"
+        )
+        return Fusion(z.name, a.name, c.name, expression, note, (str(t),))
+
+    return fuse
+
+
+def _softmax_jacobian(child: sp.Basic, v: sp.Basic) -> sp.Basic | None:
+    """∂softmax(z)/∂z = diag(y) − y yᵀ."""
+    if child.arg != v:
+        return None
+    from .algebra import mat_mul
+
+    return mat_add(Diag(child), scale(-1, mat_mul(child, child.T)))
+
+
+def _elementwise_jacobian(child: sp.Basic, v: sp.Basic) -> sp.Basic | None:
+    """∂σ(z)/∂z = diag(σ'(z)) (never built by the VJP; shown for teaching)."""
+    return Diag(Elementwise(child.derivative_fn(), v)) if child.arg == v else None
+
+
+def _hadamard_jacobian(child: sp.Basic, v: sp.Basic) -> sp.Basic | None:
+    if v in child.args and len(child.args) == 2:
+        return Diag(child.args[1 - child.args.index(v)])
+    return None
+
+
+def _matmul_jacobian(child: sp.Basic, v: sp.Basic) -> sp.Basic | None:
+    if child.args[-1] == v and not child.args[-1].has(*child.args[:-1]):
+        return sp.MatMul(*child.args[:-1])
+    return None
+
+
 # ================================================================ the entries
 def _dot_unicode(e: Dot, p: Any) -> str:
     u, v = (p._print(a) for a in e.args)
@@ -512,7 +619,7 @@ def tensor_entries() -> list[Op]:
         Op("matmul", sp.MatMul, "tensor", "matrix product A @ B",
            vjp=_matmul_vjp,                                    # Ā = Ḡ Bᵀ, B̄ = Aᵀ Ḡ
            unit_form=lambda x, e: reduce(lambda a, b: a * b, [x(a) for a in e.args]),
-           cost=_matmul_cost, evaluate=_matmul_eval,
+           cost=_matmul_cost, evaluate=_matmul_eval, jacobian=_matmul_jacobian,
            unicode="@", latex=" ", mathml="⁢"),
         Op("add", sp.MatAdd, "tensor", "elementwise sum A + B",
            vjp=lambda g, ans, i: g,                             # each addend gets Ḡ
@@ -528,6 +635,7 @@ def tensor_entries() -> list[Op]:
            unicode="ᵀ", latex=r"^\top", mathml="⊤"),
         Op("hadamard", sp.HadamardProduct, "tensor", "elementwise product A ∘ B (A * B)",
            vjp=lambda g, ans, i: hadamard(g, *[a for k, a in enumerate(ans.args) if k != i]),
+           jacobian=_hadamard_jacobian,
            unit_form=lambda x, e: reduce(
                lambda a, b: a.multiply_elementwise(b), [x(a) for a in e.args]),
            cost=lambda c, e: c.cost(muls=(len(e.args) - 1) * _entries(c, e)),
@@ -542,6 +650,7 @@ def tensor_entries() -> list[Op]:
            unicode="∘", latex=r"^{\circ}"),
         Op("elementwise", Elementwise, "tensor", "a scalar function on every entry",
            vjp=_elementwise_vjp,                                # z̄ = h̄ ∘ φ'(z)
+           jacobian=_elementwise_jacobian,
            unit_form=lambda x, e: x(e.arg).applyfunc(e.fn),
            cost=lambda c, e: c.per_entry(e.fn.expr, _entries(c, e)),
            evaluate=lambda ev, e, rec: ev.elementwise(e, rec)),
@@ -593,6 +702,7 @@ def tensor_entries() -> list[Op]:
            arity=(1,), build_tensor=_columnwise_builder(Softmax),
            latex_commands=("softmax",),
            vjp=_softmax_vjp,                                    # z̄ = y∘ȳ − (yᵀȳ) y
+           jacobian=_softmax_jacobian, fuse=_cross_entropy_fusion(log_form=False),
            unit_form=lambda x, e: _softmax_units(x(e.arg), log=False),
            cost=lambda c, e: _softmax_cost(c, e, log=False),
            evaluate=lambda ev, e, rec: _softmax_np(rec(e.arg), ev.columns),
@@ -603,6 +713,7 @@ def tensor_entries() -> list[Op]:
         Op("log_softmax", LogSoftmax, "tensor", "log softmax of each column",
            arity=(1,), build_tensor=_columnwise_builder(LogSoftmax),
            vjp=_log_softmax_vjp,                                # z̄ = ḡ − softmax(z) Σḡ
+           fuse=_cross_entropy_fusion(log_form=True),
            unit_form=lambda x, e: _softmax_units(x(e.arg), log=True),
            cost=lambda c, e: _softmax_cost(c, e, log=True),
            evaluate=lambda ev, e, rec: _log_softmax_np(rec(e.arg), ev.columns),
