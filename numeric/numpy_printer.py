@@ -1,16 +1,18 @@
 """NumPy code for matrix expressions: ``@``, ``.T``, ``*`` for Hadamard, ``np.tanh``.
 
-A SymPy-style printer (one ``_print_<Class>`` method per node type). The code it
-writes assumes the layout of :mod:`chainrule.numeric.vector_eval`: vectors are
-``(n, 1)`` columns (so ``z_bar @ x.T`` is an outer product and biases broadcast over
-a batch's columns), scalars are floats, and the names of
-:data:`~chainrule.numeric.vector_eval.NUMPY_NAMESPACE` are in scope (``np``,
-``sigma``, ``sigma_prime``, ``relu``, ``step``, ``softplus``, ``softmax``, …).
+A SymPy-style printer for the generic algebra; every operation prints by its registry
+entry (scalar functions as ``op.numpy_call(args)``, tensor nodes through their
+``_numpycode`` method, which calls ``op.numpy_print``). The code it writes assumes the
+layout of :mod:`chainrule.numeric.vector_eval`: vectors are ``(n, 1)`` columns (so
+``z_bar @ x.T`` is an outer product and biases broadcast over a batch's columns),
+scalars are floats, and the names of
+:data:`~chainrule.numeric.vector_eval.NUMPY_NAMESPACE` are in scope (``np`` and every
+entry's ``numpy_call`` helper).
 Size names (``m``, ``n``) are printed as names unless ``sizes`` binds them.
 
 >>> import sympy as sp
->>> from chainrule.symbolic.functions import sigma_prime
->>> from chainrule.symbolic.matrix_ops import elementwise
+>>> from chainrule.ops import REGISTRY, elementwise
+>>> sigma_prime = REGISTRY.by_name("sigma_prime").node
 >>> W, x = sp.MatrixSymbol("W1", 3, 2), sp.MatrixSymbol("x", 2, 1)
 >>> h_bar, z = sp.MatrixSymbol("h_bar", 3, 1), sp.MatrixSymbol("z", 3, 1)
 >>> numpy_code(sp.HadamardProduct(h_bar, elementwise(sigma_prime, z)))
@@ -24,38 +26,31 @@ Size names (``m``, ``n``) are printed as names unless ``sizes`` binds them.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from functools import reduce
+from typing import Any
 
 import sympy as sp
 from sympy.printing.str import StrPrinter
 
+from ..ops import REGISTRY, Op, Verbatim, is_matrix
 from ..symbolic.grammar import is_safe_identifier
-from ..symbolic.matrix_ops import U, Verbatim, is_matrix
-
-#: SymPy functions → NumPy names (the activation functions keep their own names).
-NUMPY_NAMES = {
-    "exp": "np.exp",
-    "log": "np.log",
-    "tanh": "np.tanh",
-    "sin": "np.sin",
-    "cos": "np.cos",
-    "sqrt": "np.sqrt",
-    "Abs": "np.abs",
-    "sign": "np.sign",
-    "Max": "np.maximum",
-    "Min": "np.minimum",
-    "sigma": "sigma",
-    "sigma_prime": "sigma_prime",
-    "relu": "relu",
-    "step": "step",
-    "softplus": "softplus",
-    "leaky_relu": "leaky_relu",
-    "elu": "elu",
-    "leaky_relu_prime": "leaky_relu_prime",
-    "elu_prime": "elu_prime",
-}
 
 #: Node types printed without parentheses when they are an operand.
 _ATOMIC = (sp.Symbol, sp.MatrixSymbol, sp.Function, sp.Transpose)
+
+
+def _is_primary(code: str) -> bool:
+    """``x``, ``W1.T``, ``sigma(z)``, ``np.sum(a, axis=1)``, ``(W @ x).T``: code with no
+    operator outside brackets, so it needs no parentheses as an operand."""
+    depth = 0
+    for ch in code:
+        if ch in "([{":
+            depth += 1
+        elif ch in ")]}":
+            depth -= 1
+        elif depth == 0 and not (ch.isalnum() or ch in "_."):
+            return False
+    return bool(code) and depth == 0
 
 
 class NumPyMatrixPrinter(StrPrinter):
@@ -72,22 +67,7 @@ class NumPyMatrixPrinter(StrPrinter):
         code = self._print(e)
         if isinstance(e, _ATOMIC) or (e.is_Number and e >= 0) or isinstance(e, Verbatim):
             return code
-        if type(e).__name__ == "Elementwise" and isinstance(e.fn.expr, sp.Function):
-            return code
-        if type(e).__name__ in (
-            "Softmax",
-            "LogSoftmax",
-            "MatSum",
-            "Mean",
-            "Dot",
-            "Norm2",
-            "SumCols",
-            "SumRows",
-            "Diag",
-            "OneMatrix",
-        ):
-            return code
-        return f"({code})"
+        return code if _is_primary(code) else f"({code})"
 
     def dim(self, d: sp.Basic) -> str:
         value = sp.sympify(d).xreplace(
@@ -126,20 +106,24 @@ class NumPyMatrixPrinter(StrPrinter):
         return "np.pi"
 
     # -- scalar algebra
-    def _print_Function(self, e: sp.Function) -> str:
-        name = NUMPY_NAMES.get(type(e).__name__)
-        if name is None:
-            raise ValueError(f"no NumPy name for {type(e).__name__}")
-        args = [self._print(a) for a in e.args]
-        if name in ("np.maximum", "np.minimum") and len(args) > 2:
-            out = args[0]
-            for a in args[1:]:
-                out = f"{name}({out}, {a})"
-            return out
-        return f"{name}({', '.join(args)})"
+    def _print(self, expr: Any, **kwargs: Any) -> str:
+        op = REGISTRY.for_node(expr) if isinstance(expr, sp.Basic) else None
+        if op is not None and op.kind == "scalar":
+            return self._print_call(op, expr)
+        return super()._print(expr, **kwargs)
 
-    _print_Max = _print_Function
-    _print_Min = _print_Function
+    def _print_call(self, op: Op, e: sp.Basic) -> str:
+        """``op.numpy_call(args)``; a binary ufunc (``np.maximum``) is folded over more
+        arguments."""
+        if not op.numpy_call:
+            raise ValueError(f"no NumPy name for {op.name}")
+        args = [self._print(a) for a in e.args]
+        if len(args) > 2 and getattr(op.numpy, "nin", None) == 2:
+            return reduce(lambda a, b: f"{op.numpy_call}({a}, {b})", args[1:], args[0])
+        return f"{op.numpy_call}({', '.join(args)})"
+
+    def _print_Function(self, e: sp.Function) -> str:
+        raise ValueError(f"no NumPy name for {type(e).__name__}")
 
     # -- matrix algebra
     def _print_MatMul(self, e: sp.MatMul) -> str:
@@ -170,40 +154,6 @@ class NumPyMatrixPrinter(StrPrinter):
 
     def _print_HadamardPower(self, e: sp.HadamardPower) -> str:
         return f"{self.wrap(e.args[0])}**{self.wrap(e.args[1])}"
-
-    def _print_Elementwise(self, e: sp.Basic) -> str:
-        body = e.fn.expr.xreplace({U: Verbatim(self._print(e.arg))})
-        return self._print(body)
-
-    def _print_MatSum(self, e: sp.Basic) -> str:
-        return f"np.sum({self._print(e.args[0])})"
-
-    def _print_Mean(self, e: sp.Basic) -> str:
-        return f"np.mean({self._print(e.args[0])})"
-
-    def _print_Dot(self, e: sp.Basic) -> str:
-        return f"np.sum({self.wrap(e.args[0])} * {self.wrap(e.args[1])})"
-
-    def _print_Norm2(self, e: sp.Basic) -> str:
-        return f"np.sum({self.wrap(e.args[0])}**2)"
-
-    def _print_Softmax(self, e: sp.Basic) -> str:
-        return f"softmax({self._print(e.arg)})"
-
-    def _print_LogSoftmax(self, e: sp.Basic) -> str:
-        return f"log_softmax({self._print(e.arg)})"
-
-    def _print_SumCols(self, e: sp.Basic) -> str:
-        return f"np.sum({self._print(e.arg)}, axis=1, keepdims=True)"
-
-    def _print_SumRows(self, e: sp.Basic) -> str:
-        return f"np.sum({self._print(e.arg)}, axis=0, keepdims=True)"
-
-    def _print_Diag(self, e: sp.Basic) -> str:
-        return f"np.diagflat({self._print(e.arg)})"
-
-    def _print_Broadcast(self, e: sp.Basic) -> str:
-        return f"np.broadcast_to({self._print(e.arg)}, {self.shape(e)})"
 
     def _print_OneMatrix(self, e: sp.OneMatrix) -> str:
         return f"np.ones({self.shape(e)})"

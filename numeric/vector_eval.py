@@ -1,9 +1,10 @@
 """Evaluate vector programs and their backprop at concrete arrays (NumPy, float64).
 
-An interpreter over the matrix-expression tree (no generated source): each node type
-has one NumPy line in :data:`EVALUATORS`. Internally vectors are ``(n, 1)`` columns;
-values come in and gradients go out in each name's DECLARED shape (``b1[3]`` → ``(3,)``,
-``W[2, 3]`` → ``(2, 3)``, a scalar → ``float``).
+An interpreter over the matrix-expression tree (no generated source): each operation
+is evaluated by its registry entry (``op.evaluate(ev, e, rec)``, the same rule the
+homework evaluator uses on stacks), generic algebra by :data:`EVALUATORS`. Internally
+vectors are ``(n, 1)`` columns; values come in and gradients go out in each name's
+DECLARED shape (``b1[3]`` → ``(3,)``, ``W[2, 3]`` → ``(2, 3)``, a scalar → ``float``).
 
 Sizes named in shapes are taken from the program's bindings (``const n = 3``) or
 inferred from the arrays given; a mismatch is a :class:`ChainruleError`.
@@ -26,45 +27,16 @@ import sympy as sp
 from sympy.matrices.expressions.matexpr import MatrixElement
 
 from ..derive.records import BackpropDerivation
+from ..ops import REGISTRY, U
 from ..symbolic.errors import ChainruleError
-from ..symbolic.matrix_ops import (
-    Broadcast,
-    Diag,
-    Dot,
-    Elementwise,
-    LogSoftmax,
-    MatSum,
-    Mean,
-    Norm2,
-    Softmax,
-    SumCols,
-    SumRows,
-    U,
-)
 from ..symbolic.program import Program, Shape
-from .functions import NUMPY_FUNCTIONS
-
-
-def softmax(z: np.ndarray) -> np.ndarray:
-    """Column-wise softmax, stable (the max of each column is subtracted)."""
-    z = np.asarray(z, dtype=float)
-    e = np.exp(z - np.max(z, axis=0, keepdims=True))
-    return e / np.sum(e, axis=0, keepdims=True)
-
-
-def log_softmax(z: np.ndarray) -> np.ndarray:
-    """Column-wise log-softmax, stable."""
-    z = np.asarray(z, dtype=float)
-    m = np.max(z, axis=0, keepdims=True)
-    return z - m - np.log(np.sum(np.exp(z - m), axis=0, keepdims=True))
-
+from .functions import NUMPY_FUNCTIONS, numpy_functions
 
 #: Names generated NumPy code may call (see :mod:`chainrule.numeric.numpy_printer`).
 NUMPY_NAMESPACE: dict[str, Any] = {
     "np": np,
     **NUMPY_FUNCTIONS,
-    "softmax": softmax,
-    "log_softmax": log_softmax,
+    **numpy_functions(kind="tensor"),
 }
 MODULES: list[Any] = [NUMPY_FUNCTIONS, "numpy"]
 
@@ -115,6 +87,28 @@ class Evaluator:
             self._compiled[key] = f
         return f
 
+    # -- the evaluation protocol of the registry's entries (see chainrule.ops.tensor)
+    #: The axis along a column (one example's vector).
+    columns = 0
+
+    def reduce(self, f: Callable[..., Any], x: Any) -> float:
+        """A reduction of all entries to a number."""
+        return float(f(x))
+
+    def elementwise(self, e: Any, rec: Callable[[sp.Basic], Any]) -> Any:
+        """φ applied to every entry of ``e.arg`` (the body compiled once)."""
+        body = e.fn.expr
+        extra = tuple(sorted(body.free_symbols - {U}, key=str))
+        f = self.compiled(body, (U, *extra))
+        x = rec(e.arg)
+        return np.broadcast_to(f(x, *[rec(s) for s in extra]), x.shape).astype(float)
+
+    def broadcast(self, x: Any, e: sp.Basic) -> Any:
+        return np.broadcast_to(x, self.shape(e)).copy()
+
+    def diag(self, x: Any) -> Any:
+        return np.diagflat(x)
+
 
 _ARGS = tuple(sp.Symbol(f"_a{k}", real=True) for k in range(8))  # fixed, for the cache
 
@@ -125,26 +119,6 @@ def _function(ev: Evaluator, e: sp.Basic, rec: Callable[[sp.Basic], Any]) -> Any
     return f(*[rec(a) for a in e.args])
 
 
-def _elementwise(ev: Evaluator, e: Elementwise, rec: Callable[[sp.Basic], Any]) -> Any:
-    body = e.fn.expr
-    extra = tuple(sorted(body.free_symbols - {U}, key=str))
-    f = ev.compiled(body, (U, *extra))
-    x = rec(e.arg)
-    return np.broadcast_to(f(x, *[rec(s) for s in extra]), x.shape).astype(float)
-
-
-def _matmul(ev: Evaluator, e: sp.MatMul, rec: Callable[[sp.Basic], Any]) -> Any:
-    coeff = 1.0
-    out: Any = None
-    for a in e.args:
-        v = rec(a)
-        if getattr(a, "is_Matrix", False):
-            out = v if out is None else out @ v
-        else:
-            coeff = coeff * v
-    return coeff * out
-
-
 def _product(vals: list[Any]) -> Any:
     out = vals[0]
     for v in vals[1:]:
@@ -152,24 +126,9 @@ def _product(vals: list[Any]) -> Any:
     return out
 
 
-#: node type → its NumPy evaluation (``rec`` evaluates a child).
+#: Generic algebra → its NumPy evaluation (``rec`` evaluates a child); operations are
+#: evaluated by their registry entry (:func:`_rule_for`).
 EVALUATORS: dict[type, Callable[[Evaluator, Any, Callable[[sp.Basic], Any]], Any]] = {
-    sp.MatMul: _matmul,
-    sp.MatAdd: lambda ev, e, rec: sum(rec(a) for a in e.args),
-    sp.Transpose: lambda ev, e, rec: rec(e.arg).T,
-    sp.HadamardProduct: lambda ev, e, rec: _product([rec(a) for a in e.args]),
-    sp.HadamardPower: lambda ev, e, rec: rec(e.args[0]) ** float(e.args[1]),
-    Elementwise: _elementwise,
-    MatSum: lambda ev, e, rec: float(np.sum(rec(e.args[0]))),
-    Mean: lambda ev, e, rec: float(np.mean(rec(e.args[0]))),
-    Dot: lambda ev, e, rec: float(np.sum(rec(e.args[0]) * rec(e.args[1]))),
-    Norm2: lambda ev, e, rec: float(np.sum(rec(e.args[0]) ** 2)),
-    Softmax: lambda ev, e, rec: softmax(rec(e.arg)),
-    LogSoftmax: lambda ev, e, rec: log_softmax(rec(e.arg)),
-    SumCols: lambda ev, e, rec: np.sum(rec(e.arg), axis=1, keepdims=True),
-    SumRows: lambda ev, e, rec: np.sum(rec(e.arg), axis=0, keepdims=True),
-    Diag: lambda ev, e, rec: np.diagflat(rec(e.arg)),
-    Broadcast: lambda ev, e, rec: np.broadcast_to(rec(e.arg), ev.shape(e)).copy(),
     sp.OneMatrix: lambda ev, e, rec: np.ones(ev.shape(e)),
     sp.ZeroMatrix: lambda ev, e, rec: np.zeros(ev.shape(e)),
     sp.Identity: lambda ev, e, rec: np.eye(ev.dim(e.shape[0])),
@@ -183,12 +142,15 @@ EVALUATORS: dict[type, Callable[[Evaluator, Any, Callable[[sp.Basic], Any]], Any
     sp.Mul: lambda ev, e, rec: _product([rec(a) for a in e.args]),
     sp.Pow: lambda ev, e, rec: rec(e.base) ** rec(e.exp),
     sp.Function: _function,
-    sp.Max: _function,
-    sp.Min: _function,
 }
 
 
 def _rule_for(e: sp.Basic) -> Callable[..., Any] | None:
+    op = REGISTRY.for_node(e)
+    if op is not None and op.evaluate is not None:
+        return op.evaluate
+    if op is not None and op.kind == "scalar":
+        return _function
     for cls in type(e).__mro__:
         rule = EVALUATORS.get(cls)
         if rule is not None:
