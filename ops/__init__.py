@@ -35,7 +35,7 @@ def default_registry() -> Registry:
     for op in scalar_entries():
         register_scalar(registry, op)
     for op in tensor_entries():
-        if op.build_tensor is None:
+        if op.build_tensor is None or op.operator:
             from dataclasses import replace
 
             op = replace(op, in_language=False)

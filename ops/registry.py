@@ -63,6 +63,7 @@ class Op:
     # -- names and arity
     spellings: tuple[str, ...] = ()  # further model-language names ("sigmoid" for sigma)
     in_language: bool = True  # written in models under its name (σ' is written sigma')
+    operator: str = ""  # the infix token that writes it in models ("@")
     answer_spellings: tuple[str, ...] = ()  # further names accepted in students' answers
     latex_commands: tuple[str, ...] = ()  # LaTeX commands (no backslash) read in answers
     arity: tuple[int, ...] = (1,)
@@ -117,6 +118,10 @@ class Op:
 
 class OpError(ValueError):
     """A registry rule refuses its arguments (the caller adds the source location)."""
+
+    def __init__(self, message: str, hint: str = "") -> None:
+        super().__init__(message)
+        self.hint = hint
 
 
 class UnknownOperation(KeyError):
@@ -203,6 +208,11 @@ class Registry:
                     out[s] = op
         return out
 
+    def is_function(self, name: str) -> bool:
+        """True when models write ``name`` as a function (or tensor operation)."""
+        op = self.get(name)
+        return op is not None and op.in_language
+
     def answer_names(self) -> dict[str, Op]:
         """Every spelling accepted in answers (model spellings and answer-only ones)."""
         out = self.spellings()
@@ -210,6 +220,10 @@ class Registry:
             for s in op.answer_spellings:
                 out.setdefault(s, op)
         return out
+
+    def operator(self, token: str) -> Op | None:
+        """The entry written by an infix ``token`` in models."""
+        return next((op for op in self if op.operator == token), None)
 
     def latex_commands(self) -> dict[str, Op]:
         return {c: op for op in self for c in op.latex_commands}

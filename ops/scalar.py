@@ -409,7 +409,8 @@ def scalar_entries() -> list[Op]:
            numpy=np.log, numpy_call="np.log", unicode="log", latex=r"\log", mathml="log"),
         Op("sqrt", sp.sqrt, latex_commands=("sqrt",),
            partials=(lambda z: 1 / (2 * sp.sqrt(z)),),
-           numpy=np.sqrt, numpy_call="np.sqrt", unicode="√", latex=r"\sqrt", mathml="√"),
+           numpy=np.sqrt, numpy_call="np.sqrt", unicode="√", latex=r"\sqrt", mathml="√",
+           extra={"latex_group": True}),  # LaTeX writes its argument as a group: \sqrt{x}
         Op("abs", sp.Abs, partials=(lambda z: sp.sign(z),), smooth=False, analytic=False,
            numpy=np.abs, numpy_call="np.abs", unicode="|·|", latex=r"\left|\cdot\right|"),
         Op("sign", sp.sign, in_language=False, answer_spellings=("sgn",), latex_commands=("sgn",),

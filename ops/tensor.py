@@ -33,6 +33,7 @@ from .algebra import (
     hadamard,
     is_matrix,
     mat_add,
+    mat_mul,
     matmul,
     scale,
     spread,
@@ -485,6 +486,30 @@ def _one_shaped(builder: Any, name: str, vals: list[Any]) -> Any:
     return a
 
 
+def _build_matmul(builder: Any, name: str, vals: list[Any]) -> Any:
+    """``A @ B`` with NumPy's shape rules (vectors are columns; ``u @ v`` is ⟨u, v⟩)."""
+    left, right = vals
+    a, b = left.shape, right.shape
+    if not a or not b:
+        raise OpError(
+            f"{builder.text(0)} @ {builder.text(1)}: '@' needs vectors "
+            f"or matrices, got {builder.shape_text(a)} @ {builder.shape_text(b)}",
+            "use '*' to multiply by a scalar",
+        )
+    if not builder.dim_eq(a[-1], b[0]):
+        raise OpError(
+            f"{builder.text(0)} @ {builder.text(1)}: {builder.shape_text(a)} @ "
+            f"{builder.shape_text(b)} — inner sizes {a[-1]} and {b[0]} differ"
+        )
+    if len(a) == 1 and len(b) == 1:
+        return builder.val(Dot(left.expr, right.expr), ())
+    if len(a) == 1:
+        return builder.val(mat_mul(right.expr.T, left.expr), (b[1],))
+    if len(b) == 1:
+        return builder.val(mat_mul(left.expr, right.expr), (a[0],))
+    return builder.val(mat_mul(left.expr, right.expr), (a[0], b[1]))
+
+
 def _build_dot(builder: Any, name: str, vals: list[Any]) -> Any:
     u, v = vals
     if not u.shape or not builder.same(u.shape, v.shape):
@@ -579,8 +604,6 @@ def _softmax_jacobian(child: sp.Basic, v: sp.Basic) -> sp.Basic | None:
     """∂softmax(z)/∂z = diag(y) − y yᵀ."""
     if child.arg != v:
         return None
-    from .algebra import mat_mul
-
     return mat_add(Diag(child), scale(-1, mat_mul(child, child.T)))
 
 
@@ -617,6 +640,7 @@ def tensor_entries() -> list[Op]:
     """The shipped tensor operations, one record each."""
     return [
         Op("matmul", sp.MatMul, "tensor", "matrix product A @ B",
+           operator="@", arity=(2,), build_tensor=_build_matmul,
            vjp=_matmul_vjp,                                    # Ā = Ḡ Bᵀ, B̄ = Aᵀ Ḡ
            unit_form=lambda x, e: reduce(lambda a, b: a * b, [x(a) for a in e.args]),
            cost=_matmul_cost, evaluate=_matmul_eval, jacobian=_matmul_jacobian,

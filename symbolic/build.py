@@ -13,9 +13,10 @@ from pathlib import Path
 
 import sympy as sp
 
+from ..ops import REGISTRY, Registry
 from . import grammar as g
+from .defs import define_function
 from .errors import LimitError, ModelError, SourceSpan
-from .functions import DEFAULT_SECOND_ARG, FUNCTIONS
 from .program import Assignment, Program, Variable, make_symbol
 
 #: Names that mean SymPy constants unless the model declares them (documented policy:
@@ -48,9 +49,15 @@ def _result_bits(base: sp.Number, exponent: sp.Number) -> float:
 class ExprBuilder:
     """Builds SymPy scalar expressions from syntax trees, resolving names in ``env``."""
 
-    def __init__(self, env: Callable[[g.Name], sp.Basic], limits: g.Limits = g.DEFAULT_LIMITS):
+    def __init__(
+        self,
+        env: Callable[[g.Name], sp.Basic],
+        limits: g.Limits = g.DEFAULT_LIMITS,
+        functions: Registry = REGISTRY,
+    ):
         self.resolve = env
         self.limits = limits
+        self.functions = functions
 
     def __call__(self, node: g.Expr) -> sp.Basic:
         method = getattr(self, "build_" + type(node).__name__)
@@ -129,31 +136,33 @@ class ExprBuilder:
         return sp.Pow(base, exponent)
 
     def build_Call(self, node: g.Call) -> sp.Basic:
-        if node.func not in FUNCTIONS:
-            close = difflib.get_close_matches(node.func, FUNCTIONS, n=1)
+        names = self.functions.spellings("scalar")
+        op = names.get(node.func)
+        if op is None:
+            close = difflib.get_close_matches(node.func, names, n=1)
             hint = (
                 f"did you mean '{close[0]}'?"
                 if close
-                else ("known functions: " + ", ".join(sorted(FUNCTIONS)))
+                else ("known functions: " + ", ".join(sorted(names)))
             )
             raise ModelError(f"unknown function '{node.func}'", node.span, hint)
-        func, arities = FUNCTIONS[node.func]
         args = [self(a) for a in node.args]
-        if len(args) == 1 and node.func in DEFAULT_SECOND_ARG:
-            args.append(DEFAULT_SECOND_ARG[node.func])
-        if len(args) not in arities:
-            want = " or ".join(str(a) for a in arities[:2]) + (
-                " or more" if len(arities) > 2 else ""
+        if len(args) < op.arity[0] and len(args) + len(op.defaults) >= op.arity[0]:
+            args.extend(op.defaults[len(op.defaults) - (op.arity[0] - len(args)) :])
+        if len(args) not in op.arity:
+            want = " or ".join(str(a) for a in op.arity[:2]) + (
+                " or more" if len(op.arity) > 2 else ""
             )
             raise ModelError(
                 f"{node.func}() takes {want} argument(s), got {len(node.args)}", node.span
             )
+        build = op.build or op.node
         if node.prime:
             if len(args) != 1:
                 raise ModelError(f"{node.func}' is defined for one argument", node.span)
             u = sp.Dummy("u", real=True)
-            return sp.diff(func(u), u).xreplace({u: args[0]})  # type: ignore[operator]
-        return func(*args)  # type: ignore[operator]
+            return sp.diff(build(u), u).xreplace({u: args[0]})
+        return build(*args)
 
     def build_Transpose(self, node: g.Transpose) -> sp.Basic:
         raise ModelError(
@@ -203,6 +212,7 @@ class _Scope:
         self.versions: dict[str, int] = {}
         self.defined_later: dict[str, int] = {}
         self.reserved: set[str] = set()  # every name the text writes anywhere
+        self.functions = REGISTRY.extend()  # the shipped functions and the model's defs
 
     def resolve(self, node: g.Name) -> sp.Basic:
         item = self.items.get(node.id)
@@ -210,7 +220,7 @@ class _Scope:
             return item.symbol
         if node.id in CONSTANTS:
             return CONSTANTS[node.id]
-        if node.id in FUNCTIONS:
+        if self.functions.is_function(node.id):
             raise ModelError(f"'{node.id}' is a function; call it like {node.id}(z)", node.span)
         if node.id in self.defined_later:
             raise ModelError(
@@ -246,8 +256,8 @@ def build_program(parsed: g.ParsedText, limits: g.Limits = g.DEFAULT_LIMITS) -> 
             scope.reserved.add(st.target)
         elif isinstance(st, g.Declaration):
             scope.reserved.update(d.name for d in st.names)
-    build = ExprBuilder(scope.resolve, limits)
-    show = DisplayBuilder(scope.resolve, limits)
+    build = ExprBuilder(scope.resolve, limits, scope.functions)
+    show = DisplayBuilder(scope.resolve, limits, scope.functions)
     variables: list[Variable] = []
     assignments: list[Assignment] = []
     loss: tuple[str, SourceSpan] | None = None
@@ -276,7 +286,7 @@ def build_program(parsed: g.ParsedText, limits: g.Limits = g.DEFAULT_LIMITS) -> 
                     st.span,
                     "choose another name for the new node",
                 )
-            if st.target in FUNCTIONS:
+            if scope.functions.is_function(st.target):
                 raise ModelError(f"'{st.target}' is a function name", st.span)
             value = build(st.value)
             if st.op != "=":
@@ -295,6 +305,8 @@ def build_program(parsed: g.ParsedText, limits: g.Limits = g.DEFAULT_LIMITS) -> 
             assignments.append(a)
             scope.items[st.target] = a
             scope.items.setdefault(name, a)
+        elif isinstance(st, g.FuncDef):
+            define_function(st, scope, limits)
         elif isinstance(st, g.LossDecl):
             if loss is not None:
                 raise ModelError(
@@ -328,7 +340,7 @@ def _as_written(
 def _check_new_name(name: str, span: SourceSpan, scope: _Scope) -> None:
     if name in scope.items:
         raise ModelError(f"'{name}' is declared twice", span)
-    if name in FUNCTIONS:
+    if scope.functions.is_function(name):
         raise ModelError(f"'{name}' is a function name and cannot be declared", span)
     if name in g.KEYWORDS:
         raise ModelError(f"'{name}' is a keyword", span)
@@ -367,6 +379,7 @@ def _finish(
         item.name,
         parsed.filename,
         parsed.source,
+        functions=scope.functions,
     )
 
 

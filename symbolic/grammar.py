@@ -121,7 +121,20 @@ class LossDecl:
     span: SourceSpan
 
 
-Statement = Declaration | Assign | LossDecl
+@dataclass(frozen=True)
+class FuncDef:
+    """``def swish(z) = z*sigma(z)``, optionally with ``, swish'(z) = …`` (declared)."""
+
+    name: str
+    params: tuple[str, ...]
+    body: Expr
+    span: SourceSpan
+    derivative: Expr | None = None
+    derivative_params: tuple[str, ...] = ()
+    derivative_span: SourceSpan | None = None
+
+
+Statement = Declaration | Assign | LossDecl | FuncDef
 
 
 @dataclass
@@ -149,7 +162,7 @@ _TOKEN_RE = re.compile(
     r"|(?P<op>\*\*|\+=|-=|\*=|/=|\.T\b|[-+*/^@()\[\],=.'])"
 )
 
-KEYWORDS = {"param", "params", "input", "inputs", "const", "consts", "loss"}
+KEYWORDS = {"param", "params", "input", "inputs", "const", "consts", "loss", "def"}
 
 # Characters people paste from slides, mapped before tokenizing.
 _UNICODE_OPERATORS = {
@@ -510,6 +523,8 @@ def _parse_statement(code: str, raw: str, filename: str, line_no: int, limits: L
 
     tokens = tokenize(code, span_of)
     first = tokens[0]
+    if first.kind == "NAME" and first.text == "def" and tokens[1].kind == "NAME":
+        return _parse_def(tokens, span_of, limits)
     if first.kind == "NAME" and _DECL_RE.match(code):
         return _parse_declaration(tokens, span_of, limits)
     if (
@@ -530,9 +545,55 @@ def _parse_statement(code: str, raw: str, filename: str, line_no: int, limits: L
         value = parser.parse_to_end()
         return Assign(first.text, tokens[1].text, value, span_of(first.col))
     raise ModelError(
-        "expected a statement: 'name = expression', 'param …', 'input …', 'const …' or 'loss NAME'",
+        "expected a statement: 'name = expression', 'param …', 'input …', 'const …', "
+        "'def f(z) = …' or 'loss NAME'",
         span_of(first.col),
     )
+
+
+def _parse_signature(parser: ExprParser, prime: bool) -> tuple[Token, tuple[str, ...]]:
+    """``name(a, b)`` or ``name'(a)`` (the head of a definition)."""
+    head = parser.tok
+    if head.kind != "NAME" or head.text in KEYWORDS:
+        raise ModelError("expected a function name", parser.here())
+    parser.take()
+    if prime:
+        parser.expect("'", f"\"'\" in {head.text}'(…), the declared derivative")
+    parser.expect("(", "'(' and the parameter names")
+    params: list[str] = []
+    while True:
+        t = parser.tok
+        if t.kind != "NAME" or t.text in KEYWORDS:
+            raise ModelError("expected a parameter name", parser.here())
+        params.append(parser.take().text)
+        if parser.at(","):
+            parser.take()
+            continue
+        parser.expect(")", "')' to close the parameter list")
+        break
+    parser.expect("=", "'=' and the function's expression")
+    return head, tuple(params)
+
+
+def _parse_def(tokens: list[Token], span_of, limits: Limits) -> FuncDef:  # noqa: ANN001
+    """``def NAME(params) = expr`` [``, NAME'(param) = expr``]."""
+    parser = ExprParser(tokens, span_of, limits)
+    parser.i = 1
+    head, params = _parse_signature(parser, prime=False)
+    body = parser.parse_expr()
+    derivative, d_params, d_span = None, (), None
+    if parser.at(","):
+        parser.take()
+        d_head, d_params = _parse_signature(parser, prime=True)
+        d_span = span_of(d_head.col)
+        if d_head.text != head.text:
+            raise ModelError(
+                f"the declared derivative must be {head.text}'(…), not {d_head.text}'(…)", d_span
+            )
+        derivative = parser.parse_expr()
+    if parser.tok.kind != "END":
+        raise ModelError(f"unexpected {parser.tok.text!r} in the definition", parser.here())
+    return FuncDef(head.text, params, body, span_of(head.col), derivative, d_params, d_span)
 
 
 def _parse_declaration(tokens: list[Token], span_of, limits: Limits) -> Declaration:  # noqa: ANN001

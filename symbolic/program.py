@@ -22,6 +22,7 @@ from typing import Literal
 
 import sympy as sp
 
+from ..ops import REGISTRY, Registry
 from .errors import ModelError, SourceSpan
 from .grammar import is_safe_identifier
 
@@ -72,6 +73,7 @@ class Program:
     filename: str = "<program>"
     source: str = ""
     sizes: dict[str, int] = field(default_factory=dict)  # symbolic sizes bound to numbers
+    functions: Registry = field(default=REGISTRY, compare=False, repr=False)  # incl. its defs
 
     # -- lookup
     def __post_init__(self) -> None:

@@ -36,31 +36,13 @@ from dataclasses import dataclass
 
 import sympy as sp
 
+from ..ops import Op, OpError, Registry, U, is_matrix, mat_add, scale
+from ..ops.tensor import Broadcast, Elementwise
 from . import grammar as g
 from .build import CONSTANTS, ExprBuilder, _check_new_name, _finish, _Scope, number
+from .defs import define_function
 from .errors import ModelError, SourceSpan
-from .functions import DEFAULT_SECOND_ARG, FUNCTIONS
-from .matrix_ops import (
-    Broadcast,
-    Dot,
-    Elementwise,
-    LogSoftmax,
-    MatSum,
-    Mean,
-    Norm2,
-    Softmax,
-    U,
-    is_matrix,
-    mat_add,
-    mat_mul,
-    scale,
-)
 from .program import Assignment, Program, Shape, Variable, make_symbol
-
-#: Functions of vectors that are not componentwise.
-REDUCTIONS = {"sum": MatSum, "mean": Mean, "norm2": Norm2}
-COLUMNWISE = {"softmax": Softmax, "log_softmax": LogSoftmax}
-VECTOR_FUNCTIONS = sorted({*REDUCTIONS, *COLUMNWISE, "dot"})
 
 
 @dataclass(frozen=True)
@@ -114,6 +96,30 @@ def _paren(node: g.Expr) -> str:
     return f"({text})" if isinstance(node, (g.BinOp, g.Neg)) else text
 
 
+@dataclass(frozen=True)
+class _CallContext:
+    """What a registry ``build_tensor`` rule may use: shapes, values, the call's text."""
+
+    builder: VectorBuilder
+    node: g.Call
+
+    def val(self, expr: sp.Basic, shape: Shape) -> Val:
+        return Val(expr, shape)
+
+    def same(self, a: Shape, b: Shape) -> bool:
+        return self.builder.same(a, b)
+
+    def dim_eq(self, x: int | str, y: int | str) -> bool:
+        return self.builder.dim_eq(x, y)
+
+    def text(self, i: int) -> str:
+        return unparse(self.node.args[i])
+
+    @staticmethod
+    def shape_text(shape: Shape) -> str:
+        return shape_text(shape)
+
+
 class VectorBuilder:
     """Builds :class:`Val` objects (expression + shape) from syntax trees."""
 
@@ -121,7 +127,8 @@ class VectorBuilder:
         self.scope = scope
         self.sizes = sizes
         self.limits = limits
-        self.scalar = ExprBuilder(scope.resolve, limits)  # for its power checks
+        self.scalar = ExprBuilder(scope.resolve, limits, scope.functions)  # scalars, powers
+        self.functions: Registry = scope.functions
 
     def __call__(self, node: g.Expr) -> Val:
         val = getattr(self, "build_" + type(node).__name__)(node)
@@ -227,27 +234,13 @@ class VectorBuilder:
         return rows_ok and cols_ok
 
     def matmul(self, left: Val, right: Val, node: g.BinOp) -> Val:
-        a, b = left.shape, right.shape
-        if not a or not b:
-            raise ModelError(
-                f"{unparse(node.left)} @ {unparse(node.right)}: '@' needs vectors "
-                f"or matrices, got {shape_text(a)} @ {shape_text(b)}",
-                node.span,
-                "use '*' to multiply by a scalar",
-            )
-        if not self.dim_eq(a[-1], b[0]):
-            raise ModelError(
-                f"{unparse(node.left)} @ {unparse(node.right)}: {shape_text(a)} @ "
-                f"{shape_text(b)} — inner sizes {a[-1]} and {b[0]} differ",
-                node.span,
-            )
-        if len(a) == 1 and len(b) == 1:
-            return Val(Dot(left.expr, right.expr), ())
-        if len(a) == 1:
-            return Val(mat_mul(right.expr.T, left.expr), (b[1],))
-        if len(b) == 1:
-            return Val(mat_mul(left.expr, right.expr), (a[0],))
-        return Val(mat_mul(left.expr, right.expr), (a[0], b[1]))
+        op = self.functions.operator("@")
+        assert op is not None and op.build_tensor is not None
+        context = _CallContext(self, g.Call(node.span, "@", (node.left, node.right)))
+        try:
+            return op.build_tensor(context, "@", [left, right])
+        except OpError as exc:
+            raise ModelError(str(exc), node.span, exc.hint) from None
 
     def power(self, left: Val, right: Val, node: g.BinOp) -> Val:
         if right.shape:
@@ -262,14 +255,16 @@ class VectorBuilder:
 
     # -- calls
     def build_Call(self, node: g.Call) -> Val:
-        if node.func in ("sum", "mean", "norm2", "softmax", "log_softmax", "dot"):
-            return self.vector_call(node)
-        if node.func not in FUNCTIONS:
-            close = difflib.get_close_matches(node.func, [*FUNCTIONS, *VECTOR_FUNCTIONS], n=1)
+        op = self.functions.spellings().get(node.func)
+        if op is not None and op.kind == "tensor":
+            return self.tensor_call(node, op)
+        if op is None:
+            names = self.functions.spellings()
+            close = difflib.get_close_matches(node.func, names, n=1)
             hint = (
                 f"did you mean '{close[0]}'?"
                 if close
-                else ("known functions: " + ", ".join(sorted([*FUNCTIONS, *VECTOR_FUNCTIONS])))
+                else ("known functions: " + ", ".join(sorted(names)))
             )
             raise ModelError(f"unknown function '{node.func}'", node.span, hint)
         args = [self(a) for a in node.args]
@@ -283,50 +278,39 @@ class VectorBuilder:
         return self.componentwise(node, args, shaped[0])
 
     def componentwise(self, node: g.Call, args: list[Val], k: int) -> Val:
-        func, arities = FUNCTIONS[node.func]
+        op = self.functions.by_name(node.func)
         exprs = [a.expr for a in args]
-        if len(exprs) == 1 and node.func in DEFAULT_SECOND_ARG:
-            exprs.append(DEFAULT_SECOND_ARG[node.func])
-        if len(exprs) not in arities:
+        arity = op.arity
+        if len(exprs) < arity[0] and len(exprs) + len(op.defaults) >= arity[0]:
+            exprs.extend(op.defaults[len(op.defaults) - (arity[0] - len(exprs)) :])
+        if len(exprs) not in arity:
             raise ModelError(
-                f"{node.func}() takes {arities[0]} argument(s), got {len(node.args)}", node.span
+                f"{node.func}() takes {arity[0]} argument(s), got {len(node.args)}", node.span
             )
         if node.prime and len(exprs) != 1:
             raise ModelError(f"{node.func}' is defined for one argument", node.span)
         arg = exprs[k]
         exprs[k] = U
-        body = func(*exprs)  # type: ignore[operator]
+        body = (op.build or op.node)(*exprs)
         if node.prime:
             body = sp.diff(body, U)
         return Val(Elementwise(sp.Lambda(U, body), arg), args[k].shape)
 
-    def vector_call(self, node: g.Call) -> Val:
-        want = 2 if node.func == "dot" else 1
-        if len(node.args) != want:
+    def tensor_call(self, node: g.Call, op: Op) -> Val:
+        """A tensor operation by its registry entry (``sum``, ``softmax``, …)."""
+        if len(node.args) not in op.arity:
+            want = " or ".join(str(a) for a in op.arity)
             raise ModelError(
                 f"{node.func}() takes {want} argument(s), got {len(node.args)}", node.span
             )
         if node.prime:
             raise ModelError(f"{node.func}' is not available; write the derivative out", node.span)
         args = [self(a) for a in node.args]
-        if node.func == "dot":
-            u, v = args
-            if not u.shape or not self.same(u.shape, v.shape):
-                raise ModelError(
-                    f"dot({unparse(node.args[0])}, {unparse(node.args[1])}): "
-                    f"shapes {shape_text(u.shape)} and {shape_text(v.shape)} "
-                    "differ",
-                    node.span,
-                )
-            return Val(Dot(u.expr, v.expr), ())
-        (a,) = args
-        if not a.shape:
-            if node.func in COLUMNWISE:
-                raise ModelError(f"{node.func}() needs a vector or matrix", node.span)
-            return Val(a.expr**2 if node.func == "norm2" else a.expr, ())
-        if node.func in REDUCTIONS:
-            return Val(REDUCTIONS[node.func](a.expr), ())
-        return Val(COLUMNWISE[node.func](a.expr), a.shape)
+        assert op.build_tensor is not None
+        try:
+            return op.build_tensor(_CallContext(self, node), node.func, args)
+        except OpError as exc:
+            raise ModelError(str(exc), node.span, exc.hint) from None
 
 
 def _scalar_op(op: str, a: sp.Basic, b: sp.Basic, span: SourceSpan) -> sp.Basic:
@@ -353,7 +337,7 @@ def _bind_sizes(parsed: g.ParsedText, builder_scope: _Scope, limits: g.Limits) -
         if isinstance(d, str)
     }
     sizes: dict[str, int] = {}
-    scalar = ExprBuilder(builder_scope.resolve, limits)
+    scalar = ExprBuilder(builder_scope.resolve, limits, builder_scope.functions)
     for st in parsed.statements:
         if isinstance(st, g.Declaration) and st.kind == "const":
             for item in st.names:
@@ -389,6 +373,8 @@ def build_vector_program(parsed: g.ParsedText, limits: g.Limits = g.DEFAULT_LIMI
             assignments.append(a)
             scope.items[st.target] = a
             scope.items.setdefault(a.name, a)
+        elif isinstance(st, g.FuncDef):
+            define_function(st, scope, limits)
         elif isinstance(st, g.LossDecl):
             loss = (st.name, st.span)
     program = _finish(parsed, variables, assignments, loss, scope)
@@ -427,7 +413,7 @@ def _assign(st: g.Assign, build: VectorBuilder, scope: _Scope) -> Assignment:
             st.span,
             "choose another name for the new node",
         )
-    if st.target in FUNCTIONS or st.target in CONSTANTS or st.target in VECTOR_FUNCTIONS:
+    if scope.functions.is_function(st.target) or st.target in CONSTANTS:
         raise ModelError(f"'{st.target}' is a built-in name", st.span)
     val = build(st.value)
     if st.op != "=":
