@@ -36,11 +36,10 @@ from typing import Any
 
 import sympy as sp
 
+from ..ops import Op, Registry, mat_mul, scale
 from ..symbolic import grammar as g
 from ..symbolic.build import CONSTANTS
 from ..symbolic.errors import ModelError
-from ..symbolic.functions import FUNCTIONS
-from ..symbolic.matrix_ops import mat_mul, scale
 from ..symbolic.program import Program, Shape
 from ..symbolic.vector import Val, VectorBuilder, unparse
 from .answers import AnswerNames
@@ -82,8 +81,9 @@ def _normal(shape: tuple) -> Shape:
 class _AnswerScope:
     """The bit of a model scope the vector builder's scalar helper uses."""
 
-    def __init__(self, resolve) -> None:  # noqa: ANN001
+    def __init__(self, resolve, functions: Registry) -> None:  # noqa: ANN001
         self.resolve = resolve
+        self.functions = functions  # the shipped operations and the model's own defs
         self.items: dict = {}
 
 
@@ -101,7 +101,9 @@ class MatrixAnswerBuilder(VectorBuilder):
         limits: g.Limits = g.DEFAULT_LIMITS,
         sizes: dict[str, int] | None = None,
     ) -> None:
-        scope: Any = _AnswerScope(self._scalar_resolve)  # duck-types the model scope
+        scope: Any = _AnswerScope(
+            self._scalar_resolve, program.functions
+        )  # duck-types the model scope
         super().__init__(scope, dict(sizes or {}), limits)
         self.program = program
         self.names = AnswerNames(program)
@@ -141,7 +143,7 @@ class MatrixAnswerBuilder(VectorBuilder):
             return Val(self.size_symbols[name], ())
         if name in CONSTANTS:
             return Val(CONSTANTS[name], ())
-        if name in FUNCTIONS:
+        if name in self.functions.spellings("scalar"):
             raise ModelError(f"'{name}' is a function; call it like {name}(z)", node.span)
         raise self.names._unknown(name, node.span)
 
@@ -190,9 +192,9 @@ class MatrixAnswerBuilder(VectorBuilder):
         except ModelError as exc:
             raise ShapeMismatch(exc.message, exc.span, exc.hint) from None
 
-    def vector_call(self, node: g.Call) -> Val:
+    def tensor_call(self, node: g.Call, op: Op) -> Val:
         try:
-            return super().vector_call(node)
+            return super().tensor_call(node, op)
         except ShapeMismatch:
             raise
         except ModelError as exc:
@@ -201,6 +203,7 @@ class MatrixAnswerBuilder(VectorBuilder):
             raise
 
     def build_Call(self, node: g.Call) -> Val:
-        if node.func.endswith("_prime") and node.func[:-6] in FUNCTIONS and not node.prime:
+        scalar = self.functions.spellings("scalar")
+        if node.func.endswith("_prime") and node.func[:-6] in scalar and not node.prime:
             node = g.Call(node.span, node.func[:-6], node.args, prime=True)
         return super().build_Call(node)

@@ -31,7 +31,6 @@ import sympy as sp
 from ..symbolic import grammar as g
 from ..symbolic.build import CONSTANTS, ExprBuilder
 from ..symbolic.errors import LimitError, ModelError, SourceSpan
-from ..symbolic.functions import FUNCTIONS
 from ..symbolic.program import Program
 
 #: Largest answer file read at all (bytes); longer *lines* are refused one by one.
@@ -248,6 +247,7 @@ def _parse_rhs(
             column_offset=col - 1,
             source_line=raw,
             juxtapose="@" if names.program.is_vector else "*",  # W̄ = ȳ hᵀ is a product
+            functions=names.program.functions,
         )
     text = normalize_answer_text(rhs.strip())
     try:  # padded, so that columns (also of names resolved later) match the line
@@ -341,7 +341,7 @@ class AnswerBuilder(ExprBuilder):
         signals: dict[str, sp.Basic] | None = None,
         limits: g.Limits = g.DEFAULT_LIMITS,
     ) -> None:
-        super().__init__(self._resolve, limits)
+        super().__init__(self._resolve, limits, program.functions)
         self.names = AnswerNames(program)
         self.program = program
         if signals is None:
@@ -367,7 +367,7 @@ class AnswerBuilder(ExprBuilder):
             return self.signals[sig]
         if name in CONSTANTS:
             return CONSTANTS[name]
-        if name in FUNCTIONS:
+        if name in self.functions.spellings("scalar"):
             raise ModelError(f"'{name}' is a function; call it like {name}(z)", node.span)
         raise self.names._unknown(name, node.span)
 
@@ -380,7 +380,11 @@ class AnswerBuilder(ExprBuilder):
         return self(node.operand)
 
     def build_Call(self, node: g.Call) -> sp.Basic:
-        if node.func.endswith("_prime") and node.func[:-6] in FUNCTIONS and not node.prime:
+        if (
+            node.func.endswith("_prime")
+            and node.func[:-6] in self.functions.spellings("scalar")
+            and not node.prime
+        ):
             node = g.Call(node.span, node.func[:-6], node.args, prime=True)
         return super().build_Call(node)
 

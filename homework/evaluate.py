@@ -1,14 +1,14 @@
 """Evaluate SymPy expressions at many points at once by walking the tree (no codegen).
 
 Homework checking evaluates hundreds of small, one-off expressions; compiling each with
-``lambdify`` would cost more than evaluating it. This walker maps SymPy node types to
-NumPy functions (one table, dispatched by type), works on arrays of points, and never
-builds or runs source code.
+``lambdify`` would cost more than evaluating it. This walker evaluates the generic
+algebra itself and every operation by its registry entry (a scalar function by its
+``numpy`` form, a tensor operation by its ``evaluate`` rule, the one the vector
+evaluator uses too), works on arrays of points, and never builds or runs source code.
 
 Matrix expressions (vector programs) evaluate on *stacks*: a value of shape
 ``(k, rows, cols)`` holds one matrix per point, scalars are ``(k, 1, 1)``, vectors are
-columns; size symbols (``m``) take their numbers from ``env``
-(:data:`MATRIX_TABLE`, one line per node type).
+columns; size symbols (``m``) take their numbers from ``env`` (:class:`Stacks`).
 
 >>> import numpy as np, sympy as sp
 >>> x = sp.Symbol("x")
@@ -19,57 +19,14 @@ columns; size symbols (``m``) take their numbers from ``env``
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from typing import Any, cast
+from typing import Any
 
 import numpy as np
 import sympy as sp
 from sympy.matrices.expressions.matexpr import MatrixElement
 
-from ..numeric.functions import NUMPY_FUNCTIONS
-from ..symbolic import functions as F
-from ..symbolic import matrix_ops as M
+from ..ops import REGISTRY, Op, U
 from ..symbolic.errors import ChainruleError
-
-
-def _max(*a: Any) -> Any:
-    out = a[0]
-    for v in a[1:]:
-        out = np.maximum(out, v)
-    return out
-
-
-def _min(*a: Any) -> Any:
-    out = a[0]
-    for v in a[1:]:
-        out = np.minimum(out, v)
-    return out
-
-
-def _np(name: str) -> Callable[..., Any]:
-    return cast(Callable[..., Any], NUMPY_FUNCTIONS[name])
-
-
-#: SymPy function class → NumPy implementation.
-FUNCTION_TABLE: dict[Any, Callable[..., Any]] = {
-    F.sigma: _np("sigma"),
-    F.sigma_prime: _np("sigma_prime"),
-    F.relu: _np("relu"),
-    F.step: _np("step"),
-    F.softplus: _np("softplus"),
-    F.leaky_relu: _np("leaky_relu"),
-    F.elu: _np("elu"),
-    F.leaky_relu_prime: _np("leaky_relu_prime"),
-    F.elu_prime: _np("elu_prime"),
-    sp.exp: np.exp,
-    sp.log: np.log,
-    sp.tanh: np.tanh,
-    sp.sin: np.sin,
-    sp.cos: np.cos,
-    sp.Abs: np.abs,
-    sp.sign: np.sign,
-    sp.Max: _max,
-    sp.Min: _min,
-}
 
 
 class EvalError(ChainruleError):
@@ -99,7 +56,7 @@ def _eval(e: sp.Basic, env: Mapping[sp.Basic, Any], memo: dict[sp.Basic, Any]) -
     if e in env:
         return env[e]
     out: Any
-    rule = _matrix_rule(e)
+    rule = _matrix_rule(e, REGISTRY.for_node(e))
     if rule is not None:
         out = rule(e, env, lambda a: _eval(a, env, memo))
     elif e.is_Number or e in (sp.E, sp.pi):
@@ -114,12 +71,26 @@ def _eval(e: sp.Basic, env: Mapping[sp.Basic, Any], memo: dict[sp.Basic, Any]) -
         base, exp = e.args
         out = np.power(_as_float(_eval(base, env, memo)), _eval(exp, env, memo))
     else:
-        f = FUNCTION_TABLE.get(type(e)) or FUNCTION_TABLE.get(e.func)  # type: ignore[call-overload]
-        if f is None:
-            raise EvalError(f"cannot evaluate {type(e).__name__}")
-        out = f(*[_eval(a, env, memo) for a in e.args])
+        out = _function(e, env, memo)
     memo[e] = out
     return out
+
+
+def _function(e: sp.Basic, env: Mapping[sp.Basic, Any], memo: dict[sp.Basic, Any]) -> Any:
+    """A scalar function by its registry entry: its NumPy form (a binary one such as
+    ``np.maximum`` folded over more arguments), or, for a function defined by a body,
+    the body."""
+    op = REGISTRY.for_node(e)
+    if op is None or op.kind != "scalar":
+        raise EvalError(f"cannot evaluate {type(e).__name__}")
+    if op.numpy is None:
+        if op.expand is None:
+            raise EvalError(f"cannot evaluate {type(e).__name__}")
+        return _eval(op.expand(*e.args), env, memo)
+    args = [_eval(a, env, memo) for a in e.args]
+    if len(args) > 2 and getattr(op.numpy, "nin", None) == 2:
+        return _fold_values(args, op.numpy)
+    return op.numpy(*args)
 
 
 def _fold(
@@ -158,46 +129,39 @@ def _shape(e: sp.Basic, env: Mapping[sp.Basic, Any]) -> tuple[int, int]:
     return _dim(e.shape[0], env), _dim(e.shape[1], env)
 
 
-def _matmul(e: sp.MatMul, env: Mapping[sp.Basic, Any], rec: Rec) -> Any:
-    coeff: Any = 1.0
-    out: Any = None
-    for a in e.args:
-        v = rec(a)
-        if getattr(a, "is_Matrix", False):
-            out = v if out is None else np.matmul(out, v)
-        else:
-            coeff = coeff * v
-    return coeff * out
+class Stacks:
+    """The registry's evaluation protocol (see :mod:`chainrule.ops.tensor`) on stacks of
+    matrices: a column is axis −2, a reduction keeps ``(k, 1, 1)``."""
 
+    columns = -2
 
-def _broadcast(e: M.Broadcast, env: Mapping[sp.Basic, Any], rec: Rec) -> Any:
-    x = np.asarray(rec(e.arg), dtype=float)
-    lead = x.shape[:-2] if x.ndim >= 2 else ()
-    return np.broadcast_to(x, lead + _shape(e, env))
+    def __init__(self, env: Mapping[sp.Basic, Any]) -> None:
+        self.env = env
 
+    def dim(self, d: sp.Basic) -> int:
+        return _dim(d, self.env)
 
-def _elementwise(e: M.Elementwise, env: Mapping[sp.Basic, Any], rec: Rec) -> Any:
-    x = np.asarray(rec(e.arg), dtype=float)
-    inner = {**env, M.U: x}
-    return np.broadcast_to(_eval(e.fn.expr, inner, {}), x.shape)
+    def shape(self, e: sp.Basic) -> tuple[int, int]:
+        return _shape(e, self.env)
 
+    def reduce(self, f: Callable[..., Any], x: Any) -> Any:
+        """A reduction over each point's matrix (the last two axes), kept ``(k, 1, 1)``."""
+        x = np.asarray(x, dtype=float)
+        return f(x) if x.ndim < 2 else f(x, axis=(-2, -1), keepdims=True)
 
-def _reduce(f: Callable[..., Any], x: Any) -> Any:
-    """A reduction over each point's matrix (the last two axes), kept ``(k, 1, 1)``."""
-    x = np.asarray(x, dtype=float)
-    return f(x) if x.ndim < 2 else f(x, axis=(-2, -1), keepdims=True)
+    def elementwise(self, e: Any, rec: Rec) -> Any:
+        x = np.asarray(rec(e.arg), dtype=float)
+        inner = {**self.env, U: x}
+        return np.broadcast_to(_eval(e.fn.expr, inner, {}), x.shape)
 
+    def broadcast(self, x: Any, e: sp.Basic) -> Any:
+        x = np.asarray(x, dtype=float)
+        lead = x.shape[:-2] if x.ndim >= 2 else ()
+        return np.broadcast_to(x, lead + self.shape(e))
 
-def _softmax(z: Any) -> Any:
-    z = np.asarray(z, dtype=float)
-    e = np.exp(z - np.max(z, axis=-2, keepdims=True))
-    return e / np.sum(e, axis=-2, keepdims=True)
-
-
-def _log_softmax(z: Any) -> Any:
-    z = np.asarray(z, dtype=float)
-    m = np.max(z, axis=-2, keepdims=True)
-    return z - m - np.log(np.sum(np.exp(z - m), axis=-2, keepdims=True))
+    def diag(self, x: Any) -> Any:
+        x = np.asarray(x, dtype=float)
+        return x * np.eye(x.shape[-2])
 
 
 def _entry(e: MatrixElement, env: Mapping[sp.Basic, Any], rec: Rec) -> Any:
@@ -209,25 +173,9 @@ def _no_value(e: sp.Basic, env: Mapping[sp.Basic, Any], rec: Rec) -> Any:
     raise EvalError(f"no value for {e}")
 
 
-#: Matrix node type → its NumPy evaluation on stacks (``rec`` evaluates a child).
+#: Generic matrix algebra → its NumPy evaluation on stacks (``rec`` evaluates a child);
+#: operations are evaluated by their registry entry.
 MATRIX_TABLE: dict[type, Callable[[Any, Mapping[sp.Basic, Any], Rec], Any]] = {
-    sp.MatMul: _matmul,
-    sp.MatAdd: lambda e, env, rec: _fold_values([rec(a) for a in e.args], np.add),
-    sp.Transpose: lambda e, env, rec: np.swapaxes(np.asarray(rec(e.arg), dtype=float), -1, -2),
-    sp.HadamardProduct: lambda e, env, rec: _fold_values([rec(a) for a in e.args], np.multiply),
-    sp.HadamardPower: lambda e, env, rec: np.power(
-        np.asarray(rec(e.args[0]), dtype=float), rec(e.args[1])
-    ),
-    M.Elementwise: _elementwise,
-    M.Broadcast: _broadcast,
-    M.MatSum: lambda e, env, rec: _reduce(np.sum, rec(e.args[0])),
-    M.Mean: lambda e, env, rec: _reduce(np.mean, rec(e.args[0])),
-    M.Dot: lambda e, env, rec: _reduce(np.sum, np.multiply(rec(e.args[0]), rec(e.args[1]))),
-    M.Norm2: lambda e, env, rec: _reduce(np.sum, np.square(rec(e.args[0]))),
-    M.Softmax: lambda e, env, rec: _softmax(rec(e.arg)),
-    M.LogSoftmax: lambda e, env, rec: _log_softmax(rec(e.arg)),
-    M.SumCols: lambda e, env, rec: np.sum(rec(e.arg), axis=-1, keepdims=True),
-    M.SumRows: lambda e, env, rec: np.sum(rec(e.arg), axis=-2, keepdims=True),
     sp.OneMatrix: lambda e, env, rec: np.ones(_shape(e, env)),
     sp.ZeroMatrix: lambda e, env, rec: np.zeros(_shape(e, env)),
     sp.Identity: lambda e, env, rec: np.eye(_dim(e.shape[0], env)),
@@ -236,8 +184,13 @@ MATRIX_TABLE: dict[type, Callable[[Any, Mapping[sp.Basic, Any], Rec], Any]] = {
 }
 
 
-def _matrix_rule(e: sp.Basic) -> Callable[[Any, Mapping[sp.Basic, Any], Rec], Any] | None:
-    if not (getattr(e, "is_Matrix", False) or isinstance(e, (M._Reduction, MatrixElement))):
+def _matrix_rule(
+    e: sp.Basic, op: Op | None
+) -> Callable[[Any, Mapping[sp.Basic, Any], Rec], Any] | None:
+    if op is not None and op.evaluate is not None:
+        evaluate = op.evaluate
+        return lambda e, env, rec: evaluate(Stacks(env), e, rec)
+    if not (getattr(e, "is_Matrix", False) or isinstance(e, MatrixElement)):
         return None
     for cls in type(e).__mro__:
         rule = MATRIX_TABLE.get(cls)

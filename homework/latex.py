@@ -32,25 +32,29 @@ import unicodedata
 from collections.abc import Iterator
 from dataclasses import dataclass
 
+from ..ops import REGISTRY, Registry
 from ..symbolic import grammar as g
 from ..symbolic.errors import LimitError, ModelError, SourceSpan
-from ..symbolic.functions import FUNCTIONS
+
 
 # ------------------------------------------------------------------ vocabulary
-#: ``\command`` → function name of :data:`~chainrule.symbolic.functions.FUNCTIONS`.
-FUNCTION_COMMANDS = {
-    "sigma": "sigma",
-    "exp": "exp",
-    "log": "log",
-    "ln": "log",
-    "tanh": "tanh",
-    "sin": "sin",
-    "cos": "cos",
-    "max": "max",
-    "min": "min",
-}
-#: Words inside ``\operatorname{…}``/``\mathrm{…}``/``\text{…}`` that name functions.
-FUNCTION_WORDS = {name.lower(): name for name in FUNCTIONS} | {"relu": "relu"}
+def function_commands(functions: Registry = REGISTRY) -> dict[str, str]:
+    """``\\command`` → the function's name in models (``\\ln`` → ``log``), from each
+    entry's ``latex_commands``."""
+    return {cmd: op.name for cmd, op in functions.latex_commands().items()}
+
+
+def group_commands(functions: Registry = REGISTRY) -> set[str]:
+    """Commands whose argument is a braced group (``\\sqrt{x}``), not parentheses."""
+    return {c for c, op in functions.latex_commands().items() if op.extra.get("latex_group")}
+
+
+def function_words(functions: Registry = REGISTRY) -> dict[str, str]:
+    """Words inside ``\\operatorname{…}``/``\\mathrm{…}``/``\\text{…}`` (any case) that
+    name scalar functions (``ReLU`` → ``relu``)."""
+    return {name.lower(): name for name in functions.spellings("scalar")}
+
+
 GREEK = {
     "alpha",
     "beta",
@@ -122,6 +126,13 @@ SPACING = {
 PRODUCTS = {"cdot": "juxt", "times": "juxt", "circ": "*", "odot": "*", "ast": "*"}
 TRANSPOSE_WORDS = {"T", "top", "intercal", "mathsf{T}", "mathrm{T}", "tr"}
 
+#: Unicode letters that are a function's answer spelling (``σ``) → its LaTeX command.
+_FUNCTION_LETTERS = {
+    s: f"{op.latex} "
+    for op in REGISTRY
+    for s in op.answer_spellings
+    if len(s) == 1 and not s.isascii() and op.latex_commands
+}
 _UNICODE_LATEX = {
     "\u2212": "-",
     "\u2013": "-",
@@ -132,7 +143,6 @@ _UNICODE_LATEX = {
     "\u2299": r"\odot ",
     "\u1d40": r"^\top ",
     "\u2032": "'",
-    "\u03c3": r"\sigma ",
     "\u03bb": r"\lambda ",
     "\u03b1": r"\alpha ",
     "\u03b2": r"\beta ",
@@ -142,6 +152,7 @@ _UNICODE_LATEX = {
     "\u2211": r"\sum ",
     "\u00b2": "^2",
     "\u00b3": "^3",
+    **_FUNCTION_LETTERS,
 }
 
 
@@ -239,7 +250,11 @@ class LatexParser:
         limits: g.Limits,  # noqa: ANN001
         known: set[str] | None,
         juxtapose: str,
+        functions: Registry = REGISTRY,
     ) -> None:
+        self.commands = function_commands(functions)  # the model's own functions too
+        self.words = function_words(functions)
+        self.group_commands = group_commands(functions)
         self.toks = toks
         self.i = 0
         self.span_of = span_of
@@ -433,8 +448,8 @@ class LatexParser:
     def parse_word(self) -> g.Expr:
         t = self.take()
         word = t.text
-        if word in FUNCTION_WORDS and (self.at("OP", "(", "'") or self.at("CMD", "left")):
-            return self.parse_function(FUNCTION_WORDS[word], t)
+        if word in self.words and (self.at("OP", "(", "'") or self.at("CMD", "left")):
+            return self.parse_function(self.words[word], t)
         pieces = list(self._split_word(word))
         nodes: list[g.Expr] = []
         for k, (offset, piece) in enumerate(pieces):
@@ -558,18 +573,20 @@ class LatexParser:
             num = self.group()
             den = self.group()
             return g.BinOp(self.span(t), "/", num, den)
-        if name == "sqrt":
+        if name in self.group_commands:  # \sqrt{x}
             self.take()
             if self.at("OP", "["):
-                raise ModelError("only square roots are supported", self.span(t))
-            return g.Call(self.span(t), "sqrt", (self.group(),))
-        if name in FUNCTION_COMMANDS:
+                raise ModelError(
+                    f"\\{name}[…]: only the plain \\{name}{{…}} is supported", self.span(t)
+                )
+            return g.Call(self.span(t), self.commands[name], (self.group(),))
+        if name in self.commands:
             self.take()
-            return self.parse_function(FUNCTION_COMMANDS[name], t)
+            return self.parse_function(self.commands[name], t)
         if name in ("operatorname", "mathrm", "text", "textrm") and self._word_group_is_func():
             self.take()
             word = self._word_group()
-            return self.parse_function(FUNCTION_WORDS[word.lower()], t)
+            return self.parse_function(self.words[word.lower()], t)
         if name in ("bar", "overline"):
             self.take()
             parts = self.nested(self.name_group)
@@ -601,7 +618,7 @@ class LatexParser:
         return (
             t[self.i + 1].text == "{"
             and t[self.i + 2].kind == "WORD"
-            and t[self.i + 2].text.lower() in FUNCTION_WORDS
+            and t[self.i + 2].text.lower() in self.words
             and t[self.i + 3].text == "}"
         )
 
@@ -808,6 +825,7 @@ def _parser(
     column_offset: int,
     source_line: str | None,
     juxtapose: str,
+    functions: Registry = REGISTRY,
 ) -> LatexParser:
     if len(text) > limits.max_line_chars:
         raise LimitError(
@@ -820,7 +838,8 @@ def _parser(
     def span_of(col: int) -> SourceSpan:
         return SourceSpan(filename, line_no, col + column_offset, shown)
 
-    return LatexParser(tokenize_latex(norm, span_of), span_of, limits, known, juxtapose)
+    toks = tokenize_latex(norm, span_of)
+    return LatexParser(toks, span_of, limits, known, juxtapose, functions)
 
 
 def parse_latex(
@@ -832,14 +851,26 @@ def parse_latex(
     column_offset: int = 0,
     source_line: str | None = None,
     juxtapose: str = "*",
+    functions: Registry = REGISTRY,
 ) -> g.Expr:
     """Parse a LaTeX expression into a :mod:`grammar` syntax tree.
 
     ``known_names`` (the model's names) decides how letters split (``wx`` is w·x) and
     how subscripts join (``x_1`` → ``x1``); ``juxtapose`` is the operator written
-    by putting factors side by side (``*`` for scalar models, ``@`` for matrices).
+    by putting factors side by side (``*`` for scalar models, ``@`` for matrices);
+    ``functions`` (the model's registry) names the functions an answer may call.
     """
-    p = _parser(text, filename, line_no, limits, known_names, column_offset, source_line, juxtapose)
+    p = _parser(
+        text,
+        filename,
+        line_no,
+        limits,
+        known_names,
+        column_offset,
+        source_line,
+        juxtapose,
+        functions,
+    )
     return p.parse_to_end()
 
 
