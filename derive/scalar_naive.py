@@ -1,4 +1,5 @@
-"""The calculus-class route: substitute every assignment, then differentiate.
+"""The calculus-class route for scalar programs: substitute every assignment, then
+differentiate.
 
 Each parameter's derivative is taken separately from the one big expression, as the
 lectures' "how you would have done it in calculus class" slide does. On large nets
@@ -43,7 +44,7 @@ def tree_depth(expr: sp.Basic) -> int:
     return depth[expr]
 
 
-def naive(
+def scalar_naive(
     program: Program, steps: bool = True, budget: float | None = 60.0, max_steps: int = 2_000
 ) -> NaiveDerivation:
     """Differentiate the substituted loss with respect to each parameter.
@@ -51,10 +52,6 @@ def naive(
     ``budget`` (seconds, ``None`` for none) bounds the whole route; when it runs out,
     the derivation is returned with ``complete=False`` and a note instead of hanging.
     """
-    if program.is_vector:
-        from .vector import vector_naive
-
-        return vector_naive(program, steps=steps, budget=budget)
     start = time.perf_counter()
     deadline = Deadline(budget, start)
     gradients: dict[str, NaiveGradient] = {}

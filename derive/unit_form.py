@@ -22,7 +22,7 @@ import sympy as sp
 
 from ..ops import REGISTRY
 from ..symbolic.program import Assignment, Program, Variable, make_symbol
-from .vector import concrete_sizes, size_symbols
+from .sizes import concrete_sizes, size_symbols
 
 Matrix = sp.ImmutableMatrix
 

@@ -27,10 +27,8 @@ from __future__ import annotations
 
 import time
 from collections import defaultdict
-from collections.abc import Mapping
 from dataclasses import dataclass
 
-import numpy as np
 import sympy as sp
 
 from ..ops import REGISTRY, is_matrix, mat_add
@@ -40,9 +38,6 @@ from .records import (
     BackpropDerivation,
     BackpropStep,
     Contribution,
-    NaiveDerivation,
-    NaiveGradient,
-    RuleStep,
     error_signal,
 )
 from .vjp import pullback
@@ -200,156 +195,11 @@ def jacobians(derivation: BackpropDerivation) -> list[JacobianView]:
     return out
 
 
-# --------------------------------------------------------------------- sizes
-#: Sizes given to unbound size names for unit-form expansion and random points
-#: (distinct small numbers, so a transposed matrix cannot pass a check by accident).
-DEFAULT_SIZES = (3, 2, 4, 5)
-
-
-def size_names(program: Program) -> list[str]:
-    """Size names in order of first appearance in the declarations."""
-    names: list[str] = []
-    for v in program.variables:
-        for d in v.shape:
-            if isinstance(d, str) and d not in names:
-                names.append(d)
-    return names
-
-
-def concrete_sizes(program: Program, sizes: Mapping[str, int] | None = None) -> dict[str, int]:
-    """Every size name → a number: bound (``const n = 3``), given, or a small default."""
-    out: dict[str, int] = {}
-    free = 0
-    for name in size_names(program):
-        if sizes and name in sizes:
-            out[name] = int(sizes[name])
-        elif name in program.sizes:
-            out[name] = program.sizes[name]
-        else:
-            out[name] = DEFAULT_SIZES[free % len(DEFAULT_SIZES)]
-            free += 1
-    return out
-
-
-def size_symbols(sizes: dict[str, int]) -> dict[sp.Basic, int]:
-    return {sp.Symbol(k, integer=True, positive=True): v for k, v in sizes.items()}
-
-
-def unbound_sizes(program: Program) -> list[str]:
-    return [n for n in size_names(program) if n not in program.sizes]
-
-
-# ------------------------------------------------------------------ naive route
-#: The fully expanded naive route is attempted up to this many scalar leaf entries.
-MAX_NAIVE_ENTRIES = 400
-
-
-def _entry_count(shape: tuple, dims: Mapping[str, int]) -> int:
-    n = 1
-    for d in shape:
-        n *= d if isinstance(d, int) else dims.get(str(d), 1)
-    return n
-
-
-def scalar_entries(program: Program, sizes: Mapping[str, int] | None = None) -> int:
-    """How many scalars the program's leaves hold on concrete sizes (its unit-form size)."""
-    dims = concrete_sizes(program, sizes)
-    return sum(_entry_count(v.shape, dims) for v in program.variables if v.role != "const")
-
-
-def vector_naive(
-    program: Program,
-    steps: bool = True,
-    budget: float | None = 60.0,
-    sizes: dict[str, int] | None = None,
-    max_steps: int = 2_000,
-) -> NaiveDerivation:
-    """The calculus-class route for matrices: the fully expanded elementwise derivative.
-
-    The program is expanded to unit form on concrete sizes (bound, given or small
-    defaults), the substituted scalar loss is differentiated with respect to every
-    entry, and each parameter's gradient is the matrix of those derivatives, written
-    with the original names (``W1[0, 1]``). ``budget`` bounds the time.
-    """
-    from .naive import naive
-    from .unit_form import unit_form
-
-    start = time.perf_counter()
-    entries = scalar_entries(program, sizes)
-    if entries > MAX_NAIVE_ENTRIES:
-        note = (
-            f"not expanded: {entries:,} scalar entries in the unit form (the naive route "
-            f"expands at most {MAX_NAIVE_ENTRIES:,}; it would swell far beyond backprop)"
-        )
-        return NaiveDerivation(
-            program,
-            program.loss_assignment.symbol,
-            {},
-            complete=False,
-            note=note,
-            seconds=time.perf_counter() - start,
-        )
-    uf = unit_form(program, sizes)
-    back = _entry_map(program, uf.entries)
-    nd = naive(uf.program, steps=steps, budget=budget, max_steps=max_steps)
-    gradients: dict[str, NaiveGradient] = {}
-    for p in program.params:
-        if p.name not in uf.entries:
-            if p.name in nd.gradients:
-                g = nd.gradients[p.name]
-                gradients[p.name] = NaiveGradient(
-                    p.name, g.gradient.xreplace(back), _map_steps(g.steps, back), g.steps_truncated
-                )
-            continue
-        names = uf.entries[p.name]
-        if not all(str(n) in nd.gradients for n in names.flat):
-            continue
-        grid = names.reshape(-1, 1) if names.ndim == 1 else names
-        rows = [[nd.gradients[str(n)].gradient.xreplace(back) for n in row] for row in grid]
-        matrix = sp.ImmutableMatrix(rows)
-        trace = [s for n in names.flat for s in nd.gradients[str(n)].steps][:max_steps]
-        truncated = any(nd.gradients[str(n)].steps_truncated for n in names.flat)
-        gradients[p.name] = NaiveGradient(p.name, matrix, _map_steps(trace, back), truncated)
-    shown = ", ".join(f"{k}={v}" for k, v in uf.sizes.items())
-    note = (
-        "fully expanded elementwise derivative (unit form"
-        + (f" on sizes {shown}" if shown else "")
-        + ")"
-    )
-    if not nd.complete:
-        note += "; " + nd.note
-    return NaiveDerivation(
-        program,
-        nd.substituted_loss.xreplace(back),
-        gradients,
-        complete=nd.complete,
-        note=note,
-        seconds=time.perf_counter() - start,
-    )
-
-
-def _entry_map(program: Program, entries: dict) -> dict[sp.Basic, sp.Basic]:
-    """Unit symbol → the matrix element it stands for (``W1_1_2`` → ``W1[0, 1]``)."""
-    from ..symbolic.program import make_symbol
-
-    out: dict[sp.Basic, sp.Basic] = {}
-    for name, names in entries.items():
-        sym = program.symbol(name)
-        for idx in np.ndindex(*names.shape):
-            i, j = (idx[0], 0) if len(idx) == 1 else idx
-            out[make_symbol(str(names[idx]))] = sym[i, j]
-    return out
-
-
-def _map_steps(trace: list[RuleStep], back: dict[sp.Basic, sp.Basic]) -> list[RuleStep]:
-    return [
-        RuleStep(
-            s.rule,
-            s.expr.xreplace(back),
-            back.get(s.wrt, s.wrt),
-            s.result.xreplace(back),
-            s.depth,
-            s.function,
-        )
-        for s in trace
-    ]
+from .sizes import (  # noqa: E402, F401  (sizes were defined here; kept importable)
+    DEFAULT_SIZES,
+    concrete_sizes,
+    scalar_entries,
+    size_names,
+    size_symbols,
+    unbound_sizes,
+)

@@ -30,7 +30,7 @@ from ..ops import REGISTRY, operands
 from ..symbolic.program import Program
 from .opcount import ZERO, CostRow, OpCount, _own_cost, count_after_cse, count_many, count_ops
 from .records import BackpropDerivation, NaiveDerivation
-from .vector import concrete_sizes, size_symbols, unbound_sizes
+from .sizes import concrete_sizes, size_symbols, unbound_sizes
 
 #: Above this many tree ops, ``sympy.cse`` is skipped (as for scalar programs).
 CSE_LIMIT = 200_000

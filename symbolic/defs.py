@@ -20,15 +20,14 @@ import sympy as sp
 from ..ops import primitive
 from . import grammar as g
 from .errors import ModelError
+from .expr import CONSTANTS, ExprBuilder
 
 if TYPE_CHECKING:
-    from .build import _Scope
+    from .scope import Scope
 
 
-def define_function(st: g.FuncDef, scope: _Scope, limits: g.Limits) -> None:
+def define_function(st: g.FuncDef, scope: Scope, limits: g.Limits) -> None:
     """Build the body (and declared derivative) of ``st`` and register the function."""
-    from .build import CONSTANTS, ExprBuilder
-
     if scope.functions.is_function(st.name) or st.name in scope.items or st.name in CONSTANTS:
         raise ModelError(f"'{st.name}' is already a name; choose another", st.span)
     if len(set(st.params)) != len(st.params):

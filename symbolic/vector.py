@@ -39,10 +39,11 @@ import sympy as sp
 from ..ops import Op, OpError, Registry, U, is_matrix, mat_add, scale
 from ..ops.tensor import Broadcast, Elementwise
 from . import grammar as g
-from .build import CONSTANTS, ExprBuilder, _check_new_name, _finish, _Scope, number
 from .defs import define_function
 from .errors import ModelError, SourceSpan
+from .expr import CONSTANTS, ExprBuilder, number
 from .program import Assignment, Program, Shape, Variable, make_symbol
+from .scope import Scope, check_new_name, finish_program
 
 
 @dataclass(frozen=True)
@@ -123,7 +124,7 @@ class _CallContext:
 class VectorBuilder:
     """Builds :class:`Val` objects (expression + shape) from syntax trees."""
 
-    def __init__(self, scope: _Scope, sizes: dict[str, int], limits: g.Limits) -> None:
+    def __init__(self, scope: Scope, sizes: dict[str, int], limits: g.Limits) -> None:
         self.scope = scope
         self.sizes = sizes
         self.limits = limits
@@ -326,7 +327,7 @@ def _scalar_op(op: str, a: sp.Basic, b: sp.Basic, span: SourceSpan) -> sp.Basic:
 
 
 # ------------------------------------------------------------------- statements
-def _bind_sizes(parsed: g.ParsedText, builder_scope: _Scope, limits: g.Limits) -> dict[str, int]:
+def _bind_sizes(parsed: g.ParsedText, builder_scope: Scope, limits: g.Limits) -> dict[str, int]:
     """Sizes named in shapes and bound by a const of the same name (``const n = 3``)."""
     dim_names = {
         d
@@ -353,7 +354,7 @@ def _bind_sizes(parsed: g.ParsedText, builder_scope: _Scope, limits: g.Limits) -
 
 def build_vector_program(parsed: g.ParsedText, limits: g.Limits = g.DEFAULT_LIMITS) -> Program:
     """Give meaning to a parsed text with shaped declarations (see the module doc)."""
-    scope = _Scope(parsed.filename)
+    scope = Scope(parsed.filename)
     for st in parsed.statements:
         if isinstance(st, g.Assign):
             scope.defined_later.setdefault(st.target, st.span.line)
@@ -377,14 +378,14 @@ def build_vector_program(parsed: g.ParsedText, limits: g.Limits = g.DEFAULT_LIMI
             define_function(st, scope, limits)
         elif isinstance(st, g.LossDecl):
             loss = (st.name, st.span)
-    program = _finish(parsed, variables, assignments, loss, scope)
+    program = finish_program(parsed, variables, assignments, loss, scope)
     _check_scalar_loss(program, loss)
     program.sizes = sizes
     return program
 
 
-def _declare(kind: str, d: g.Declared, build: VectorBuilder, scope: _Scope) -> Variable:
-    _check_new_name(d.name, d.span, scope)
+def _declare(kind: str, d: g.Declared, build: VectorBuilder, scope: Scope) -> Variable:
+    check_new_name(d.name, d.span, scope)
     if d.name in CONSTANTS:
         pass  # a declaration shadows e/pi, as in scalar programs
     value = None
@@ -405,7 +406,7 @@ def _declare(kind: str, d: g.Declared, build: VectorBuilder, scope: _Scope) -> V
     return Variable(d.name, kind, make_symbol(d.name, d.dims), d.dims, value, d.span)  # type: ignore[arg-type]
 
 
-def _assign(st: g.Assign, build: VectorBuilder, scope: _Scope) -> Assignment:
+def _assign(st: g.Assign, build: VectorBuilder, scope: Scope) -> Assignment:
     existing = scope.items.get(st.target)
     if isinstance(existing, Variable):
         raise ModelError(
