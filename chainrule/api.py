@@ -16,10 +16,10 @@ from typing import Any, TypeAlias
 import sympy as sp
 
 from .derive.backprop import backprop
-from .derive.costs import cost_table
-from .derive.naive import naive
 from .derive.records import Derivation
-from .symbolic import Program, load_program, parse_program, program_from_expr
+from .pipeline import derive_model
+from .symbolic import Program
+from .symbolic.build import load_model, parse_program
 
 ModelLike: TypeAlias = Program | str | Path | sp.Basic
 
@@ -31,19 +31,7 @@ def parse(text: str, filename: str = "<input>") -> Program:
 
 def load(model: ModelLike) -> Program:
     """A program from a Program, a path, ``.chain`` text, an example name or a SymPy expr."""
-    if isinstance(model, Program):
-        return model
-    if isinstance(model, sp.Basic):
-        return program_from_expr(model)
-    if isinstance(model, Path):
-        return load_program(model)
-    text = str(model)
-    if "\n" in text or "=" in text:
-        return parse_program(text)
-    from .examples import example_path
-
-    path = example_path(text)
-    return load_program(path if path is not None else text)
+    return load_model(model)
 
 
 class ShownDerivation(Derivation):
@@ -78,24 +66,10 @@ def derivation(
     cse: bool = True,
     agreement_check: bool = True,
 ) -> ShownDerivation:
-    """Derive ``model`` naively and/or by backprop, with the op-count table.
-
-    ``method`` is ``"naive"``, ``"backprop"`` or ``"both"``; ``naive_budget`` bounds the
-    naive route in seconds (it swells on big nets). For vector programs the vectorized
-    backprop is also checked against scalar backprop of the unit form
-    (``.agreement``) unless ``agreement_check`` is false.
-    """
-    if method not in ("naive", "backprop", "both"):
-        raise ValueError(f"method must be naive, backprop or both, not {method!r}")
-    program = load(model)
-    bp = backprop(program) if method in ("backprop", "both") else None
-    nv = naive(program, steps=steps, budget=naive_budget) if method in ("naive", "both") else None
-    agreement = None
-    if program.is_vector and bp is not None and agreement_check:
-        from .numeric.agreement import checked_agreement
-
-        agreement = checked_agreement(program, bp)
-    return ShownDerivation(program, bp, nv, cost_table(program, bp, nv, cse=cse), agreement)
+    """Derive ``model`` naively and/or by backprop, with the op-count table (see
+    :func:`chainrule.pipeline.derive_model`); Jupyter displays the result typeset."""
+    d = derive_model(model, method, steps, naive_budget, cse, agreement_check)
+    return ShownDerivation(d.program, d.backprop, d.naive, d.costs, d.agreement)
 
 
 def gradient_at(model: ModelLike, point: Mapping[str, Any]) -> tuple[Any, dict[str, Any]]:

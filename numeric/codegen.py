@@ -891,8 +891,8 @@ def _derivation(model: Any) -> BackpropDerivation:
         return model
     if getattr(model, "backprop", None) is not None and hasattr(model, "naive"):
         return model.backprop
-    from ..api import load
     from ..derive.backprop import backprop
+    from ..symbolic.build import load_model as load
 
     program = load(model)
     cache = program.__dict__.setdefault("_codegen_cache", {})

@@ -337,9 +337,9 @@ def _add_multiply_adds(section: CostSection, derivation: Derivation) -> None:
 def derive_for_report(model: Any, options: ReportOptions) -> Derivation:
     if isinstance(model, Derivation):
         return model
-    from ..api import derivation
+    from ..pipeline import derive_model
 
-    return derivation(
+    return derive_model(
         model,
         method="both" if options.naive else "backprop",
         steps=True,

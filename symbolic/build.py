@@ -8,6 +8,9 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
+
+import sympy as sp
 
 from . import grammar as g
 from .errors import LimitError, ModelError, SourceSpan
@@ -61,3 +64,22 @@ def load_program(path: str | Path, limits: g.Limits = g.DEFAULT_LIMITS) -> Progr
     if not text.strip():
         raise ModelError("the model file is empty", SourceSpan(str(path), 1, 1))
     return parse_program(text, str(path), limits)
+
+
+def load_model(model: Any) -> Program:
+    """A program from a Program, a path, ``.chain`` text, an example name or a SymPy expr."""
+    from .program import program_from_expr
+
+    if isinstance(model, Program):
+        return model
+    if isinstance(model, sp.Basic):
+        return program_from_expr(model)
+    if isinstance(model, Path):
+        return load_program(model)
+    text = str(model)
+    if "\n" in text or "=" in text:
+        return parse_program(text)
+    from ..examples import example_path
+
+    path = example_path(text)
+    return load_program(path if path is not None else text)
