@@ -228,6 +228,14 @@ class Registry:
     def latex_commands(self) -> dict[str, Op]:
         return {c: op for op in self for c in op.latex_commands}
 
+    def numpy_namespace(self) -> dict[str, Any]:
+        """Function class name → NumPy implementation (for ``lambdify`` namespaces)."""
+        return {
+            op.node.__name__: op.numpy
+            for op in self
+            if op.kind == "scalar" and op.numpy is not None and isinstance(op.node, type)
+        }
+
     def non_smooth(self) -> tuple[type, ...]:
         return tuple(op.node for op in self if not op.smooth)
 

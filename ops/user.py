@@ -50,6 +50,23 @@ def _smooth(body: sp.Expr, registry: Registry) -> tuple[bool, bool]:
     return all(op is None or op.smooth for op in ops), all(op is None or op.analytic for op in ops)
 
 
+def _numpy_impl(params: tuple[sp.Symbol, ...], body: sp.Expr, registry: Registry) -> Any:
+    """The body as a NumPy function (compiled on first use; the names in it are the
+    grammar's checked identifiers and the registry's functions)."""
+    compiled: list[Any] = []
+
+    def impl(*args: Any) -> Any:
+        if not compiled:
+            compiled.append(
+                sp.lambdify(
+                    params, body, modules=[registry.numpy_namespace(), "numpy"], dummify=True
+                )
+            )
+        return compiled[0](*args)
+
+    return impl
+
+
 def _function_op(
     name: str,
     params: tuple[sp.Symbol, ...],
@@ -74,6 +91,7 @@ def _function_op(
         expand=lambda *args: _substitute(body, params, args),
         smooth=smooth,
         analytic=analytic,
+        numpy=_numpy_impl(params, body, registry),
         numpy_call=name,
         unicode=unicode,
         latex=latex,
