@@ -42,8 +42,8 @@ import sympy as sp
 
 from ..derive.backprop import backprop
 from ..derive.records import BackpropStep
+from ..symbolic import expand_derivatives, expand_fully
 from ..symbolic.errors import ChainruleError, ModelError
-from ..symbolic.functions import expand_derivatives, expand_fully
 from ..symbolic.program import Program
 from .answer_matrix import MatrixAnswerBuilder, ShapeMismatch
 from .answers import Answer, AnswerBuilder, AnswerLine

@@ -36,8 +36,8 @@ import sympy as sp
 from ..derive.records import BackpropStep
 from ..derive.vector import concrete_sizes, size_symbols, vector_backprop
 from ..numeric.vector_eval import backward_values, random_point
+from ..ops import is_matrix, mat_add, mat_mul
 from ..symbolic.errors import ChainruleError
-from ..symbolic.matrix_ops import is_matrix, mat_add, mat_mul
 from ..symbolic.program import Program, Shape
 from .answer_matrix import MatrixAnswerBuilder, shape_words
 from .check import (

@@ -406,11 +406,13 @@ def as_float64(values: Mapping[str, Any]) -> tuple[dict[str, np.ndarray], list[s
 
 # ----------------------------------------------------------- model-level check
 def is_analytic(program: Any) -> bool:
-    """True when no forward expression has a non-analytic atom (complex step is safe)."""
-    from ..symbolic.functions import NON_SMOOTH
+    """True when no forward expression has a non-analytic atom (complex step is safe):
+    a function its registry entry marks non-analytic (relu, abs, …), or a piecewise form."""
+    import sympy as sp
 
+    non_analytic = (*program.functions.non_analytic(), sp.Heaviside, sp.Piecewise)
     for a in program.assignments:
-        if a.expr.has(*NON_SMOOTH):
+        if a.expr.has(*non_analytic):
             return False
     return True
 

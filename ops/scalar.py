@@ -35,17 +35,19 @@ class ScalarFunction(sp.Function):
         args = ", ".join(printer._print(a) for a in self.args)
         return f"{self.func.__name__}({args})"
 
-    def _latex(self, printer: Any) -> str:
+    def _latex(self, printer: Any, exp: str | None = None) -> str:
+        """``\\sigma\\left(z\\right)``; ``exp`` is the power LaTeX printers pass for f(z)²."""
         args = ", ".join(printer._print(a) for a in self.args)
         name = self.op.latex if self.op else rf"\operatorname{{{self.func.__name__}}}"
-        return rf"{name}\left({args}\right)"
+        out = rf"{name}\left({args}\right)"
+        return f"{out}^{{{exp}}}" if exp else out
 
     def _lecture_unicode(self, printer: Any) -> str:
         name = self.op.unicode if self.op else self.func.__name__
         return f"{name}({', '.join(printer._print(a) for a in self.args)})"
 
-    def _lecture_latex(self, printer: Any) -> str:
-        return self._latex(printer)
+    def _lecture_latex(self, printer: Any, exp: str | None = None) -> str:
+        return self._latex(printer, exp)
 
 
 def register_scalar(registry: Registry, op: Op) -> Op:

@@ -22,6 +22,8 @@ import re
 from dataclasses import dataclass, field
 from html import escape
 
+from ..ops import REGISTRY, Registry
+
 GREEK = {
     "alpha": "α",
     "beta": "β",
@@ -145,18 +147,12 @@ IDENTIFIERS = {
     "dagger": "†",
     "imath": "ı",
 }
-FUNCTION_NAMES = {
-    "log",
-    "ln",
-    "exp",
-    "sin",
-    "cos",
+#: LaTeX's own function-name commands printed upright (``mi``); the registry's
+#: operations add theirs (:func:`function_names`).
+LATEX_FUNCTION_NAMES = {
     "tan",
     "sinh",
     "cosh",
-    "tanh",
-    "max",
-    "min",
     "det",
     "arg",
     "sup",
@@ -168,13 +164,27 @@ FUNCTION_NAMES = {
     "arcsin",
     "arccos",
     "arctan",
-    "sgn",
     "dim",
     "ker",
     "Pr",
     "argmax",
     "argmin",
 }
+
+
+def function_names(functions: Registry = REGISTRY) -> set[str]:
+    """Commands that name a function (``\\log``, ``\\tanh``, ``\\max``, ``\\sgn``): LaTeX's
+    own and every operation's ``latex_commands`` that are not a letter (``\\sigma``) or a
+    construct with a group argument (``\\sqrt{…}``)."""
+    ops = {
+        c
+        for c, op in functions.latex_commands().items()
+        if c not in GREEK and not op.extra.get("latex_group")
+    }
+    return LATEX_FUNCTION_NAMES | ops
+
+
+FUNCTION_NAMES = function_names()
 ACCENTS = {
     "bar": "¯",
     "overline": "‾",
@@ -399,7 +409,7 @@ class _Parser:
         if name in ("frac", "dfrac", "tfrac"):
             return f"<mfrac>{self.argument()}{self.argument()}</mfrac>"
         if name == "sqrt":
-            return self.sqrt()
+            return self.root()
         if name in ACCENTS:
             return self.accent(name)
         if name in FONTS:
@@ -427,7 +437,7 @@ class _Parser:
         self.unknown.append(name)
         return f"<mtext>{escape(name)}</mtext>"
 
-    def sqrt(self) -> str:
+    def root(self) -> str:
         if self.peek() == "[":
             self.next()
             index = _row(self.sequence(("]",)))

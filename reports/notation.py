@@ -3,11 +3,13 @@
 Two SymPy printers dispatched by node type (``_print_<Class>``), kept apart from the
 math: :class:`LectureTextPrinter` (one-line Unicode) and :class:`LectureLatexPrinter`.
 Classes that know their own lecture form define ``_lecture_unicode(printer)`` or
-``_lecture_latex(printer)``.
+``_lecture_latex(printer)``: every registered function and tensor operation does, with
+the symbols of its registry entry (σ, ReLU, ‖·‖²).
 
 >>> from sympy import Symbol
 >>> from chainrule.derive import error_signal
->>> from chainrule.symbolic import sigma_prime
+>>> from chainrule.ops import REGISTRY
+>>> sigma_prime = REGISTRY.by_name("sigma_prime").node
 >>> z, t, y = Symbol("z"), Symbol("t"), Symbol("y")
 >>> to_unicode(error_signal("y") * sigma_prime(z))
 "ȳ σ'(z)"
@@ -25,6 +27,8 @@ import unicodedata
 import sympy as sp
 from sympy.printing.latex import LatexPrinter
 from sympy.printing.str import StrPrinter
+
+from ..ops import REGISTRY
 
 GREEK = {
     "alpha": ("α", r"\alpha"),
@@ -174,11 +178,9 @@ class LectureTextPrinter(StrPrinter):
         return f"{b}^({self._print(exp)})"
 
     def _print_Function(self, expr: sp.Function) -> str:
-        sym = getattr(expr.func, "symbol", "") or expr.func.__name__
+        op = REGISTRY.for_node(expr)
+        sym = op.unicode if op is not None and op.unicode else expr.func.__name__
         return f"{sym}({', '.join(self._print(a) for a in expr.args)})"
-
-    def _print_sigma_prime(self, expr: sp.Function) -> str:
-        return f"σ'({self._print(expr.args[0])})"
 
     def _print_Abs(self, expr: sp.Abs) -> str:
         return f"|{self._print(expr.args[0])}|"
@@ -243,14 +245,6 @@ class LectureLatexPrinter(LatexPrinter):
             else:
                 out += " + " + self._print(t)
         return out
-
-    def _print_sigma(self, expr: sp.Function, exp: str | None = None) -> str:
-        s = rf"\sigma\left({self._print(expr.args[0])}\right)"
-        return f"{s}^{{{exp}}}" if exp else s
-
-    def _print_sigma_prime(self, expr: sp.Function, exp: str | None = None) -> str:
-        s = rf"\sigma'\left({self._print(expr.args[0])}\right)"
-        return f"{s}^{{{exp}}}" if exp else s
 
     def _print_Transpose(self, expr: sp.Basic) -> str:
         base = self.parenthesize(expr.arg, sp.printing.precedence.PRECEDENCE["Pow"])

@@ -12,7 +12,7 @@ import sympy as sp
 from ..derive.differentiate import with_deep_stack
 from ..derive.opcount import count_ops
 from ..derive.records import BackpropStep, Derivation, NaiveDerivation, RuleStep
-from ..symbolic.functions import expand_derivatives, expand_fully
+from ..symbolic import expand_derivatives, expand_fully
 from .notation import derivative_symbol, pretty_name, to_latex, to_unicode
 
 #: Expressions larger than this are summarized in text output (they stay in JSON).
