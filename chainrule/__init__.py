@@ -9,5 +9,6 @@ y_bar*x
 __version__ = "0.1.0"
 
 from .api import derivation, gradient_at, load, parse  # noqa: E402
+from .ops import primitive  # noqa: E402
 
-__all__ = ["__version__", "derivation", "gradient_at", "load", "parse"]
+__all__ = ["__version__", "derivation", "gradient_at", "load", "parse", "primitive"]
