@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import difflib
 from collections.abc import Callable
+from typing import Any
 
 import sympy as sp
 
-from ..ops import REGISTRY, Registry
+from ..ops import REGISTRY, Op, Registry
 from . import grammar as g
 from .errors import LimitError, ModelError, SourceSpan
 
@@ -41,6 +42,34 @@ def _result_bits(base: sp.Number, exponent: sp.Number) -> float:
     p, q = sp.fraction(sp.Rational(base)) if base.is_Rational else (abs(base), 1)
     size = max(int(abs(p)).bit_length(), int(abs(q)).bit_length(), 1)
     return float(abs(exponent)) * size
+
+
+def find_function(functions: Registry, node: g.Call, kind: str | None = None) -> Op:
+    """The registry entry a call names, or a located error with the closest name."""
+    names = functions.spellings(kind)
+    op = names.get(node.func)
+    if op is None:
+        close = difflib.get_close_matches(node.func, names, n=1)
+        hint = (
+            f"did you mean '{close[0]}'?"
+            if close
+            else ("known functions: " + ", ".join(sorted(names)))
+        )
+        raise ModelError(f"unknown function '{node.func}'", node.span, hint)
+    return op
+
+
+def call_arguments(op: Op, args: list[Any], node: g.Call) -> list[Any]:
+    """``args`` with optional trailing arguments filled in; arity and ``f'`` checked."""
+    arity = op.arity
+    if len(args) < arity[0] and len(args) + len(op.defaults) >= arity[0]:
+        args = [*args, *op.defaults[len(op.defaults) - (arity[0] - len(args)) :]]
+    if len(args) not in arity:
+        want = " or ".join(str(a) for a in arity[:2]) + (" or more" if len(arity) > 2 else "")
+        raise ModelError(f"{node.func}() takes {want} argument(s), got {len(node.args)}", node.span)
+    if node.prime and len(args) != 1:
+        raise ModelError(f"{node.func}' is defined for one argument", node.span)
+    return args
 
 
 class ExprBuilder:
@@ -133,30 +162,10 @@ class ExprBuilder:
         return sp.Pow(base, exponent)
 
     def build_Call(self, node: g.Call) -> sp.Basic:
-        names = self.functions.spellings("scalar")
-        op = names.get(node.func)
-        if op is None:
-            close = difflib.get_close_matches(node.func, names, n=1)
-            hint = (
-                f"did you mean '{close[0]}'?"
-                if close
-                else ("known functions: " + ", ".join(sorted(names)))
-            )
-            raise ModelError(f"unknown function '{node.func}'", node.span, hint)
-        args = [self(a) for a in node.args]
-        if len(args) < op.arity[0] and len(args) + len(op.defaults) >= op.arity[0]:
-            args.extend(op.defaults[len(op.defaults) - (op.arity[0] - len(args)) :])
-        if len(args) not in op.arity:
-            want = " or ".join(str(a) for a in op.arity[:2]) + (
-                " or more" if len(op.arity) > 2 else ""
-            )
-            raise ModelError(
-                f"{node.func}() takes {want} argument(s), got {len(node.args)}", node.span
-            )
+        op = find_function(self.functions, node, "scalar")
+        args = call_arguments(op, [self(a) for a in node.args], node)
         build = op.build or op.node
         if node.prime:
-            if len(args) != 1:
-                raise ModelError(f"{node.func}' is defined for one argument", node.span)
             u = sp.Dummy("u", real=True)
             return sp.diff(build(u), u).xreplace({u: args[0]})
         return build(*args)

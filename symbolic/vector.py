@@ -31,7 +31,6 @@ Sizes: numbers, or names. A name can be bound with a const of the same name
 
 from __future__ import annotations
 
-import difflib
 from dataclasses import dataclass
 
 import sympy as sp
@@ -41,7 +40,7 @@ from ..ops.tensor import Broadcast, Elementwise
 from . import grammar as g
 from .defs import define_function
 from .errors import ModelError, SourceSpan
-from .expr import CONSTANTS, ExprBuilder, number
+from .expr import CONSTANTS, ExprBuilder, call_arguments, find_function, number
 from .program import Assignment, Program, Shape, Variable, make_symbol
 from .scope import Scope, check_new_name, finish_program
 
@@ -256,18 +255,9 @@ class VectorBuilder:
 
     # -- calls
     def build_Call(self, node: g.Call) -> Val:
-        op = self.functions.spellings().get(node.func)
-        if op is not None and op.kind == "tensor":
+        op = find_function(self.functions, node)
+        if op.kind == "tensor":
             return self.tensor_call(node, op)
-        if op is None:
-            names = self.functions.spellings()
-            close = difflib.get_close_matches(node.func, names, n=1)
-            hint = (
-                f"did you mean '{close[0]}'?"
-                if close
-                else ("known functions: " + ", ".join(sorted(names)))
-            )
-            raise ModelError(f"unknown function '{node.func}'", node.span, hint)
         args = [self(a) for a in node.args]
         shaped = [i for i, a in enumerate(args) if a.shape]
         if not shaped:
@@ -276,20 +266,11 @@ class VectorBuilder:
             raise ModelError(
                 f"{node.func}() takes at most one vector or matrix argument", node.span
             )
-        return self.componentwise(node, args, shaped[0])
+        return self.componentwise(node, op, args, shaped[0])
 
-    def componentwise(self, node: g.Call, args: list[Val], k: int) -> Val:
-        op = self.functions.by_name(node.func)
-        exprs = [a.expr for a in args]
-        arity = op.arity
-        if len(exprs) < arity[0] and len(exprs) + len(op.defaults) >= arity[0]:
-            exprs.extend(op.defaults[len(op.defaults) - (arity[0] - len(exprs)) :])
-        if len(exprs) not in arity:
-            raise ModelError(
-                f"{node.func}() takes {arity[0]} argument(s), got {len(node.args)}", node.span
-            )
-        if node.prime and len(exprs) != 1:
-            raise ModelError(f"{node.func}' is defined for one argument", node.span)
+    def componentwise(self, node: g.Call, op: Op, args: list[Val], k: int) -> Val:
+        """φ applied to every entry of argument ``k`` (the others are scalars)."""
+        exprs = call_arguments(op, [a.expr for a in args], node)
         arg = exprs[k]
         exprs[k] = U
         body = (op.build or op.node)(*exprs)
