@@ -17,7 +17,7 @@ import sympy as sp
 from ..derive.records import BackpropDerivation
 from ..symbolic.errors import ChainruleError
 from ..symbolic.program import Program
-from .functions import NUMPY_FUNCTIONS
+from .functions import NUMPY_FUNCTIONS, namespace_for
 
 MODULES: list[Any] = [NUMPY_FUNCTIONS, "numpy"]
 
@@ -36,10 +36,11 @@ CONSTANT_VALUES = {sp.E: np.e, sp.pi: np.pi}
 def _compile(expr: sp.Basic, symbols: tuple[sp.Basic, ...]):  # noqa: ANN202
     consts = [c for c in CONSTANT_VALUES if expr.has(c)]
     if not consts:
-        return sp.lambdify(symbols, expr, modules=MODULES, dummify=True)
+        return sp.lambdify(symbols, expr, modules=[namespace_for(expr), "numpy"], dummify=True)
     stand_ins = [sp.Dummy(real=True) for _ in consts]
     body = expr.xreplace(dict(zip(consts, stand_ins, strict=True)))
-    f = sp.lambdify([*symbols, *stand_ins], body, modules=MODULES, dummify=True)
+    modules = [namespace_for(body), "numpy"]
+    f = sp.lambdify([*symbols, *stand_ins], body, modules=modules, dummify=True)
     values = [CONSTANT_VALUES[c] for c in consts]
     return lambda *args: f(*args, *values)
 

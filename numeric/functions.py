@@ -11,6 +11,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+import sympy as sp
+
 from ..ops import REGISTRY, Registry
 
 
@@ -28,3 +30,14 @@ def numpy_functions(registry: Registry = REGISTRY, kind: str = "scalar") -> dict
 #: Name → implementation of the shipped scalar functions, for evaluators and
 #: ``lambdify`` namespaces.
 NUMPY_FUNCTIONS = numpy_functions()
+
+
+def namespace_for(expr: sp.Basic, registry: Registry = REGISTRY) -> dict[str, Any]:
+    """Name → implementation of every registered function applied in ``expr``, for
+    ``lambdify`` (a model's own ``def`` functions too: their classes know their entries)."""
+    out: dict[str, Any] = dict(NUMPY_FUNCTIONS)
+    for f in expr.atoms(sp.Function):
+        op = registry.for_node(f)
+        if op is not None and op.numpy is not None and isinstance(op.node, type):
+            out[type(f).__name__] = op.numpy
+    return out

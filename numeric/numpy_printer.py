@@ -32,11 +32,8 @@ from typing import Any
 import sympy as sp
 from sympy.printing.str import StrPrinter
 
-from ..ops import REGISTRY, Op, Verbatim, is_matrix
+from ..ops import REGISTRY, Op, Verbatim
 from ..symbolic.grammar import is_safe_identifier
-
-#: Node types printed without parentheses when they are an operand.
-_ATOMIC = (sp.Symbol, sp.MatrixSymbol, sp.Function, sp.Transpose)
 
 
 def _is_primary(code: str) -> bool:
@@ -65,7 +62,7 @@ class NumPyMatrixPrinter(StrPrinter):
     # -- helpers
     def wrap(self, e: sp.Basic) -> str:
         code = self._print(e)
-        if isinstance(e, _ATOMIC) or (e.is_Number and e >= 0) or isinstance(e, Verbatim):
+        if (e.is_Number and e >= 0) or isinstance(e, Verbatim):
             return code
         return code if _is_primary(code) else f"({code})"
 
@@ -110,6 +107,8 @@ class NumPyMatrixPrinter(StrPrinter):
         op = REGISTRY.for_node(expr) if isinstance(expr, sp.Basic) else None
         if op is not None and op.kind == "scalar":
             return self._print_call(op, expr)
+        if op is not None and op.numpy_print is not None:
+            return op.numpy_print(self, expr)
         return super()._print(expr, **kwargs)
 
     def _print_call(self, op: Op, e: sp.Basic) -> str:
@@ -125,36 +124,7 @@ class NumPyMatrixPrinter(StrPrinter):
     def _print_Function(self, e: sp.Function) -> str:
         raise ValueError(f"no NumPy name for {type(e).__name__}")
 
-    # -- matrix algebra
-    def _print_MatMul(self, e: sp.MatMul) -> str:
-        scalars = [a for a in e.args if not is_matrix(a)]
-        mats = " @ ".join(self.wrap(a) for a in e.args if is_matrix(a))
-        coeff = sp.Mul(*scalars)
-        if coeff == 1:
-            return mats
-        if coeff == -1:
-            return f"-{mats}"
-        return f"{self.wrap(coeff)} * {mats}"
-
-    def _print_MatAdd(self, e: sp.MatAdd) -> str:
-        codes = [self._print(a) for a in e.args]
-        codes = [c for c in codes if not c.startswith("-")] + [
-            c for c in codes if c.startswith("-")
-        ]
-        out = codes[0]
-        for code in codes[1:]:
-            out += f" - {code[1:]}" if code.startswith("-") else f" + {code}"
-        return out
-
-    def _print_Transpose(self, e: sp.Transpose) -> str:
-        return f"{self.wrap(e.arg)}.T"
-
-    def _print_HadamardProduct(self, e: sp.HadamardProduct) -> str:
-        return " * ".join(self.wrap(a) for a in e.args)
-
-    def _print_HadamardPower(self, e: sp.HadamardPower) -> str:
-        return f"{self.wrap(e.args[0])}**{self.wrap(e.args[1])}"
-
+    # -- generic matrices (operations print by their registry entries)
     def _print_OneMatrix(self, e: sp.OneMatrix) -> str:
         return f"np.ones({self.shape(e)})"
 

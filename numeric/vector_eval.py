@@ -30,7 +30,7 @@ from ..derive.records import BackpropDerivation
 from ..ops import REGISTRY, U
 from ..symbolic.errors import ChainruleError
 from ..symbolic.program import Program, Shape
-from .functions import NUMPY_FUNCTIONS, numpy_functions
+from .functions import NUMPY_FUNCTIONS, namespace_for, numpy_functions
 
 #: Names generated NumPy code may call (see :mod:`chainrule.numeric.numpy_printer`).
 NUMPY_NAMESPACE: dict[str, Any] = {
@@ -38,7 +38,6 @@ NUMPY_NAMESPACE: dict[str, Any] = {
     **NUMPY_FUNCTIONS,
     **numpy_functions(kind="tensor"),
 }
-MODULES: list[Any] = [NUMPY_FUNCTIONS, "numpy"]
 
 
 class Evaluator:
@@ -83,7 +82,8 @@ class Evaluator:
         key = sp.Tuple(body, *args)
         f = self._compiled.get(key)
         if f is None:
-            f = sp.lambdify(list(args), body, modules=MODULES, dummify=True)
+            modules = [namespace_for(body), "numpy"]
+            f = sp.lambdify(list(args), body, modules=modules, dummify=True)
             self._compiled[key] = f
         return f
 

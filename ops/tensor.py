@@ -465,6 +465,27 @@ def _code_max_min(printer: Any, e: sp.Basic, name: str) -> str:
     return reduce(lambda a, b: f"{name}({a}, {b})", args[1:], args[0])
 
 
+def _matmul_code(p: Any, e: sp.MatMul) -> str:
+    """``W1.T @ h_bar``; a scalar factor in front (``2 * W @ x``, ``-W @ x``)."""
+    mats = " @ ".join(p.wrap(a) for a in e.args if is_matrix(a))
+    coeff = sp.Mul(*[a for a in e.args if not is_matrix(a)])
+    if coeff == 1:
+        return mats
+    if coeff == -1:
+        return f"-{mats}"
+    return f"{p.wrap(coeff)} * {mats}"
+
+
+def _add_code(p: Any, e: sp.MatAdd) -> str:
+    """``a + b - c``: negative terms last, as subtractions."""
+    codes = [p._print(a) for a in e.args]
+    codes = [c for c in codes if not c.startswith("-")] + [c for c in codes if c.startswith("-")]
+    out = codes[0]
+    for code in codes[1:]:
+        out += f" - {code[1:]}" if code.startswith("-") else f" + {code}"
+    return out
+
+
 SOFTMAX_SOURCE = '''def softmax(z):
     """Softmax of each column of z, stable (the column's max is subtracted)."""
     e = np.exp(z - np.max(z, axis=0, keepdims=True))
@@ -644,18 +665,21 @@ def tensor_entries() -> list[Op]:
            vjp=_matmul_vjp,                                    # Ā = Ḡ Bᵀ, B̄ = Aᵀ Ḡ
            unit_form=lambda x, e: reduce(lambda a, b: a * b, [x(a) for a in e.args]),
            cost=_matmul_cost, evaluate=_matmul_eval, jacobian=_matmul_jacobian,
+           numpy_print=_matmul_code,
            unicode="@", latex=" ", mathml="⁢"),
         Op("add", sp.MatAdd, "tensor", "elementwise sum A + B",
            vjp=lambda g, ans, i: g,                             # each addend gets Ḡ
            unit_form=lambda x, e: reduce(lambda a, b: a + b, [x(a) for a in e.args]),
            cost=lambda c, e: c.cost(adds=(len(e.args) - 1) * _entries(c, e)),
            evaluate=lambda ev, e, rec: _fold([rec(a) for a in e.args], np.add),
+           numpy_print=_add_code,
            unicode="+", latex="+", mathml="+"),
         Op("transpose", sp.Transpose, "tensor", "transpose Aᵀ (A.T)",
            vjp=lambda g, ans, i: g.T,                           # Ā = Ḡᵀ
            unit_form=lambda x, e: x(e.arg).T,
            cost=lambda c, e: c.cost(),
            evaluate=lambda ev, e, rec: np.swapaxes(np.asarray(rec(e.arg)), -1, -2),
+           numpy_print=lambda p, e: f"{p.wrap(e.arg)}.T",
            unicode="ᵀ", latex=r"^\top", mathml="⊤"),
         Op("hadamard", sp.HadamardProduct, "tensor", "elementwise product A ∘ B (A * B)",
            vjp=lambda g, ans, i: hadamard(g, *[a for k, a in enumerate(ans.args) if k != i]),
@@ -664,6 +688,7 @@ def tensor_entries() -> list[Op]:
                lambda a, b: a.multiply_elementwise(b), [x(a) for a in e.args]),
            cost=lambda c, e: c.cost(muls=(len(e.args) - 1) * _entries(c, e)),
            evaluate=lambda ev, e, rec: _fold([rec(a) for a in e.args], np.multiply),
+           numpy_print=lambda p, e: " * ".join(p.wrap(a) for a in e.args),
            unicode="∘", latex=r"\circ", mathml="∘"),
         Op("hadamard_power", sp.HadamardPower, "tensor", "elementwise power A^p",
            vjp=_hadamard_power_vjp,                             # Ā = Ḡ ∘ p A^(p−1)
@@ -671,6 +696,7 @@ def tensor_entries() -> list[Op]:
            cost=_power_cost,
            evaluate=lambda ev, e, rec: np.power(
                np.asarray(rec(e.args[0]), dtype=float), rec(e.args[1])),
+           numpy_print=lambda p, e: f"{p.wrap(e.args[0])}**{p.wrap(e.args[1])}",
            unicode="∘", latex=r"^{\circ}"),
         Op("elementwise", Elementwise, "tensor", "a scalar function on every entry",
            vjp=_elementwise_vjp,                                # z̄ = h̄ ∘ φ'(z)
