@@ -143,7 +143,7 @@ def differentiate(
     """d expr / d wrt by the rule table (see :mod:`chainrule.derive.rules`).
 
     >>> from sympy import Symbol
-    >>> from chainrule.symbolic import sigma
+    >>> from chainrule.ops.scalar import sigma
     >>> w, x = Symbol("w"), Symbol("x")
     >>> differentiate(sigma(w*x), w)
     x*sigma_prime(w*x)

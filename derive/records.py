@@ -150,6 +150,66 @@ class BackpropDerivation:
         return expr.xreplace(full)
 
 
+@dataclass(frozen=True)
+class FunctionDefinition:
+    """A defined function a derivation uses, and how its derivative is known.
+
+    ``swish(z) = z σ(z)`` with ``swish'(z) = z σ'(z) + σ(z)`` (derived from the body), or
+    ``phi'(u) = 2u/(1 + u²)`` (declared with the function).
+    """
+
+    name: str
+    node: type  # the function's SymPy class
+    params: tuple[sp.Symbol, ...]
+    body: sp.Basic
+    role: str  # "definition", "derived" (derivative from the body) or "declared"
+    of: str = ""  # for a derivative: the function it is the derivative of
+
+    @property
+    def application(self) -> sp.Basic:
+        """The function applied to its parameters, e.g. ``swish_prime(z)``."""
+        return self.node(*self.params)
+
+
+def function_definitions(program: Program, *exprs: sp.Basic) -> list[FunctionDefinition]:
+    """Every defined (``def`` or :func:`~chainrule.ops.primitive`) function the program
+    and ``exprs`` use, each followed by its derivative(s), in order of first use."""
+    out: list[FunctionDefinition] = []
+    seen: set[str] = set()
+    todo = [a.expr for a in program.assignments] + list(exprs)
+    written = {op.name: k for k, op in enumerate(program.functions.own())}
+
+    def order(f: sp.Basic) -> tuple[int, str]:
+        name = type(f).__name__
+        return written.get(name, len(written)), name
+
+    while todo:
+        e = todo.pop(0)
+        for f in sorted(e.atoms(sp.Function), key=order):
+            op = getattr(type(f), "op", None)
+            if op is None or op.extra.get("body") is None or op.name in seen:
+                continue
+            seen.add(op.name)
+            if op.extra.get("derivative"):  # a function: itself, then its derivatives
+                out.append(
+                    FunctionDefinition(
+                        op.name, op.node, op.extra["params"], op.extra["body"], "definition"
+                    )
+                )
+                for d in op.extra["derivative"]:
+                    if d.name not in seen:
+                        seen.add(d.name)
+                        role = "declared" if d.extra.get("declared") else "derived"
+                        out.append(
+                            FunctionDefinition(
+                                d.name, d.node, d.extra["params"], d.extra["body"], role, op.name
+                            )
+                        )
+                        todo.append(d.extra["body"])
+            todo.append(op.extra["body"])
+    return out
+
+
 @dataclass
 class Derivation:
     """Both routes for one program, and their operation counts side by side."""
@@ -159,6 +219,12 @@ class Derivation:
     naive: NaiveDerivation | None
     costs: list = field(default_factory=list)  # list[CostRow]
     agreement: Any = None  # vector programs: unit-form agreement (numeric.agreement.Agreement)
+
+    @property
+    def definitions(self) -> list[FunctionDefinition]:
+        """The defined functions this derivation uses, with their derivatives' lines."""
+        exprs = [s.expression for s in self.backprop.steps] if self.backprop else []
+        return function_definitions(self.program, *exprs)
 
     def gradient(self, param: str) -> sp.Basic:
         """∂L/∂param in terms of the leaves (from backprop when derived, else naive)."""

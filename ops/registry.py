@@ -163,6 +163,10 @@ class Registry:
     def extend(self) -> Registry:
         return Registry(parent=self)
 
+    def own(self) -> list[Op]:
+        """The entries registered here (a model's own ``def`` functions), in order."""
+        return list(self._order)
+
     # -- lookup
     def by_name(self, name: str) -> Op:
         op = self.get(name)

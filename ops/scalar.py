@@ -328,6 +328,7 @@ def scalar_entries() -> list[Op]:
            partials=(lambda z: sigma_prime(z) * (1 - 2 * sigma(z)),),
            expand=lambda z: sp.exp(-z) / (1 + sp.exp(-z)) ** 2,
            expand_derivative=lambda z: sigma(z) * (1 - sigma(z)),
+           extra={"expand_mode": "sigma"},  # --expand sigma
            numpy=_np_sigma_prime, numpy_call="sigma_prime", needs=("sigma",),
            numpy_source='''def sigma_prime(z):
     """σ'(z) = σ(z)(1 - σ(z))."""

@@ -11,8 +11,14 @@ import sympy as sp
 
 from ..derive.differentiate import with_deep_stack
 from ..derive.opcount import count_ops
-from ..derive.records import BackpropStep, Derivation, NaiveDerivation, RuleStep
-from ..symbolic import expand_derivatives, expand_fully
+from ..derive.records import (
+    BackpropStep,
+    Derivation,
+    FunctionDefinition,
+    NaiveDerivation,
+    RuleStep,
+)
+from ..symbolic.expand import expand_derivatives, expand_fully, expand_modes
 from .notation import derivative_symbol, pretty_name, to_latex, to_unicode
 
 #: Expressions larger than this are summarized in text output (they stay in JSON).
@@ -21,7 +27,7 @@ MAX_PRINTED_CHARS = 600
 
 EXPANSIONS: dict[str, Callable[[sp.Basic], sp.Basic]] = {
     "none": lambda e: e,
-    "sigma": expand_derivatives,  # σ'(z) → σ(z)(1 − σ(z))
+    **{mode: expand_derivatives for mode in expand_modes()},  # σ'(z) → σ(z)(1 − σ(z))
     "full": expand_fully,  # every activation as exponentials
 }
 
@@ -148,6 +154,20 @@ def jacobian_lines(derivation: Derivation, n: _Notation) -> list[str]:
     return out or ["(no vector-to-vector edges)"]
 
 
+DEFINITION_NOTES = {
+    "definition": "",
+    "derived": "   (from the body)",
+    "declared": "   (declared; check-grad checks it)",
+}
+
+
+def definition_lines(definitions: list[FunctionDefinition], n: _Notation) -> list[str]:
+    """``swish(z) = z σ(z)``, ``swish'(z) = z σ'(z) + σ(z)   (from the body)``."""
+    return [
+        f"{n.expr(d.application)} = {n.expr(d.body)}{DEFINITION_NOTES[d.role]}" for d in definitions
+    ]
+
+
 def rule_line(step: RuleStep, n: _Notation) -> str:
     what = f"{step.rule} rule" + (f" ({step.function})" if step.function else "")
     d = f"d/d{n.name(str(step.wrt))}"
@@ -216,6 +236,9 @@ def render_text(
         out.append(
             "constants: " + ", ".join(f"{n.name(c.name)} = {_number(c.value)}" for c in p.consts)
         )
+    definitions = derivation.definitions
+    if definitions:
+        out += ["", "Functions", "---------"] + definition_lines(definitions, n)
     out += ["", "Forward pass", "------------"]
     out += [f"{n.name(a.name)} = {n.forward(a)}" for a in p.assignments]
     if derivation.backprop is not None:
@@ -278,6 +301,17 @@ def derivation_dict(
         "consts": [{"name": v.name, "value": str(v.value)} for v in p.consts],
         "forward": [{"name": a.name, **(_expr_json(a.expr, n) or {})} for a in p.assignments],
     }
+    if derivation.definitions:
+        out["functions"] = [
+            {
+                "name": d.name,
+                "role": d.role,
+                "of": d.of or None,
+                "params": [str(s) for s in d.params],
+                **(_expr_json(d.body, n) or {}),
+            }
+            for d in derivation.definitions
+        ]
     if derivation.backprop is not None:
         out["backprop"] = [_step_json(s, n) for s in derivation.backprop.steps]
         out["gradients"] = {v.name: str(derivation.backprop.gradient(v.name)) for v in p.params}

@@ -2,17 +2,7 @@
 
 from .build import load_program, parse_program
 from .errors import BudgetExceeded, ChainruleError, LimitError, ModelError, SourceSpan
-from .functions import (
-    elu,
-    expand_derivatives,
-    expand_fully,
-    leaky_relu,
-    relu,
-    sigma,
-    sigma_prime,
-    softplus,
-    step,
-)
+from .expand import expand_derivatives, expand_fully
 from .grammar import Limits
 from .program import Assignment, Program, ProgramBuilder, Variable, program_from_expr
 
@@ -27,16 +17,9 @@ __all__ = [
     "ProgramBuilder",
     "SourceSpan",
     "Variable",
-    "elu",
     "expand_derivatives",
     "expand_fully",
-    "leaky_relu",
     "load_program",
     "parse_program",
     "program_from_expr",
-    "relu",
-    "sigma",
-    "sigma_prime",
-    "softplus",
-    "step",
 ]

@@ -6,15 +6,16 @@ from collections.abc import Sequence
 
 import sympy as sp
 
-from .functions import sigma
+from ..ops import REGISTRY
 from .program import Program, ProgramBuilder
 
 
-def scalar_mlp(sizes: Sequence[int], activation=sigma, title: str = "") -> Program:  # noqa: ANN001
+def scalar_mlp(sizes: Sequence[int], activation: str = "sigma", title: str = "") -> Program:
     """A fully connected net in unit form, squared-error loss.
 
     ``sizes = (2, 2, 1)`` is 2 inputs, one hidden layer of 2 units, 1 output. Hidden
-    layers use ``activation``; the outputs are linear. Weights are ``w{layer}_{i}_{j}``,
+    layers use ``activation`` (a function's name in the model language); the outputs are
+    linear. Weights are ``w{layer}_{i}_{j}``,
     biases ``b{layer}_{i}``, units ``z{layer}_{i}`` and ``h{layer}_{i}``.
 
     >>> p = scalar_mlp((2, 2, 1))
@@ -23,6 +24,7 @@ def scalar_mlp(sizes: Sequence[int], activation=sigma, title: str = "") -> Progr
     """
     if len(sizes) < 2 or min(sizes) < 1:
         raise ValueError("sizes needs at least an input and an output size, all positive")
+    phi = REGISTRY.by_name(activation).node
     b = ProgramBuilder(title or "-".join(map(str, sizes)) + " MLP")
     prev = b.input(*[f"x_{j}" for j in range(1, sizes[0] + 1)])
     targets = b.input(*[f"t_{k}" for k in range(1, sizes[-1] + 1)])
@@ -39,7 +41,7 @@ def scalar_mlp(sizes: Sequence[int], activation=sigma, title: str = "") -> Progr
                 sp.Add(*[w * h for w, h in zip(weights[i], prev, strict=True)], biases[i]),
             )
             if layer < len(sizes) - 1:
-                z = b.assign(f"h{layer}_{i + 1}", activation(z))
+                z = b.assign(f"h{layer}_{i + 1}", phi(z))
             out.append(z)
         prev = out
     loss = sp.Add(*[(y - t) ** 2 for y, t in zip(prev, targets, strict=True)]) / 2

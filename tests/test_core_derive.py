@@ -13,13 +13,12 @@ from chainrule.derive import backprop, count_ops, differentiate, naive
 from chainrule.derive.records import ErrorSignal
 from chainrule.examples import example_expected_gradient, example_names, example_path, example_point
 from chainrule.numeric.evaluate import MODULES, evaluate_expr, forward, gradient_at
+from chainrule.ops.scalar import sigma, sigma_prime
 from chainrule.symbolic import (
     ProgramBuilder,
     load_program,
     parse_program,
     program_from_expr,
-    sigma,
-    sigma_prime,
 )
 from chainrule.symbolic.generators import scalar_mlp
 

@@ -7,7 +7,8 @@ import time
 import pytest
 import sympy as sp
 
-from chainrule.symbolic import LimitError, ModelError, load_program, parse_program, sigma
+from chainrule.ops.scalar import sigma
+from chainrule.symbolic import LimitError, ModelError, load_program, parse_program
 
 
 def err(text: str) -> ModelError:

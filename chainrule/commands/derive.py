@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
+from ..symbolic.expand import expand_modes
 from .common import add_format_argument, add_model_argument, load_model
 
 HELP = """\
@@ -45,10 +46,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     add_format_argument(p)
     p.add_argument(
         "--expand",
-        choices=("none", "sigma", "full"),
+        choices=("none", *expand_modes(), "full"),
         default="none",
-        help="print σ'(z) as is (none), as σ(z)(1 − σ(z)) (sigma), or every "
-        "activation as exponentials (full)",
+        help="print named derivatives as they are (none), "
+        + "".join(f"as {doc.split('= ', 1)[-1]} ({mode}), " for mode, doc in expand_modes().items())
+        + "or every activation as exponentials (full)",
     )
     p.add_argument(
         "--budget",
