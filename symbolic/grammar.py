@@ -26,6 +26,7 @@ import re
 import unicodedata
 from dataclasses import dataclass, field
 
+from ..ops import REGISTRY
 from .errors import LimitError, ModelError, SourceSpan
 
 
@@ -177,12 +178,20 @@ _UNICODE_OPERATORS = {
     "\u00b3": "^3",
     "\u1d40": ".T",  # ᵀ
     "\u2032": "'",  # prime
-    "\u03c3": "sigma",
     "\u03bb": "lambda",
     "\u03b1": "alpha",
     "\u03b2": "beta",
     "\u03b3": "gamma",
     "\u03b7": "eta",
+}
+
+
+#: One-character function symbols from the registry (σ → sigma).
+_FUNCTION_SYMBOLS = {
+    s: op.name
+    for op in REGISTRY
+    for s in op.answer_spellings
+    if len(s) == 1 and not s.isascii()
 }
 
 
@@ -197,7 +206,7 @@ def normalize_with_columns(text: str) -> tuple[str, list[int]]:
     out: list[str] = []
     cols: list[int] = []
     for i, ch in enumerate(text, start=1):
-        rep = _UNICODE_OPERATORS.get(ch)
+        rep = _UNICODE_OPERATORS.get(ch) or _FUNCTION_SYMBOLS.get(ch)
         if rep is None:
             rep = unicodedata.normalize("NFKC", ch) if ord(ch) > 127 else ch
         out.append(rep)
