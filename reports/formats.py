@@ -27,6 +27,7 @@ from urllib.parse import quote
 import jinja2
 from markupsafe import Markup
 
+from ..symbolic.greek import NAMES
 from .mathml import latex_to_mathml
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
@@ -62,25 +63,14 @@ _TEX_CHARS = {
     ">": r"\textgreater{}",
     "|": r"\textbar{}",
 }
+#: Greek letters as LaTeX writes them (ε is \varepsilon; \epsilon draws ϵ)
+_TEX_GREEK = {
+    c: "$\\" + ("varepsilon" if name == "epsilon" else name) + "$"
+    for c, name in NAMES.items()
+    if len(name) > 1 and name not in ("omicron", "Omicron")
+}
 _TEX_UNICODE = {
-    "σ": r"$\sigma$",
-    "λ": r"$\lambda$",
-    "ε": r"$\varepsilon$",
-    "α": r"$\alpha$",
-    "β": r"$\beta$",
-    "γ": r"$\gamma$",
-    "δ": r"$\delta$",
-    "η": r"$\eta$",
-    "θ": r"$\theta$",
-    "μ": r"$\mu$",
-    "ρ": r"$\rho$",
-    "τ": r"$\tau$",
-    "φ": r"$\phi$",
-    "ω": r"$\omega$",
-    "κ": r"$\kappa$",
-    "ν": r"$\nu$",
-    "π": r"$\pi$",
-    "Σ": r"$\Sigma$",
+    **_TEX_GREEK,
     "ℒ": r"$\mathcal{L}$",
     "∂": r"$\partial$",
     "∘": r"$\circ$",
@@ -157,8 +147,7 @@ def tex_escape(value: Any) -> str:
 def ascii_code(code: str) -> str:
     """Code for a LaTeX ``verbatim`` block: ASCII only, no ``\\end{verbatim}``."""
     greek = {
-        "σ": "sigma",
-        "λ": "lambda",
+        **NAMES,
         "ε": "eps",
         "∂": "d",
         "∘": "o",

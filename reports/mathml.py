@@ -23,48 +23,18 @@ from dataclasses import dataclass, field
 from html import escape
 
 from ..ops import REGISTRY, Registry
+from ..symbolic.greek import CAPITALS, LETTERS
 
+#: LaTeX's Greek commands (\epsilon and \phi draw the lunate forms; \var… the others)
 GREEK = {
-    "alpha": "α",
-    "beta": "β",
-    "gamma": "γ",
-    "delta": "δ",
+    **{k: v for k, v in LETTERS.items() if k != "omicron"},
     "epsilon": "ϵ",
     "varepsilon": "ε",
-    "zeta": "ζ",
-    "eta": "η",
-    "theta": "θ",
     "vartheta": "ϑ",
-    "iota": "ι",
-    "kappa": "κ",
-    "lambda": "λ",
-    "mu": "μ",
-    "nu": "ν",
-    "xi": "ξ",
-    "pi": "π",
-    "rho": "ρ",
-    "sigma": "σ",
-    "tau": "τ",
-    "upsilon": "υ",
     "phi": "ϕ",
     "varphi": "φ",
-    "chi": "χ",
-    "psi": "ψ",
-    "omega": "ω",
 }
-GREEK_UPPER = {
-    "Gamma": "Γ",
-    "Delta": "Δ",
-    "Theta": "Θ",
-    "Lambda": "Λ",
-    "Xi": "Ξ",
-    "Pi": "Π",
-    "Sigma": "Σ",
-    "Upsilon": "Υ",
-    "Phi": "Φ",
-    "Psi": "Ψ",
-    "Omega": "Ω",
-}
+GREEK_UPPER = {k: v for k, v in CAPITALS.items() if v not in "ΑΒΕΖΗΙΚΜΝΟΡΤΧ"}  # not Latin-like
 #: commands printed as an operator (``mo``)
 OPERATORS = {
     "cdot": "⋅",
