@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from typing import Any
 
 import sympy as sp
 from sympy.printing.latex import LatexPrinter
@@ -151,12 +152,6 @@ class LectureTextPrinter(StrPrinter):
                 out += " + " + text
         return out
 
-    def _print_Max(self, expr: sp.Basic) -> str:
-        return f"max({', '.join(self._print(a) for a in expr.args)})"
-
-    def _print_Min(self, expr: sp.Basic) -> str:
-        return f"min({', '.join(self._print(a) for a in expr.args)})"
-
     def _print_Pi(self, expr: sp.Basic) -> str:
         return "π"
 
@@ -177,13 +172,19 @@ class LectureTextPrinter(StrPrinter):
             return f"1/{b}" + str(-int(exp)).translate(_SUP)
         return f"{b}^({self._print(exp)})"
 
-    def _print_Function(self, expr: sp.Function) -> str:
-        op = REGISTRY.for_node(expr)
-        sym = op.unicode if op is not None and op.unicode else expr.func.__name__
-        return f"{sym}({', '.join(self._print(a) for a in expr.args)})"
+    def _print(self, expr: Any, **kwargs: Any) -> str:
+        op = REGISTRY.for_node(expr) if isinstance(expr, sp.Basic) else None
+        if op is not None and op.kind == "scalar" and not hasattr(expr, self.printmethod):
+            return self._print_application(op.unicode or op.name, expr)
+        return str(super()._print(expr, **kwargs))
 
-    def _print_Abs(self, expr: sp.Abs) -> str:
-        return f"|{self._print(expr.args[0])}|"
+    def _print_application(self, symbol: str, expr: sp.Basic) -> str:
+        """``tanh(z)``, ``max(a, b)``; a symbol with a ``·`` slot is a template: ``|z|``."""
+        args = ", ".join(self._print(a) for a in expr.args)
+        return symbol.replace("·", args) if "·" in symbol else f"{symbol}({args})"
+
+    def _print_Function(self, expr: sp.Function) -> str:
+        return self._print_application(expr.func.__name__, expr)
 
     def _print_Exp1(self, expr: sp.Basic) -> str:
         return "e"
