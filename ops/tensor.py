@@ -645,6 +645,49 @@ def _matmul_jacobian(child: sp.Basic, v: sp.Basic) -> sp.Basic | None:
     return None
 
 
+# ================================================================ lecture renderings
+# ``extra["unicode_form"]``/``["latex_form"]``: ``(node, printer) → text`` for the lecture
+# printers (reports/notation.py), which ask the entry of every node they print.
+_SUPERSCRIPT = str.maketrans("0123456789", "⁰¹²³⁴⁵⁶⁷⁸⁹")
+
+
+def _prec(name: str) -> int:
+    return int(sp.printing.precedence.PRECEDENCE[name])
+
+
+def _matmul_unicode(e: sp.MatMul, p: Any) -> str:
+    """``W⁽²⁾ᵀ ȳ`` (juxtaposition), ``−W x``."""
+    return " ".join(p.parenthesize(a, _prec("Mul")) for a in e.args).replace("-1 ", "−")
+
+
+def _transpose_unicode(e: sp.Transpose, p: Any) -> str:
+    return p.parenthesize(e.arg, _prec("Pow")) + "ᵀ"
+
+
+def _transpose_latex(e: sp.Transpose, p: Any) -> str:
+    base = p.parenthesize(e.arg, _prec("Pow"))
+    if "^" in base and not base.startswith(r"\left("):
+        base = "{" + base + "}"  # W^{(2)} then ^\top: no double superscript
+    return base + r"^\top"
+
+
+def _hadamard_form(sign: str) -> Callable[[sp.HadamardProduct, Any], str]:
+    return lambda e, p: sign.join(p.parenthesize(a, _prec("Mul")) for a in e.args)
+
+
+def _power_unicode(e: sp.HadamardPower, p: Any) -> str:
+    """``h∘²`` (an elementwise square)."""
+    base = p.parenthesize(e.base, _prec("Pow"), strict=True)
+    if e.exp.is_Integer and 0 < int(e.exp) < 10:
+        return base + "∘" + str(int(e.exp)).translate(_SUPERSCRIPT)
+    return f"{base}^∘({p._print(e.exp)})"
+
+
+def _power_latex(e: sp.HadamardPower, p: Any) -> str:
+    base = p.parenthesize(e.base, _prec("Pow"), strict=True)
+    return rf"{base}^{{\circ {p._print(e.exp)}}}"
+
+
 # ================================================================ the entries
 def _dot_unicode(e: Dot, p: Any) -> str:
     u, v = (p._print(a) for a in e.args)
@@ -666,21 +709,23 @@ def tensor_entries() -> list[Op]:
            unit_form=lambda x, e: reduce(lambda a, b: a * b, [x(a) for a in e.args]),
            cost=_matmul_cost, evaluate=_matmul_eval, jacobian=_matmul_jacobian,
            numpy_print=_matmul_code,
-           unicode="@", latex=" ", mathml="⁢"),
+           unicode="@", latex=" ", mathml="⁢", extra={"unicode_form": _matmul_unicode}),
         Op("add", sp.MatAdd, "tensor", "elementwise sum A + B",
            vjp=lambda g, ans, i: g,                             # each addend gets Ḡ
            unit_form=lambda x, e: reduce(lambda a, b: a + b, [x(a) for a in e.args]),
            cost=lambda c, e: c.cost(adds=(len(e.args) - 1) * _entries(c, e)),
            evaluate=lambda ev, e, rec: _fold([rec(a) for a in e.args], np.add),
            numpy_print=_add_code,
-           unicode="+", latex="+", mathml="+"),
+           unicode="+", latex="+", mathml="+",
+           extra={"unicode_form": lambda e, p: p._print_Add(e)}),  # y − t: positive terms first
         Op("transpose", sp.Transpose, "tensor", "transpose Aᵀ (A.T)",
            vjp=lambda g, ans, i: g.T,                           # Ā = Ḡᵀ
            unit_form=lambda x, e: x(e.arg).T,
            cost=lambda c, e: c.cost(),
            evaluate=lambda ev, e, rec: np.swapaxes(np.asarray(rec(e.arg)), -1, -2),
            numpy_print=lambda p, e: f"{p.wrap(e.arg)}.T",
-           unicode="ᵀ", latex=r"^\top", mathml="⊤"),
+           unicode="ᵀ", latex=r"^\top", mathml="⊤",
+           extra={"unicode_form": _transpose_unicode, "latex_form": _transpose_latex}),
         Op("hadamard", sp.HadamardProduct, "tensor", "elementwise product A ∘ B (A * B)",
            vjp=lambda g, ans, i: hadamard(g, *[a for k, a in enumerate(ans.args) if k != i]),
            jacobian=_hadamard_jacobian,
@@ -689,7 +734,8 @@ def tensor_entries() -> list[Op]:
            cost=lambda c, e: c.cost(muls=(len(e.args) - 1) * _entries(c, e)),
            evaluate=lambda ev, e, rec: _fold([rec(a) for a in e.args], np.multiply),
            numpy_print=lambda p, e: " * ".join(p.wrap(a) for a in e.args),
-           unicode="∘", latex=r"\circ", mathml="∘"),
+           unicode="∘", latex=r"\circ", mathml="∘",
+           extra={"unicode_form": _hadamard_form(" ∘ "), "latex_form": _hadamard_form(r" \circ ")}),
         Op("hadamard_power", sp.HadamardPower, "tensor", "elementwise power A^p",
            vjp=_hadamard_power_vjp,                             # Ā = Ḡ ∘ p A^(p−1)
            unit_form=lambda x, e: x(e.args[0]).applyfunc(lambda v: v ** e.args[1]),
@@ -697,7 +743,8 @@ def tensor_entries() -> list[Op]:
            evaluate=lambda ev, e, rec: np.power(
                np.asarray(rec(e.args[0]), dtype=float), rec(e.args[1])),
            numpy_print=lambda p, e: f"{p.wrap(e.args[0])}**{p.wrap(e.args[1])}",
-           unicode="∘", latex=r"^{\circ}"),
+           unicode="∘", latex=r"^{\circ}",
+           extra={"unicode_form": _power_unicode, "latex_form": _power_latex}),
         Op("elementwise", Elementwise, "tensor", "a scalar function on every entry",
            vjp=_elementwise_vjp,                                # z̄ = h̄ ∘ φ'(z)
            jacobian=_elementwise_jacobian,

@@ -174,8 +174,12 @@ class LectureTextPrinter(StrPrinter):
 
     def _print(self, expr: Any, **kwargs: Any) -> str:
         op = REGISTRY.for_node(expr) if isinstance(expr, sp.Basic) else None
-        if op is not None and op.kind == "scalar" and not hasattr(expr, self.printmethod):
-            return self._print_application(op.unicode or op.name, expr)
+        if op is not None and not hasattr(expr, self.printmethod):
+            render = op.extra.get("unicode_form")
+            if render is not None:  # matrix algebra: ᵀ, ∘, juxtaposition
+                return str(render(expr, self))
+            if op.kind == "scalar":
+                return self._print_application(op.unicode or op.name, expr)
         return str(super()._print(expr, **kwargs))
 
     def _print_application(self, symbol: str, expr: sp.Basic) -> str:
@@ -188,27 +192,6 @@ class LectureTextPrinter(StrPrinter):
 
     def _print_Exp1(self, expr: sp.Basic) -> str:
         return "e"
-
-    def _print_Transpose(self, expr: sp.Basic) -> str:
-        return self.parenthesize(expr.arg, sp.printing.precedence.PRECEDENCE["Pow"]) + "ᵀ"
-
-    def _print_HadamardProduct(self, expr: sp.Basic) -> str:
-        prec = sp.printing.precedence.PRECEDENCE["Mul"]
-        return " ∘ ".join(self.parenthesize(a, prec) for a in expr.args)
-
-    def _print_MatMul(self, expr: sp.Basic) -> str:
-        prec = sp.printing.precedence.PRECEDENCE["Mul"]
-        return " ".join(self.parenthesize(a, prec) for a in expr.args).replace("-1 ", "−")
-
-    def _print_MatAdd(self, expr: sp.Basic) -> str:
-        return self._print_Add(expr)  # type: ignore[arg-type]
-
-    def _print_HadamardPower(self, expr: sp.Basic) -> str:
-        base = self.parenthesize(expr.base, sp.printing.precedence.PRECEDENCE["Pow"], strict=True)
-        exp = expr.exp
-        if exp.is_Integer and 0 < int(exp) < 10:
-            return base + "∘" + str(int(exp)).translate(_SUP)
-        return f"{base}^∘({self._print(exp)})"
 
     def _print_OneMatrix(self, expr: sp.Basic) -> str:
         return "𝟙"
@@ -247,19 +230,12 @@ class LectureLatexPrinter(LatexPrinter):
                 out += " + " + self._print(t)
         return out
 
-    def _print_Transpose(self, expr: sp.Basic) -> str:
-        base = self.parenthesize(expr.arg, sp.printing.precedence.PRECEDENCE["Pow"])
-        if "^" in base and not base.startswith(r"\left("):
-            base = "{" + base + "}"  # W^{(2)} then ^\top: no double superscript
-        return base + r"^\top"
-
-    def _print_HadamardProduct(self, expr: sp.Basic) -> str:
-        prec = sp.printing.precedence.PRECEDENCE["Mul"]
-        return r" \circ ".join(self.parenthesize(a, prec) for a in expr.args)
-
-    def _print_HadamardPower(self, expr: sp.Basic) -> str:
-        base = self.parenthesize(expr.base, sp.printing.precedence.PRECEDENCE["Pow"], strict=True)
-        return rf"{base}^{{\circ {self._print(expr.exp)}}}"
+    def _print(self, expr: Any, **kwargs: Any) -> str:
+        op = REGISTRY.for_node(expr) if isinstance(expr, sp.Basic) else None
+        render = op.extra.get("latex_form") if op is not None else None
+        if render is not None and not hasattr(expr, self.printmethod):
+            return str(render(expr, self))  # matrix algebra: ^\top, \circ
+        return str(super()._print(expr, **kwargs))
 
     def _print_OneMatrix(self, expr: sp.Basic) -> str:
         return r"\mathbf{1}"
