@@ -327,12 +327,20 @@ def feature_group(program: Any) -> list[str]:
     return sorted((n for n in names if re.fullmatch(r"x\d+", n)), key=lambda n: int(n[1:]))
 
 
+def leaf_shape(program: Any, v: Any) -> tuple[int, ...]:
+    """A leaf's concrete shape: bound sizes, else the small defaults of the derivation."""
+    sizes = dict(getattr(program, "sizes", {}) or {})
+    if any(not isinstance(d, int) and d not in sizes for d in v.shape):
+        from ..derive.vector import concrete_sizes
+
+        sizes = concrete_sizes(program)
+    return tuple(d if isinstance(d, int) else int(sizes[d]) for d in v.shape)
+
+
 def input_size(program: Any, name: str) -> int:
     """How many numbers one example gives the input (1 for a scalar)."""
-    from .gradcheck import _shape
-
     v = program[name]
-    return int(np.prod(_shape(program, v))) if v.shape else 1
+    return int(np.prod(leaf_shape(program, v))) if v.shape else 1
 
 
 def one_hot(labels: np.ndarray, classes: list[Any] | None, k: int) -> np.ndarray:

@@ -421,15 +421,16 @@ def random_point(
     program: Any, rng: np.random.Generator, batch: int = 3
 ) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
     """Small random parameters and a random batch of inputs (targets one-hot / 0-1)."""
-    from .data import target_groups
+    from .data import leaf_shape, target_groups
 
     params = {
-        v.name: np.asarray(0.5 * rng.standard_normal(_shape(program, v))) for v in program.params
+        v.name: np.asarray(0.5 * rng.standard_normal(leaf_shape(program, v)))
+        for v in program.params
     }
     data: dict[str, np.ndarray] = {}
     groups = target_groups(program)
     for v in program.inputs:
-        data[v.name] = rng.standard_normal((batch, *_shape(program, v)))
+        data[v.name] = rng.standard_normal((batch, *leaf_shape(program, v)))
     for names in groups:
         if len(names) == 1:
             shape = data[names[0]].shape
@@ -442,16 +443,6 @@ def random_point(
             for j, n in enumerate(names):
                 data[n] = hot[:, j]
     return params, data
-
-
-def _shape(program: Any, v: Any) -> tuple[int, ...]:
-    """A leaf's concrete shape: bound sizes, else the small defaults of the derivation."""
-    sizes = dict(getattr(program, "sizes", {}) or {})
-    if any(not isinstance(d, int) and d not in sizes for d in v.shape):
-        from ..derive.vector import concrete_sizes
-
-        sizes = concrete_sizes(program)
-    return tuple(d if isinstance(d, int) else int(sizes[d]) for d in v.shape)
 
 
 def gradcheck(

@@ -99,12 +99,12 @@ def init_params(
     program: Program, seed: int = 0, scale: float = 1.0, dtype: str = "float64"
 ) -> dict[str, np.ndarray]:
     """Seeded random parameters: Xavier for matrices, N(0, scale²) otherwise."""
-    from .gradcheck import _shape
+    from .data import leaf_shape
 
     rng = np.random.default_rng(seed)
     out = {}
     for v in program.params:
-        shape = _shape(program, v)
+        shape = leaf_shape(program, v)
         if len(shape) == 2 and min(shape) > 1:
             std = math.sqrt(2.0 / (shape[0] + shape[1]))
         elif len(shape) >= 1:
