@@ -125,15 +125,19 @@ class Truth:
 
     Build it once per model and reuse it for every submission (grading forks workers
     after building it, so they share it). A vector program gets a
-    :class:`~chainrule.homework.check_vector.VectorTruth` (matrix answers).
+    :class:`~chainrule.homework.check_vector.VectorTruth` (matrix answers): ``Truth(p)``
+    is the subclass that :meth:`reads` ``p`` (the package imports them all).
     """
 
     def __new__(cls, program: Program, *args: Any, **kwargs: Any) -> Truth:
-        if cls is Truth and program.is_vector:
-            from .check_vector import VectorTruth
-
-            cls = VectorTruth
+        if cls is Truth:
+            cls = next((sub for sub in cls.__subclasses__() if sub.reads(program)), cls)
         return object.__new__(cls)
+
+    @staticmethod
+    def reads(program: Program) -> bool:
+        """True when this kind of truth checks ``program``: scalar (unit-form) programs."""
+        return not program.is_vector
 
     def __init__(self, program: Program, n_points: int = N_POINTS, seed: int = SEED) -> None:
         self.program = program

@@ -59,6 +59,10 @@ from .evaluate import EvalError, evaluate
 class VectorTruth(Truth):
     """The truth for a vector program: matrix signals at seeded points (see module doc)."""
 
+    @staticmethod
+    def reads(program: Program) -> bool:
+        return bool(program.is_vector)
+
     def __init__(self, program: Program, n_points: int = N_POINTS, seed: int = SEED) -> None:
         self.program = program
         self.derivation = vector_backprop(program, wrt_inputs=True)
