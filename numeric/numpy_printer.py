@@ -66,6 +66,13 @@ class NumPyMatrixPrinter(StrPrinter):
             return code
         return code if _is_primary(code) else f"({code})"
 
+    def parenthesize(self, item: Any, level: int, strict: bool = False) -> str:
+        """An entrywise body's argument (already code) is bracketed unless it is a primary:
+        ``1/(W @ x)``, ``(a + b)**(1/2)``."""
+        if isinstance(item, Verbatim):
+            return item.name if _is_primary(item.name) else f"({item.name})"
+        return str(super().parenthesize(item, level, strict))
+
     def dim(self, d: sp.Basic) -> str:
         value = sp.sympify(d).xreplace(
             {sp.Symbol(k, integer=True, positive=True): v for k, v in self.sizes.items()}
@@ -120,6 +127,10 @@ class NumPyMatrixPrinter(StrPrinter):
         if len(args) > 2 and getattr(op.numpy, "nin", None) == 2:
             return reduce(lambda a, b: f"{op.numpy_call}({a}, {b})", args[1:], args[0])
         return f"{op.numpy_call}({', '.join(args)})"
+
+    def _print_Pow(self, e: sp.Pow, rational: bool = False) -> str:
+        """``x**(1/2)``, never a bare ``sqrt(x)`` (no such name in NumPy code)."""
+        return str(super()._print_Pow(e, rational=True))
 
     def _print_Function(self, e: sp.Function) -> str:
         raise ValueError(f"no NumPy name for {type(e).__name__}")

@@ -74,3 +74,22 @@ def test_printers_fold_and_power_by_the_entry() -> None:
     assert to_latex(sigma(sp.Symbol("z")) ** 2) == r"\sigma\left(z\right)^{2}"
     with pytest.raises(ValueError, match="no NumPy name"):
         numpy_code(sp.cosh(a))
+
+
+@pytest.mark.parametrize(
+    "loss", ["sum(sqrt(w*w + 1))", "sum(log(w*w + 1))", "sum(exp(-(w*w + 1)))"]
+)
+def test_printed_numpy_code_brackets_entrywise_arguments(loss: str) -> None:
+    """``sqrt``/``1/u`` bodies of compound arguments print as runnable, bracketed code."""
+    from chainrule.numeric.vector_eval import NUMPY_NAMESPACE, backward_values
+
+    p = parse_program(f"param w[3]\nL = {loss}\nloss L")
+    d = backprop(p)
+    point = random_point(p, seed=1)
+    _, signals, _ = backward_values(d, point)
+    env = dict(NUMPY_NAMESPACE, w=np.asarray(point["w"]).reshape(-1, 1))
+    for a in p.assignments:
+        env[a.name] = eval(numpy_code(a.expr), env)  # noqa: S307 - generated, safe names
+    for s in d.steps:
+        env[str(s.signal)] = eval(numpy_code(s.expression), env)  # noqa: S307
+    assert rel_err(np.asarray(env["w_bar"]).reshape(-1), signals["w"]) < 1e-12
