@@ -188,10 +188,7 @@ _UNICODE_OPERATORS = {
 
 #: One-character function symbols from the registry (σ → sigma).
 _FUNCTION_SYMBOLS = {
-    s: op.name
-    for op in REGISTRY
-    for s in op.answer_spellings
-    if len(s) == 1 and not s.isascii()
+    s: op.name for op in REGISTRY for s in op.answer_spellings if len(s) == 1 and not s.isascii()
 }
 
 
@@ -590,7 +587,9 @@ def _parse_def(tokens: list[Token], span_of, limits: Limits) -> FuncDef:  # noqa
     parser.i = 1
     head, params = _parse_signature(parser, prime=False)
     body = parser.parse_expr()
-    derivative, d_params, d_span = None, (), None
+    derivative: Expr | None = None
+    d_params: tuple[str, ...] = ()
+    d_span: SourceSpan | None = None
     if parser.at(","):
         parser.take()
         d_head, d_params = _parse_signature(parser, prime=True)
