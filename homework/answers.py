@@ -134,6 +134,8 @@ def parse_answer_text(
         code = _content(raw, fmt)
         if not code:
             continue
+        if is_numeric_header(code):
+            break  # numeric answers of an exercise follow (chainrule.homework.numeric)
         if len(answer.lines) >= limits.max_statements:
             answer.error = LimitError(
                 f"more than {limits.max_statements:,} answer lines",
@@ -142,6 +144,15 @@ def parse_answer_text(
             break
         answer.lines.append(_parse_line(code, raw, filename, line_no, fmt, names, limits))
     return answer
+
+
+#: The line that starts an exercise's numeric answers; the backward pass ends there.
+NUMERIC_HEADER = "numeric:"
+
+
+def is_numeric_header(code: str) -> bool:
+    """True for the ``numeric:`` line (any case, spaces ignored)."""
+    return code.replace(" ", "").lower() == NUMERIC_HEADER
 
 
 def _content(raw: str, fmt: str) -> str:
