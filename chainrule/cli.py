@@ -15,7 +15,18 @@ from collections.abc import Sequence
 from .symbolic.errors import ChainruleError
 
 #: Subcommand modules in :mod:`chainrule.commands`, in the order ``--help`` lists them.
-COMMANDS = ["derive", "grad", "codegen", "check_grad", "train", "report", "demo", "check", "grade", "exercise"]
+COMMANDS = [
+    "derive",
+    "grad",
+    "codegen",
+    "check_grad",
+    "train",
+    "report",
+    "demo",
+    "check",
+    "grade",
+    "exercise",
+]
 
 EPILOG = """\
 examples:

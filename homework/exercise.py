@@ -220,7 +220,9 @@ def load_exercise(folder: str | Path) -> Exercise:
     except OSError as exc:
         raise ModelError(f"cannot read exercise: {exc.strerror}", SourceSpan(str(path))) from None
     except (ValueError, KeyError, TypeError, AttributeError) as exc:
-        raise ModelError(f"not an exercise.json written by chainrule ({exc})", SourceSpan(str(path))) from None
+        raise ModelError(
+            f"not an exercise.json written by chainrule ({exc})", SourceSpan(str(path))
+        ) from None
     return exercise
 
 

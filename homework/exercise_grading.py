@@ -146,7 +146,9 @@ def grade_exercise(
     return out
 
 
-def _grade_of(sub: Submission, sv: StudentVariant, outcome: Outcome, limits: SandboxLimits) -> ExerciseGrade:
+def _grade_of(
+    sub: Submission, sv: StudentVariant, outcome: Outcome, limits: SandboxLimits
+) -> ExerciseGrade:
     result = result_from_outcome(sub.name, outcome, limits)
     numeric: list[NumericResult] = []
     for kind, payload in outcome.messages:

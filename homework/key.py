@@ -33,17 +33,24 @@ class AnswerTextPrinter(StrPrinter):
     def _print_MatMul(self, expr: sp.Basic) -> str:
         scalars = [a for a in expr.args if not getattr(a, "is_Matrix", False)]
         matrices = [a for a in expr.args if getattr(a, "is_Matrix", False)]
+        sign = ""
+        if scalars and scalars[0] == -1:
+            sign, scalars = "-", scalars[1:]
         parts = [self.parenthesize(a, 50) for a in scalars]
         mats = " @ ".join(self._factor(m) for m in matrices)
         if parts and len(matrices) > 1:
             mats = f"({mats})"
-        return "*".join([*parts, mats] if mats else parts)
+        return sign + "*".join([*parts, mats] if mats else parts)
 
     def _print_HadamardProduct(self, expr: sp.Basic) -> str:
         return "*".join(self._factor(a) for a in expr.args)
 
     def _print_MatAdd(self, expr: sp.Basic) -> str:
-        return " + ".join(self._print(a) for a in expr.args).replace("+ -", "- ")
+        terms = [self._print(a) for a in expr.args]
+        terms = [t for t in terms if not t.startswith("-")] + [
+            t for t in terms if t.startswith("-")
+        ]
+        return " + ".join(terms).replace("+ -", "- ").lstrip()
 
     def _print_Transpose(self, expr: sp.Basic) -> str:
         return f"{self._factor(expr.arg)}.T"
@@ -54,6 +61,7 @@ class AnswerTextPrinter(StrPrinter):
     def _factor(self, e: sp.Basic) -> str:
         text = self._print(e)
         simple = isinstance(e, (sp.Symbol, sp.MatrixSymbol, sp.Function)) or e.is_Number
+        simple = simple or isinstance(e, sp.Transpose) and isinstance(e.arg, sp.MatrixSymbol)
         return text if simple or _wrapped(text) else f"({text})"
 
 

@@ -1,10 +1,11 @@
 """The numeric question of an exercise: a point, the gradient there, and grading it.
 
 Every student gets their own point: each parameter and input entry is a multiple of 0.1
-in ±[0.1, 2.0], drawn from SHA-256 of (seed, student id, name, entry) — the same on any
+in ±[0.1, 1.5], drawn from SHA-256 of (seed, student id, name, entry) — the same on any
 machine, with no random-number generator involved. A target that softmax–cross-entropy
 needs on the simplex is one-hot. Points where the gradient is not finite, or where a
-node is within 1e-9 of zero (a kink of relu, step, abs…), are redrawn.
+node is within 1e-9 of zero (a kink of relu, step, abs…), or where a gradient entry is
+below 1e-4 without being 0 (a saturated unit), are redrawn.
 
 Answers follow a ``numeric:`` line of the answer file, one per parameter::
 
@@ -43,13 +44,13 @@ from .answers import (
 from .key import numeric_text
 
 #: Tolerances of the numeric question (stated in every handout).
-RTOL = 1e-3
+RTOL = 5e-4
 ATOL = 1e-8
 TOLERANCE_TEXT = (
     f"an entry is correct when |a − b| ≤ {RTOL:g}·(|a| + |b|), or |a − b| ≤ {ATOL:g} "
     "(a the key, b your number)"
 )
-_GRID = [k / 10 for k in range(-20, 21) if k != 0]
+_GRID = [k / 10 for k in range(-15, 16) if k != 0]
 _POSITIVE_GRID = [k / 10 for k in range(1, 11)]
 _TRIES = 40
 
@@ -87,12 +88,16 @@ def draw_point(program: Program, seed: int, student: str, attempt: int = 0) -> d
             values = np.zeros(n)
             values[_pick(list(range(n)), seed, student, attempt, v.name)] = 1.0
         else:
-            values = np.array([grid[_pick(grid, seed, student, attempt, v.name, i)] for i in range(n)])
+            values = np.array(
+                [grid[_pick(grid, seed, student, attempt, v.name, i)] for i in range(n)]
+            )
         point[v.name] = values.reshape(shape).tolist() if shape else float(values[0])
     return point
 
 
-def exercise_point(program: Program, derivation: BackpropDerivation, seed: int, student: str) -> tuple[dict[str, Any], dict[str, Any]]:
+def exercise_point(
+    program: Program, derivation: BackpropDerivation, seed: int, student: str
+) -> tuple[dict[str, Any], dict[str, Any]]:
     """(point, gradient there) for ``student``: the first draw where every value is finite
     and no node sits on a kink."""
     for attempt in range(_TRIES):
@@ -102,11 +107,18 @@ def exercise_point(program: Program, derivation: BackpropDerivation, seed: int, 
                 grads = _gradient(derivation, point)
         except (ArithmeticError, ValueError, ChainruleError):
             continue
-        if grads is not None:
+        if grads is not None and _well_posed(grads):
             return point, grads
     raise ChainruleError(
         f"no point with a finite gradient found for '{student}' (check the model's domain)"
     )
+
+
+def _well_posed(grads: dict[str, Any]) -> bool:
+    """No gradient entry so small (yet not exactly 0) that a hand computation cannot give
+    it to 4 significant digits: a saturated unit makes a poor question."""
+    entries = np.concatenate([np.ravel(g) for g in grads.values()]) if grads else np.zeros(0)
+    return not np.any((entries != 0) & (np.abs(entries) < 1e-4))
 
 
 def _gradient(derivation: BackpropDerivation, point: dict[str, Any]) -> dict[str, Any] | None:
@@ -157,12 +169,12 @@ def close_enough(expected: Any, given: Any) -> bool:
     return bool(np.all((diff <= RTOL * (np.abs(a) + np.abs(b))) | (diff <= ATOL)))
 
 
-def read_numbers(text: str, filename: str, program: Program, fmt: str = "text") -> dict[str, tuple[int, Any]]:
+def read_numbers(
+    text: str, filename: str, program: Program, fmt: str = "text"
+) -> dict[str, tuple[int, Any]]:
     """``{param: (line, value or ModelError)}`` from the lines after ``numeric:``."""
     lines = text.splitlines()
-    start = next(
-        (i for i, raw in enumerate(lines) if is_numeric_header(_content(raw, fmt))), None
-    )
+    start = next((i for i, raw in enumerate(lines) if is_numeric_header(_content(raw, fmt))), None)
     if start is None:
         return {}
     names = AnswerNames(program)
@@ -181,7 +193,7 @@ def read_numbers(text: str, filename: str, program: Program, fmt: str = "text") 
                 raise ModelError(f"'{target}': the numeric question asks for parameters only", span)
             value: Any = _number_value(rhs, filename, i + 1, col, raw)
         except ModelError as exc:
-            out.setdefault(f"?{i + 1}", (i + 1, exc))
+            out.setdefault(f"line{i + 1}", (i + 1, exc))
             continue
         out[node] = (i + 1, value)
     return out
@@ -216,8 +228,8 @@ def grade_numbers(
     given = read_numbers(text, filename, program, fmt)
     out: list[NumericResult] = []
     for key, (line, value) in given.items():
-        if key.startswith("?"):
-            out.append(NumericResult(key[1:], "unparseable", value.message, line))
+        if key.startswith("line"):
+            out.append(NumericResult(key, "unparseable", value.message, line))
     for p in program.params:
         key_text = numeric_text(expected[p.name])
         if p.name not in given:
@@ -235,9 +247,12 @@ def _judge(name: str, want: np.ndarray, value: Any, line: int, key_text: str) ->
         return NumericResult(name, "unparseable", "rows of different lengths", line, key_text)
     given = numeric_text(got) if got.size else "[]"
     if got.shape != want.shape:
-        vectors = got.size == want.size and max(got.ndim, want.ndim) <= 2 and (
-            1 in got.shape or got.ndim <= 1
-        ) and (1 in want.shape or want.ndim <= 1)
+        vectors = (
+            got.size == want.size
+            and max(got.ndim, want.ndim) <= 2
+            and (1 in got.shape or got.ndim <= 1)
+            and (1 in want.shape or want.ndim <= 1)
+        )
         if not vectors:
             msg = f"shape {got.shape} given, {want.shape} expected"
             return NumericResult(name, "incorrect", msg, line, key_text, given)

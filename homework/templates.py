@@ -20,9 +20,9 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from collections.abc import Callable
 
 from ..symbolic import grammar as g
 from ..symbolic.build import build_program
@@ -89,7 +89,7 @@ class Template:
 
     def _substituted(self, index: int) -> list[tuple[str, list[int]]]:
         """Each line of variant ``index`` (vary lines blank) with its template columns."""
-        picked = {k: c.text for k, c in self.choices(index).items()}
+        picked = self.choices(index)
         out = []
         for line_no, raw in enumerate(self.lines, start=1):
             if _VARY_RE.match(raw):
@@ -213,9 +213,7 @@ def parse_template(
 SpanOf = Callable[[int], SourceSpan]
 
 
-def _spans(
-    raw: str, code: str, filename: str, line_no: int
-) -> tuple[str, list[int], SpanOf]:
+def _spans(raw: str, code: str, filename: str, line_no: int) -> tuple[str, list[int], SpanOf]:
     norm, cols = g.normalize_with_columns(code)
 
     def span_of(col: int) -> SourceSpan:
@@ -302,7 +300,7 @@ def _tokens_or_empty(code: str) -> list[g.Token]:
 
 
 def _substitute_line(
-    raw: str, picked: dict[str, str], filename: str, line_no: int
+    raw: str, picked: dict[str, Choice], filename: str, line_no: int
 ) -> tuple[str, list[int]]:
     """The line with placeholders replaced; per output column, the template column."""
     idx = raw.find("#")
@@ -314,13 +312,16 @@ def _substitute_line(
     out: list[str] = []
     out_cols: list[int] = []
     pos = 0
-    for t in tokens:
+    for i, t in enumerate(tokens):
         if t.kind != "NAME" or t.text not in picked:
             continue
         start = t.col - 1
         out.append(norm[pos:start])
         out_cols.extend(cols[pos:start])
-        value = picked[t.text]
+        value = picked[t.text].text
+        whole = i > 0 and tokens[i - 1].text == "=" and tokens[i + 1].kind == "END"
+        if whole and picked[t.text].kind != "name":  # the whole right-hand side: no parentheses
+            value = picked[t.text].written
         out.append(value)
         out_cols.extend([cols[start]] * len(value))
         pos = start + len(t.text)

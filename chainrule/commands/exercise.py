@@ -41,7 +41,7 @@ Same template, seed and roster: byte-identical files on any machine.
 examples:
   chainrule exercise examples/exercises/one_hidden_unit.chain --students roster.csv --seed 7 -o hw4/
   chainrule exercise template.chain --count 30 --seed 1 -o variants/
-  chainrule exercise template.chain --count 30 --seed 1 --preview
+  chainrule exercise one_hidden_unit --count 30 --seed 1 --preview
   chainrule grade --exercise hw4/ submissions/ -o grades.csv
 """
 
@@ -53,7 +53,11 @@ def register(sub: argparse._SubParsersAction) -> None:
         description=HELP,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument("template", metavar="TEMPLATE", help="a .chain model with 'vary' lines")
+    p.add_argument(
+        "template",
+        metavar="TEMPLATE",
+        help="a .chain model with 'vary' lines (or a shipped one: one_hidden_unit)",
+    )
     who = p.add_mutually_exclusive_group(required=True)
     who.add_argument("--students", metavar="roster.csv", help="CSV roster with an 'id' column")
     who.add_argument("--count", type=int, metavar="N", help="N variants with ids v001, v002, …")
@@ -78,8 +82,19 @@ def _students(args: argparse.Namespace) -> list[Student]:
     return numbered_students(args.count)
 
 
+def template_path(spec: str) -> Path:
+    """A template file, or the name of a shipped one (``one_hidden_unit``)."""
+    from ..examples import HERE
+
+    shipped = HERE / "exercises" / f"{spec}.chain"
+    if not Path(spec).exists() and "/" not in spec and shipped.is_file():
+        return shipped
+    return Path(spec)
+
+
 def run(args: argparse.Namespace) -> int:
-    template = load_template(args.template)
+    path = template_path(args.template)
+    template = load_template(path)
     students = _students(args)
     for warning in template.validate(len(students)):
         print(warning, file=sys.stderr)
@@ -99,7 +114,7 @@ def run(args: argparse.Namespace) -> int:
             _write_student(out / s.id, sv, template.count, args)
             records.append(student_record(sv))
             bar.advance()
-    name = Path(args.template).name
+    name = path.name
     exercise = Exercise(name, template.source, args.seed, template.count, records)
     (out / "exercise.json").write_text(exercise.to_json(), encoding="utf-8")
     used = len(set(variants.values()))
