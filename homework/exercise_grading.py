@@ -10,7 +10,9 @@ student with no file gets a ``missing`` row.
 from __future__ import annotations
 
 import csv
+import dataclasses
 import io
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -45,8 +47,7 @@ class ExerciseGrade:
 
     @property
     def numeric_score(self) -> float:
-        graded = [r for r in self.numeric if r.status != "unparseable" or r.line == 0]
-        asked = [r for r in graded if r.status in ("correct", "incorrect", "missing")]
+        asked = [r for r in self.numeric if r.param]  # one per parameter
         ok = sum(1 for r in asked if r.status == "correct")
         return round(ok / len(asked), 4) if asked else 0.0
 
@@ -92,6 +93,8 @@ class ExerciseTask:
 
     def __call__(self, sub: Submission, send: Send) -> None:
         sv = self.students[self.ids[sub.name]]
+        if sub.data is not None and sub.name.lower().endswith((".md", ".markdown")):
+            sub = dataclasses.replace(sub, data=markdown_answer(sub.data))
         if sub.data is not None and len(sub.data) <= MAX_ANSWER_BYTES:
             try:
                 text = g.decode_source(sub.data, sub.name)
@@ -103,6 +106,19 @@ class ExerciseTask:
             numeric = grade_numbers(text, sub.name, sv.program, sv.gradient, fmt)
             send(("numeric", [r.to_dict() for r in numeric]))
         CheckTask(self.truths[sv.index], self.symbolic_seconds)(sub, send)
+
+
+_MARKDOWN_LINE = re.compile(rb"^[ \t]*(```|~~~|#{1,6}[ \t]|\$\$[ \t]*$)[^\n]*", re.MULTILINE)
+
+
+def markdown_answer(data: bytes) -> bytes:
+    r"""A Markdown answer with code fences, headings and lone ``$$`` lines blanked (line
+    numbers kept), so that only the answer lines are read.
+
+    >>> markdown_answer(b"## Backprop\n```text\nybar = y - t\n```\n")
+    b'\n\nybar = y - t\n\n'
+    """
+    return _MARKDOWN_LINE.sub(b"", data)
 
 
 def grade_exercise(
@@ -201,7 +217,7 @@ def exercise_grades_csv(grades: list[ExerciseGrade]) -> str:
                     f"{gr.total:.4f}",
                     *counts,
                     " ".join(res.missing) if res else "",
-                    " ".join(f"{r.param}:{r.status}" for r in gr.numeric),
+                    " ".join(f"{r.param or f'line{r.line}'}:{r.status}" for r in gr.numeric),
                     " ".join(f"{r.line}:{r.target}:{r.status}" for r in lines),
                     gr.error or "",
                 )

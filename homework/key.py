@@ -8,7 +8,7 @@ nested lists, rows first (``[[0.1, 0.2], [0.3, 0.4]]``).
 >>> from chainrule.derive.backprop import backprop
 >>> prog = parse_program("param w\\ninput x\\nz = w*x\\ny = sigma(z)\\nloss y")
 >>> backward_pass_lines(backprop(prog))
-['y_bar = 1', 'z_bar = y_bar*sigma_prime(z)', 'w_bar = z_bar*x']
+['y_bar = 1', 'z_bar = y_bar*sigma_prime(z)', 'w_bar = x*z_bar']
 >>> numeric_text(-0.000012344)
 '-1.234e-05'
 """

@@ -152,7 +152,7 @@ def _gradient(derivation: BackpropDerivation, point: dict[str, Any]) -> dict[str
 class NumericResult:
     """One parameter's numeric answer, judged."""
 
-    param: str
+    param: str  # "" for a line that names no parameter or cannot be read
     status: str  # correct | incorrect | missing | unparseable
     message: str
     line: int = 0
@@ -193,16 +193,30 @@ def read_numbers(
                 raise ModelError(f"'{target}': the numeric question asks for parameters only", span)
             value: Any = _number_value(rhs, filename, i + 1, col, raw)
         except ModelError as exc:
-            out.setdefault(f"line{i + 1}", (i + 1, exc))
+            out[f"?{i + 1}"] = (i + 1, exc)
             continue
         out[node] = (i + 1, value)
     return out
 
 
 def _number_value(rhs: str, filename: str, line: int, col: int, raw: str) -> Any:
-    text = normalize_answer_text(rhs.strip()).replace("\\left", "").replace("\\right", "")
+    text = normalize_answer_text(rhs.strip())
+    for latex, plain in _LATEX_NUMBER.items():
+        text = text.replace(latex, plain)
     tree = g.parse_expression(" " * (col - 1) + text, filename, line)
     return _tree_value(tree, raw)
+
+
+#: LaTeX in a number (``-6.7 \times 10^{-2}``) as the model grammar writes it; the
+#: replacements keep the length, so columns still point into the line.
+_LATEX_NUMBER = {
+    "\\times": "     *",
+    "\\cdot": "    *",
+    "\\left": "     ",
+    "\\right": "      ",
+    "{": "(",
+    "}": ")",
+}
 
 
 def _tree_value(tree: g.Expr, raw: str) -> Any:
@@ -214,11 +228,27 @@ def _tree_value(tree: g.Expr, raw: str) -> Any:
             return -inner
     if isinstance(tree, g.ArrayLit):
         return [_tree_value(item, raw) for item in tree.items]
+    if isinstance(tree, g.BinOp) and tree.op == "*" and _power_of_ten(tree.right) is not None:
+        mantissa = _tree_value(tree.left, raw)
+        if isinstance(mantissa, float):
+            return mantissa * 10.0 ** _power_of_ten(tree.right)  # type: ignore[operator]
     span = SourceSpan(tree.span.file, tree.span.line, tree.span.column, raw)
     raise ModelError(
         "expected a number (0.1234, -1.234e-05) or a list of numbers ([[0.1, 0.2], [0.3, 0.4]])",
         span,
     )
+
+
+def _power_of_ten(tree: g.Expr) -> int | None:
+    """k for ``10^k`` (|k| ≤ 300), else None."""
+    if not (isinstance(tree, g.BinOp) and tree.op == "^" and tree.left == g.Num(tree.span, "10")):
+        return None
+    exp, sign = tree.right, 1
+    if isinstance(exp, g.Neg):
+        exp, sign = exp.operand, -1
+    if isinstance(exp, g.Num) and exp.text.isdigit() and int(exp.text) <= 300:
+        return sign * int(exp.text)
+    return None
 
 
 def grade_numbers(
@@ -227,9 +257,9 @@ def grade_numbers(
     """Judge the numeric answers in ``text`` against ``expected`` (param → gradient)."""
     given = read_numbers(text, filename, program, fmt)
     out: list[NumericResult] = []
-    for key, (line, value) in given.items():
-        if key.startswith("line"):
-            out.append(NumericResult(key, "unparseable", value.message, line))
+    for line, value in given.values():
+        if isinstance(value, ModelError):  # a line not read: no parameter to name
+            out.append(NumericResult("", "unparseable", value.message, line))
     for p in program.params:
         key_text = numeric_text(expected[p.name])
         if p.name not in given:

@@ -4,6 +4,8 @@ determinism, keys judged correct, handouts without the solution, grading by vari
 from __future__ import annotations
 
 import csv
+import doctest
+import importlib
 import json
 import re
 import shutil
@@ -81,6 +83,12 @@ def files(folder: Path) -> dict[str, bytes]:
 
 
 # ------------------------------------------------------------------ templates
+@pytest.mark.parametrize("name", ["templates", "key", "numeric", "exercise", "exercise_grading"])
+def test_doctests(name: str) -> None:
+    module = importlib.import_module(f"chainrule.homework.{name}")
+    assert doctest.testmod(module).failed == 0
+
+
 def test_template_variants_substitute_tokens() -> None:
     t = parse_template(TEMPLATE.read_text(), "t.chain")
     assert t.count == 18
@@ -267,13 +275,17 @@ def test_grade_exercise(capsys: pytest.CaptureFixture[str], class40: Path, tmp_p
     head, _, _ = key.partition("numeric:")
     (subs / "s001.txt").write_text(head + "numeric:\ndL/dw1 = 12345\ndL/db = oops(1)\n")
     (subs / "intruder.txt").write_text("y_bar = y - t\n")
+    key3 = (class40 / "s003" / "answer_key.txt").read_text()
+    (subs / "s003.md").write_text(f"## My answer\n\n```text\n{key3}```\n")
     out = tmp_path / "grades.csv"
     code, _, err = run(
         capsys, "grade", "--exercise", str(class40), str(subs), "-o", str(out), "--jobs", "2",
         "--json", str(tmp_path / "g.json"), "--no-progress",
     )  # fmt: skip
     assert code == 0
-    assert "unknown id: intruder.txt" in err and "missing: s002" in err
+    assert (
+        "unknown id: intruder.txt" in err and "missing: s002" in err and "missing: s003" not in err
+    )
     rows = {r["submission"] or r["id"]: r for r in csv.DictReader(out.open())}
     assert rows["s000.txt"]["verdict"] == "correct" and rows["s000.txt"]["total"] == "1.0000"
     assert rows["s000.txt"]["variant"] == str(variant["s000"] + 1)
@@ -281,10 +293,11 @@ def test_grade_exercise(capsys: pytest.CaptureFixture[str], class40: Path, tmp_p
     assert float(rows[f"{other}.txt"]["total"]) < 1
     assert rows["s001.txt"]["score"] == "1.0000" and rows["s001.txt"]["verdict"] == "incorrect"
     assert rows["s001.txt"]["numeric"] == "line13:unparseable w1:incorrect w2:missing b:missing"
+    assert rows["s003.md"]["verdict"] == "correct"  # Markdown fences and headings skipped
     assert rows["intruder.txt"]["verdict"] == "unknown id"
     assert "not in the exercise's roster" in rows["intruder.txt"]["error"]
     assert rows["s002"]["verdict"] == "missing"
-    assert len(rows) == 4 + 37  # 3 students answered, 37 did not
+    assert len(rows) == 5 + 36  # 4 students answered, 36 did not
     data = json.loads((tmp_path / "g.json").read_text())
     first = data["submissions"][0]
     assert {"id", "variant", "verdict", "score", "numeric_score", "total", "numeric"} <= set(first)
@@ -299,13 +312,45 @@ def test_grade_exercise_needs_only_submissions(
     assert code == 2 and "exercise.json" in err and "Traceback" not in err
 
 
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("name,email\nAnn,a@x\n", "roster.csv:1:1: error: the roster needs an 'id' column"),
+        ("id\ns1\ns2\ns1\n", "roster.csv:4:1: error: id 's1' is listed twice"),
+        ("id\n../etc\n", "roster.csv:2:1: error: student id '../etc' cannot be a file name"),
+        ("id\n\n", "the roster lists no students"),
+    ],
+)
+def test_roster_errors(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, text: str, message: str
+) -> None:
+    (tmp_path / "roster.csv").write_text(text)
+    code, _, err = run(
+        capsys, "exercise", str(TEMPLATE), "--students", str(tmp_path / "roster.csv"),
+        "-o", str(tmp_path / "out"),
+    )  # fmt: skip
+    assert code == 2 and message in err and "Traceback" not in err
+    assert not (tmp_path / "out").exists()
+
+
+def test_latex_numeric_answers() -> None:
+    prog = parse_template(TEMPLATE.read_text(), "t.chain").variant(0)
+    grads = {"w1": 0.2972, "w2": -1.5, "b": -0.06699}
+    text = (
+        "\\bar{L} = 1\nnumeric:\n$\\frac{\\partial L}{\\partial w_1} = 2.972 \\cdot 10^{-1}$\n"
+        "$\\bar{w}_2 = -1.5$ % comment\n$\\bar{b} = -6.699 \\times 10^{-2}$\n"
+    )
+    res = grade_numbers(text, "a.tex", prog, grads, "latex")
+    assert [(r.param, r.status) for r in res] == [(p, "correct") for p in ("w1", "w2", "b")]
+
+
 def test_numeric_tolerance_and_hostile_numbers() -> None:
     t = parse_template(TEMPLATE.read_text(), "t.chain")
     prog = t.variant(0)
     grads = {"w1": 0.123456, "w2": -2.0, "b": 0.0}
     text = "numeric:\ndL/dw1 = 0.1235\nw2_bar = -2.003\ndL/db = 9^9^9\n"
     res = {r.param: r.status for r in grade_numbers(text, "a.txt", prog, grads)}
-    assert res == {"line4": "unparseable", "w1": "correct", "w2": "incorrect", "b": "missing"}
+    assert res == {"": "unparseable", "w1": "correct", "w2": "incorrect", "b": "missing"}
     res2 = grade_numbers("numeric:\ndL/db = 1e-12\ndL/dx = 1\n", "a", prog, grads)
     assert {r.param: r.status for r in res2}["b"] == "correct"  # below the absolute floor
     assert "parameters only" in res2[0].message
