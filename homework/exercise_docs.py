@@ -140,7 +140,12 @@ def render_documents(sv: StudentVariant, n_variants: int, tex: bool = True) -> d
     out = {"model.chain": sv.program.source}
     for fmt in ("md", "html", *(("tex",) if tex else ())):
         out[f"handout.{fmt}"] = render_template(
-            fmt, f"exercise_handout.{fmt}.j2", r=handout, ex=view, titles=SECTION_TITLES
+            fmt,
+            f"exercise_handout.{fmt}.j2",
+            r=handout,
+            ex=view,
+            titles=SECTION_TITLES,
+            fragment=False,
         )
     out["solution.html"] = render_template(
         "html", "exercise_solution.html.j2", r=solution, ex=view, titles=SECTION_TITLES
@@ -178,3 +183,16 @@ def compile_pdf(tex_path: Path) -> Path | None:
         pdf = tex_path.with_suffix(".pdf")
         shutil.copy(Path(tmp) / "handout.pdf", pdf)
     return pdf
+
+
+def handout_fragment(sv: StudentVariant, n_variants: int) -> str:
+    """The HTML handout without the page around it (for a PrairieLearn question panel)."""
+    from ..reports.formats import render_template
+
+    return render_template(
+        "html",
+        "exercise_handout.html.j2",
+        r=_report(sv, False),
+        ex=exercise_view(sv, n_variants),
+        fragment=True,
+    )

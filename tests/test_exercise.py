@@ -381,3 +381,53 @@ def test_vector_template(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> 
     swapped = (out / sv.student.id / "answer_key.txt").read_text().replace("@ h.T", "@ h")
     res = check_answer(Truth(sv.program), parse_answer_text(swapped, "k", sv.program), None)
     assert res.verdict == "incorrect"
+
+
+# ------------------------------------------------------------------ PrairieLearn
+def test_prairielearn_question(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    import base64
+    import importlib.util
+    import random
+
+    folder = tmp_path / "q"
+    code, _, _ = run(capsys, "exercise", "one_hidden_unit", "--prairielearn", str(folder))
+    assert code == 0
+    assert {p.name for p in folder.iterdir()} == {
+        "info.json", "question.html", "server.py", "template.chain"
+    }  # fmt: skip
+    info = json.loads((folder / "info.json").read_text())
+    assert info["type"] == "v3" and info["title"].startswith("exercise: one hidden unit")
+    assert 'file-name="answer.txt"' in (folder / "question.html").read_text()
+    spec = importlib.util.spec_from_file_location("pl_server", folder / "server.py")
+    assert spec is not None and spec.loader is not None
+    server = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(server)  # our own generated file, as PrairieLearn runs it
+
+    def fresh() -> dict:
+        return {"params": {}, "correct_answers": {}, "submitted_answers": {}, "feedback": {}}
+
+    random.seed(4)
+    data = fresh()
+    server.generate(data)
+    random.seed(4)
+    again = fresh()
+    server.generate(again)
+    assert json.dumps(data, sort_keys=True) == json.dumps(again, sort_keys=True)
+    params = data["params"]
+    assert "<html" not in params["handout"] and "numeric:" in params["handout"]
+    assert params["key"].split("numeric:")[1].split()[2] not in params["handout"]
+
+    def submit(text: str) -> float:
+        data["submitted_answers"]["_files"] = [
+            {"name": "answer.txt", "contents": base64.b64encode(text.encode()).decode()}
+        ]
+        server.grade(data)
+        return float(data["score"])
+
+    assert submit(params["key"]) == 1.0
+    assert "score 1.00" in data["feedback"]["report"]
+    head, _, tail = params["key"].partition("numeric:")
+    assert submit(head.replace("z_bar = ", "z_bar = 2*") + "numeric:" + tail) < 1.0
+    assert "factor of 2" in data["feedback"]["report"]
+    assert submit(head) == 0.5  # no numbers: half the score
+    assert submit("") == 0.0

@@ -43,6 +43,9 @@ examples:
   chainrule exercise template.chain --count 30 --seed 1 -o variants/
   chainrule exercise one_hidden_unit --count 30 --seed 1 --preview
   chainrule grade --exercise hw4/ submissions/ -o grades.csv
+  chainrule exercise one_hidden_unit --prairielearn pl/questions/backprop1/
+
+--prairielearn DIR writes the template as a PrairieLearn question (see docs/exercises.md).
 """
 
 
@@ -58,7 +61,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         metavar="TEMPLATE",
         help="a .chain model with 'vary' lines (or a shipped one: one_hidden_unit)",
     )
-    who = p.add_mutually_exclusive_group(required=True)
+    who = p.add_mutually_exclusive_group()
     who.add_argument("--students", metavar="roster.csv", help="CSV roster with an 'id' column")
     who.add_argument("--count", type=int, metavar="N", help="N variants with ids v001, v002, …")
     p.add_argument("--seed", type=int, default=0, help="seed of variants and points (default 0)")
@@ -69,6 +72,11 @@ def register(sub: argparse._SubParsersAction) -> None:
         const="",
         metavar="ID",
         help="print one student's variant (default: the first) instead of writing files",
+    )
+    p.add_argument(
+        "--prairielearn",
+        metavar="DIR",
+        help="write a PrairieLearn question directory (info.json, question.html, server.py)",
     )
     p.add_argument("--pdf", action="store_true", help="also compile handout.pdf with pdflatex")
     p.add_argument("--no-tex", action="store_true", help="do not write handout.tex")
@@ -94,6 +102,14 @@ def template_path(spec: str) -> Path:
 
 def run(args: argparse.Namespace) -> int:
     path = template_path(args.template)
+    if args.prairielearn:
+        from ..homework.prairielearn import export_question
+
+        for written in export_question(path, args.prairielearn):
+            print(f"wrote {written}", file=sys.stderr)
+        return 0
+    if not args.students and args.count is None:
+        raise ChainruleError("give --students roster.csv or --count N (or --prairielearn DIR)")
     template = load_template(path)
     students = _students(args)
     for warning in template.validate(len(students)):
