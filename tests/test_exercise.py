@@ -140,6 +140,14 @@ def test_bad_template_exits_2_without_traceback(
     assert "bad.chain:4:5: error" in err and "Traceback" not in err
 
 
+def test_needs_students_or_count(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    code, _, err = run(capsys, "exercise", str(TEMPLATE), "-o", str(tmp_path / "o"))
+    assert code == 2 and "--students" in err and "--count" in err
+    many = "vary c in " + ", ".join(str(i) for i in range(1, 102)) + "\nparam w\ny = c*w\nloss y\n"
+    with pytest.raises(ModelError, match="more than 100 choices"):
+        parse_template(many, "t.chain")
+
+
 def test_few_variants_warn(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
     tpl = tmp_path / "two.chain"
     tpl.write_text("vary f in sigma, tanh\nparam w\ninput x, t\ny = f(w*x)\nL = (y-t)^2\nloss L\n")
