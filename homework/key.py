@@ -37,7 +37,7 @@ class AnswerTextPrinter(StrPrinter):
         if scalars and scalars[0] == -1:
             sign, scalars = "-", scalars[1:]
         parts = [self.parenthesize(a, 50) for a in scalars]
-        mats = " @ ".join(self._factor(m) for m in matrices)
+        mats = f" {_matmul_operator()} ".join(self._factor(m) for m in matrices)
         if parts and len(matrices) > 1:
             mats = f"({mats})"
         return sign + "*".join([*parts, mats] if mats else parts)
@@ -63,6 +63,14 @@ class AnswerTextPrinter(StrPrinter):
         simple = isinstance(e, (sp.Symbol, sp.MatrixSymbol, sp.Function)) or e.is_Number
         simple = simple or isinstance(e, sp.Transpose) and isinstance(e.arg, sp.MatrixSymbol)
         return text if simple or _wrapped(text) else f"({text})"
+
+
+def _matmul_operator() -> str:
+    """How answers write a matrix product (the registry's infix token, ``@``)."""
+    from ..ops import REGISTRY
+
+    op = REGISTRY.for_node(sp.MatMul)
+    return op.operator if op is not None and op.operator else "@"
 
 
 def _wrapped(text: str) -> bool:
