@@ -107,6 +107,10 @@ def exercise_point(
                 grads = _gradient(derivation, point)
         except (ArithmeticError, ValueError, ChainruleError):
             continue
+        except Exception as exc:  # noqa: BLE001 - the evaluator cannot run this model at all
+            raise ChainruleError(
+                f"cannot evaluate the model numerically ({type(exc).__name__}: {exc})"
+            ) from None
         if grads is not None and _well_posed(grads):
             return point, grads
     raise ChainruleError(
