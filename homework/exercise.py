@@ -5,8 +5,9 @@ Assignment is balanced and deterministic. Students are ordered by SHA-256 of
 the (k mod V)-th variant: with at least as many students as variants every variant is
 used, and no two variants are used more than once apart. The same template, seed and
 roster give byte-identical files on any machine; each student's point depends only on
-the seed and their id. (Adding students to a roster can move others to another variant:
-generate an exercise once per roster.)
+the seed and their id. Writing into a folder whose ``exercise.json`` has the same
+template and seed keeps every listed student's variant (a late student changes nobody
+else's files) and gives each new student one of the least-used variants.
 
 ``exercise.json`` records the template text, the seed and every student's variant and
 point, so ``chainrule grade --exercise DIR`` rebuilds each student's key without the
@@ -17,9 +18,11 @@ from __future__ import annotations
 
 import csv
 import hashlib
+import heapq
 import io
 import json
 import re
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -105,13 +108,31 @@ def _rank(*key: object) -> str:
     return hashlib.sha256(":".join(str(k) for k in key).encode("utf-8")).hexdigest()
 
 
-def assign_variants(n_variants: int, ids: list[str], seed: int) -> dict[str, int]:
-    """Student id → variant index, balanced (see the module doc)."""
+def assign_variants(
+    n_variants: int, ids: list[str], seed: int, kept: dict[str, int] | None = None
+) -> dict[str, int]:
+    """Student id → variant index, balanced (see the module doc). Students in ``kept``
+    (an earlier assignment) keep their variant; the others fill the least-used ones."""
     students = sorted(ids, key=lambda sid: (_rank(seed, "student", sid), sid))
     k = min(n_variants, len(students))
     # the first k variants in seeded order (a partial shuffle: only k hashes ranked)
     order = sorted(_variant_sample(n_variants, k, seed), key=lambda v: _rank(seed, "variant", v))
-    return {sid: order[i % len(order)] for i, sid in enumerate(students)}
+    wanted = set(ids)
+    kept = {i: v for i, v in (kept or {}).items() if i in wanted and 0 <= v < n_variants}
+    if not kept:
+        return {sid: order[i % len(order)] for i, sid in enumerate(students)}
+    out = dict(kept)
+    position = {v: i for i, v in enumerate(order)}
+    used = Counter(kept.values())
+    heap = [(used[v], position[v], v) for v in order]
+    heap += [(used[v], len(order) + v, v) for v in used if v not in position]
+    heapq.heapify(heap)
+    for sid in students:
+        if sid not in out:
+            count, pos, v = heapq.heappop(heap)
+            out[sid] = v
+            heapq.heappush(heap, (count + 1, pos, v))
+    return out
 
 
 def _variant_sample(n: int, k: int, seed: int) -> list[int]:
@@ -201,6 +222,23 @@ def student_record(sv: StudentVariant) -> dict[str, Any]:
         "choices": sv.choices,
         "point": sv.point,
     }
+
+
+def earlier_assignment(folder: str | Path, template_source: str, seed: int) -> dict[str, int]:
+    """The variants ``folder/exercise.json`` gave, when it has this template and seed."""
+    if not (Path(folder) / "exercise.json").is_file():
+        return {}
+    try:
+        earlier = load_exercise(folder)
+    except ModelError:
+        return {}
+    if earlier.template_source != template_source or earlier.seed != seed:
+        return {}
+    out: dict[str, int] = {}
+    for s in earlier.students:
+        if isinstance(s.get("id"), str) and isinstance(s.get("variant"), int):
+            out[s["id"]] = s["variant"]
+    return out
 
 
 def load_exercise(folder: str | Path) -> Exercise:

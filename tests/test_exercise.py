@@ -204,6 +204,28 @@ def test_determinism_identical_bytes(class40: Path, tmp_path: Path) -> None:
         assert str(class40).encode() not in data and str(ROOT).encode() not in data, k
 
 
+def test_late_student_changes_no_one_elses_files(
+    capsys: pytest.CaptureFixture[str], class40: Path, tmp_path: Path
+) -> None:
+    folder = tmp_path / "hw"
+    shutil.copytree(class40, folder)
+    before = files(folder)
+    longer = roster(tmp_path / "r.csv", 40)
+    longer.write_text(longer.read_text() + "late1,Late Student,late@uni.example\n")
+    code, _, err = run(
+        capsys, "exercise", str(TEMPLATE), "--students", str(longer), "--seed", "11",
+        "-o", str(folder), "--no-progress",
+    )  # fmt: skip
+    assert code == 0 and "40 students keep their variants" in err
+    after = files(folder)
+    assert all(after[k] == v for k, v in before.items() if k != "exercise.json")
+    ex = json.loads((folder / "exercise.json").read_text())
+    counts = np.bincount([s["variant"] for s in ex["students"][:40]], minlength=18)
+    late = ex["students"][40]
+    assert late["id"] == "late1" and counts[late["variant"]] == counts.min() == 2
+    assert (folder / "late1" / "answer_key.txt").is_file()
+
+
 # ------------------------------------------------------------------ keys and handouts
 def test_every_key_correct_for_its_own_variant(class40: Path) -> None:
     exercise = load_exercise(class40)

@@ -13,6 +13,7 @@ from ..homework.exercise import (
     Student,
     StudentVariant,
     assign_variants,
+    earlier_assignment,
     numbered_students,
     read_roster,
     student_record,
@@ -36,7 +37,9 @@ parse (errors point at the template's line and column). Each student gets, in DI
 
 and DIR/exercise.json records the template, the seed, the roster and every variant.
 Variants are spread evenly: with as many students as variants, every variant is used.
-Same template, seed and roster: byte-identical files on any machine.
+Same template, seed and roster: byte-identical files on any machine. Run again into the
+same DIR with a longer roster (same template and seed): listed students keep their
+variants and files; new students get the least-used variants.
 
 examples:
   chainrule exercise examples/exercises/one_hidden_unit.chain --students roster.csv --seed 7 -o hw4/
@@ -114,7 +117,11 @@ def run(args: argparse.Namespace) -> int:
     students = _students(args)
     for warning in template.validate(len(students)):
         print(warning, file=sys.stderr)
-    variants = assign_variants(template.count, [s.id for s in students], args.seed)
+    kept = earlier_assignment(args.output, template.source, args.seed) if args.output else {}
+    variants = assign_variants(template.count, [s.id for s in students], args.seed, kept)
+    if kept and args.preview is None:
+        n_kept = sum(1 for s in students if s.id in kept)
+        print(f"note: {n_kept} students keep their variants from {args.output}", file=sys.stderr)
     if args.preview is not None:
         return _preview(template, students, variants, args)
     if not args.output:
