@@ -461,3 +461,20 @@ def test_prairielearn_question(capsys: pytest.CaptureFixture[str], tmp_path: Pat
     assert "factor of 2" in data["feedback"]["report"]
     assert submit(head) == 0.5  # no numbers: half the score
     assert submit("") == 0.0
+
+
+def test_template_with_a_defined_function(tmp_path: Path) -> None:
+    t = parse_template(
+        "vary a in 1, 2\ndef swish(z) = z*sigma(a*z)\nparam w, b\ninput x, t\n"
+        "y = swish(w*x + b)\nL = (y - t)^2/2\nloss L\n",
+        "swish.chain",
+    )
+    from chainrule.homework.exercise import Student, student_variant
+    from chainrule.homework.exercise_docs import answer_key
+
+    for index in range(t.count):
+        sv = student_variant(t, Student("s1"), index, seed=3)
+        key = answer_key(sv)
+        res = check_answer(Truth(sv.program), parse_answer_text(key, "k", sv.program), None)
+        assert res.verdict == "correct" and "swish_prime" in key
+        assert all(r.status == "correct" for r in grade_numbers(key, "k", sv.program, sv.gradient))
