@@ -21,6 +21,8 @@ def all_modules() -> list[str]:
         "chainrule.numeric",
         "chainrule.reports",
         "chainrule.examples",
+        "chainrule.homework",
+        "chainrule.ops",
     ]
     names = set(packages)
     for package in packages:  # each maps to its own folder (setuptools package-dir)
