@@ -20,6 +20,8 @@ examples:
   chainrule derive xor --method backprop --steps
   chainrule derive model.chain --format json > derivation.json
   chainrule derive big_mlp.chain --budget 5      # stop the naive route after 5 s
+  chainrule derive vector_mlp --notation index   # unit by unit: h̄_i = Σ_k ȳ_k w⁽²⁾_ki
+  chainrule derive vector_mlp --notation index --sizes m=3,n=2,k=2
 """
 
 
@@ -75,7 +77,38 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="vector programs: also show the local Jacobians (diagonal form for "
         "elementwise operations); they are never built to compute anything",
     )
+    add_notation_arguments(p)
     p.set_defaults(run=run)
+
+
+def add_notation_arguments(p: argparse.ArgumentParser) -> None:
+    """``--notation matrix|index`` and ``--sizes`` (shared with ``report``)."""
+    p.add_argument(
+        "--notation",
+        choices=("matrix", "index"),
+        default="matrix",
+        help="vector programs: the matrix form (default) or index notation at symbolic "
+        "sizes (z_i = Σ_j w⁽¹⁾_ij x_j + b⁽¹⁾_i), each line beside its matrix form",
+    )
+    p.add_argument(
+        "--sizes",
+        type=_sizes,
+        metavar="NAME=N,...",
+        help="with --notation index: evaluate the op-count formulas at these sizes",
+    )
+
+
+def _sizes(text: str) -> dict[str, int]:
+    out: dict[str, int] = {}
+    for part in text.split(","):
+        name, eq, value = part.partition("=")
+        name = name.strip()
+        if not eq or not name.isidentifier() or not value.strip().isdigit():
+            raise argparse.ArgumentTypeError(f"sizes are NAME=N,... (got {part!r})")
+        if len(value.strip()) > 9:
+            raise argparse.ArgumentTypeError(f"size too large: {part!r}")
+        out[name] = int(value)
+    return out
 
 
 def _seconds(text: str) -> float:
@@ -93,6 +126,8 @@ def run(args: argparse.Namespace) -> int:
     from ..reports import render_derivation
 
     program = load_model(args.model)
+    if args.notation == "index":
+        return _run_index(program, args)
     derivation = derive_model(
         program, method=args.method, steps=args.steps, naive_budget=args.budget, cse=not args.no_cse
     )
@@ -102,4 +137,22 @@ def run(args: argparse.Namespace) -> int:
     sys.stdout.write(render_derivation(derivation, args.format, **options))
     if args.format == "text":
         sys.stdout.write("\n")
+    return 0
+
+
+def _run_index(program: object, args: argparse.Namespace) -> int:
+    from ..reports.index_notation import index_view
+    from ..symbolic.errors import ChainruleError
+    from .common import print_json
+
+    if not program.is_vector:  # type: ignore[attr-defined]
+        raise ChainruleError(
+            f"{program.filename}: --notation index needs a vector program "  # type: ignore[attr-defined]
+            "(declare shapes, e.g. param W1[m, n])"
+        )
+    view = index_view(program, args.method, args.sizes, args.budget, steps=True)
+    if args.format == "json":
+        print_json(view.as_json())
+    else:
+        sys.stdout.write(str(view) + "\n")
     return 0

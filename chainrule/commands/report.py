@@ -10,6 +10,7 @@ from typing import Any
 
 from ..symbolic.errors import ChainruleError
 from .common import add_model_argument, load_model
+from .derive import add_notation_arguments
 
 HELP = """\
 Write a report of a model's derivation: the model in the lectures' notation, its
@@ -27,6 +28,7 @@ examples:
   chainrule report xor -o xor.tex --no-naive
   chainrule report xor -o xor.html --train xor --epochs 500 --lr 2 --batch 4 --seed 3
   chainrule report model.chain -o model.html --history H.json
+  chainrule report vector_mlp -o mlp_index.md --notation index
 """
 
 SUFFIXES = {".html": "html", ".htm": "html", ".md": "md", ".markdown": "md", ".tex": "tex"}
@@ -63,6 +65,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="time budget of the naive route (default: 30)",
     )
     p.add_argument("--seed", type=int, default=0, help="seed of the check points and training")
+    add_notation_arguments(p)
     t = p.add_argument_group("training (section 8)")
     t.add_argument(
         "--train",
@@ -157,6 +160,8 @@ def run(args: argparse.Namespace) -> int:
     fmt = output_format(args)
     options = report_options(args)
     program = load_model(args.model)
+    if args.notation == "index":
+        return _index_report(program, fmt, args)
     if args.output:
         print(f"deriving {program.title} …", file=sys.stderr)
     data = build_report(program, options)
@@ -164,4 +169,23 @@ def run(args: argparse.Namespace) -> int:
         print(f"note: {note}", file=sys.stderr)
     for path in write_report(data, fmt, args.output):
         print(f"wrote {path}", file=sys.stderr)
+    return 0
+
+
+def _index_report(program: Any, fmt: str, args: argparse.Namespace) -> int:
+    """The derivation in index notation, each line beside its matrix form."""
+    from ..reports.index_notation import index_view, render_index_document
+
+    if not program.is_vector:
+        raise ChainruleError(f"{program.filename}: --notation index needs a vector program")
+    method = "backprop" if args.no_naive else "both"
+    view = index_view(program, method, args.sizes, args.budget, check=not args.no_checks)
+    text = render_index_document(view, fmt)
+    if args.output is None:
+        sys.stdout.write(text)
+        return 0
+    out = Path(args.output)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(text, encoding="utf-8")
+    print(f"wrote {out}", file=sys.stderr)
     return 0
