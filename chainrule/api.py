@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, TypeAlias
+from typing import TYPE_CHECKING, Any, Literal, TypeAlias, overload
 
 import sympy as sp
 
@@ -20,6 +20,9 @@ from .derive.records import Derivation
 from .pipeline import derive_model
 from .symbolic import Program
 from .symbolic.build import load_model, parse_program
+
+if TYPE_CHECKING:
+    from .reports.index_notation import IndexView
 
 ModelLike: TypeAlias = Program | str | Path | sp.Basic
 
@@ -58,6 +61,31 @@ class ShownDerivation(Derivation):
         return render_derivation(self, "text")
 
 
+@overload
+def derivation(
+    model: ModelLike,
+    method: str = ...,
+    steps: bool = ...,
+    naive_budget: float | None = ...,
+    cse: bool = ...,
+    agreement_check: bool = ...,
+    notation: Literal["matrix"] = ...,
+) -> ShownDerivation: ...
+
+
+@overload
+def derivation(
+    model: ModelLike,
+    method: str = ...,
+    steps: bool = ...,
+    naive_budget: float | None = ...,
+    cse: bool = ...,
+    agreement_check: bool = ...,
+    *,
+    notation: Literal["index"],
+) -> IndexView: ...
+
+
 def derivation(
     model: ModelLike,
     method: str = "both",
@@ -65,9 +93,22 @@ def derivation(
     naive_budget: float | None = 30.0,
     cse: bool = True,
     agreement_check: bool = True,
-) -> ShownDerivation:
+    notation: str = "matrix",
+) -> ShownDerivation | IndexView:
     """Derive ``model`` naively and/or by backprop, with the op-count table (see
-    :func:`chainrule.pipeline.derive_model`); Jupyter displays the result typeset."""
+    :func:`chainrule.pipeline.derive_model`); Jupyter displays the result typeset.
+
+    ``notation="index"`` (vector programs) gives the derivation in index notation at
+    symbolic sizes instead (:class:`chainrule.reports.index_notation.IndexView`).
+    """
+    if notation == "index":
+        from .reports.index_notation import index_view
+
+        if method not in ("naive", "backprop", "both"):
+            raise ValueError(f"method must be naive, backprop or both, not {method!r}")
+        return index_view(load(model), method, budget=naive_budget or 10.0, check=agreement_check)
+    if notation != "matrix":
+        raise ValueError(f"notation must be matrix or index, not {notation!r}")
     d = derive_model(model, method, steps, naive_budget, cse, agreement_check)
     return ShownDerivation(d.program, d.backprop, d.naive, d.costs, d.agreement)
 

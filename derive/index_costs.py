@@ -144,8 +144,10 @@ class IndexCosts:
             lead = sp.Poly(self.naive.total, *sorted(self.naive.total.free_symbols, key=str))
             top = max(lead.monoms(), key=sum)
             term = sp.Mul(*[s**k for s, k in zip(lead.gens, top, strict=True)])
-            out.append(f"the naive route grows as {formula(term)} (degree {sum(top)}); backprop "
-                       f"as {formula(_leading(self.forward + self.backward))}")
+            out.append(
+                f"the naive route grows as {formula(term)} (degree {sum(top)}); backprop "
+                f"as {formula(_leading(self.forward + self.backward))}"
+            )
         if not self.naive_complete:
             out.append("(naive route stopped at its time budget: parameters left out)")
         return out
@@ -169,8 +171,13 @@ def _leading(ops: Ops) -> sp.Expr:
         return t
     poly = sp.Poly(t, *sorted(t.free_symbols, key=str))
     deg = max(sum(m) for m in poly.monoms())
-    return sp.Add(*[c * sp.Mul(*[s**k for s, k in zip(poly.gens, m, strict=True)])
-                    for m, c in zip(poly.monoms(), poly.coeffs(), strict=True) if sum(m) == deg])
+    return sp.Add(
+        *[
+            c * sp.Mul(*[s**k for s, k in zip(poly.gens, m, strict=True)])
+            for m, c in zip(poly.monoms(), poly.coeffs(), strict=True)
+            if sum(m) == deg
+        ]
+    )
 
 
 def _shown(sizes: dict[str, int]) -> str:

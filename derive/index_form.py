@@ -47,7 +47,6 @@ from dataclasses import dataclass, field
 import sympy as sp
 
 from ..symbolic.matrix_ops import (
-    U,
     Broadcast,
     Diag,
     Dot,
@@ -59,6 +58,7 @@ from ..symbolic.matrix_ops import (
     Softmax,
     SumCols,
     SumRows,
+    U,
     is_matrix,
 )
 from ..symbolic.program import Assignment, Program
@@ -161,7 +161,9 @@ class Converter:
     def limits(self, i: sp.Symbol, size: sp.Basic) -> tuple:
         return (i, sp.S.One, size)
 
-    def __call__(self, e: sp.Basic, r: sp.Basic | None = None, c: sp.Basic | None = None) -> sp.Basic:
+    def __call__(
+        self, e: sp.Basic, r: sp.Basic | None = None, c: sp.Basic | None = None
+    ) -> sp.Basic:
         """The (r, c) entry of ``e`` (a matrix expression) or ``e`` itself indexed (a scalar)."""
         if is_matrix(e):
             return self.rule(e)(self, e, r, c)
@@ -184,8 +186,12 @@ class Converter:
 IndexRule = Callable[[Converter, sp.Basic, sp.Basic | None, sp.Basic | None], sp.Basic]
 
 
-def _sum(conv: Converter, body: Callable[[sp.Basic | None], sp.Basic], size: sp.Basic,
-         letter: str | None = None) -> sp.Basic:
+def _sum(
+    conv: Converter,
+    body: Callable[[sp.Basic | None], sp.Basic],
+    size: sp.Basic,
+    letter: str | None = None,
+) -> sp.Basic:
     """Σ_s body(s) over a fresh index s (no sum when the size is 1)."""
     if size == 1:
         return body(None)
@@ -193,7 +199,9 @@ def _sum(conv: Converter, body: Callable[[sp.Basic | None], sp.Basic], size: sp.
     return sp.Sum(body(s), conv.limits(s, size))
 
 
-def _matrix_symbol(conv: Converter, e: sp.Basic, r: sp.Basic | None, c: sp.Basic | None) -> sp.Basic:
+def _matrix_symbol(
+    conv: Converter, e: sp.Basic, r: sp.Basic | None, c: sp.Basic | None
+) -> sp.Basic:
     return conv.entry(str(e.name), e.shape, r, c)
 
 
@@ -222,11 +230,15 @@ def _hadamard(conv: Converter, e: sp.Basic, r: sp.Basic | None, c: sp.Basic | No
     return sp.Mul(*[conv(a, r, c) for a in e.args])
 
 
-def _hadamard_power(conv: Converter, e: sp.Basic, r: sp.Basic | None, c: sp.Basic | None) -> sp.Basic:
+def _hadamard_power(
+    conv: Converter, e: sp.Basic, r: sp.Basic | None, c: sp.Basic | None
+) -> sp.Basic:
     return conv(e.base, r, c) ** conv(e.exp)
 
 
-def _elementwise(conv: Converter, e: Elementwise, r: sp.Basic | None, c: sp.Basic | None) -> sp.Basic:
+def _elementwise(
+    conv: Converter, e: Elementwise, r: sp.Basic | None, c: sp.Basic | None
+) -> sp.Basic:
     return e.fn.expr.xreplace({U: conv(e.arg, r, c)})
 
 
@@ -513,9 +525,15 @@ def refold_softmax(e: sp.Basic, nodes: list[SoftmaxNode], conv: Converter) -> sp
     """Write e^{z_a}·(Σ_ℓ e^{z_ℓ})^{-p} as y_a (up to p times) in every product."""
     if not nodes or not e.args:
         return e
-    e = e.func(*[refold_softmax(a, nodes, conv) for a in e.args]) if not isinstance(
-        e, (sp.Indexed, sp.Sum)
-    ) else (sp.Sum(refold_softmax(e.function, nodes, conv), *e.limits) if isinstance(e, sp.Sum) else e)
+    e = (
+        e.func(*[refold_softmax(a, nodes, conv) for a in e.args])
+        if not isinstance(e, (sp.Indexed, sp.Sum))
+        else (
+            sp.Sum(refold_softmax(e.function, nodes, conv), *e.limits)
+            if isinstance(e, sp.Sum)
+            else e
+        )
+    )
     if not isinstance(e, sp.Mul):
         return e
     factors = list(sp.Mul.make_args(e))
@@ -689,9 +707,7 @@ def backprop_lines(program: Program, letters: dict[str, str]) -> list[IndexLine]
                 term = _simplex(term, program.symbol(str(p.target)))
                 line.terms = [(p.c, term)]
             else:
-                line.terms = [
-                    (ch, _child_term(program, conv, ch, wrt, soft)) for ch in children
-                ]
+                line.terms = [(ch, _child_term(program, conv, ch, wrt, soft)) for ch in children]
             line.terms = [(ch, canonical_indices(t, letters, free)) for ch, t in line.terms]
             line.rhs = sp.Add(*[t for _, t in line.terms])
         lines.append(line)
@@ -831,8 +847,13 @@ def _naive_one(
     result = refold_softmax(contract(refold_softmax(result, soft, conv)), soft, conv)
     result = _tidy(canonical_indices(result, letters, pfree))
     steps = [_plain_step(st, pfree, letters) for st in steps]
-    steps.append(IndexStep(EntryDerivative(sp.Symbol(program.loss), wrt), result,
-                           ["substitute each ∂v/∂w, contract Σ_a δ_ab f(a) = f(b)"]))
+    steps.append(
+        IndexStep(
+            EntryDerivative(sp.Symbol(program.loss), wrt),
+            result,
+            ["substitute each ∂v/∂w, contract Σ_a δ_ab f(a) = f(b)"],
+        )
+    )
     return IndexNaiveGradient(param, wrt, result, steps)
 
 
@@ -861,8 +882,9 @@ def _plain_step(step: IndexStep, keep: tuple, letters: dict[str, str]) -> IndexS
     rhs = step.rhs.xreplace(ren) if not set(ren.values()) & _all_indices(step.rhs) else None
     if rhs is None:
         return IndexStep(step.lhs, canonical_indices(step.rhs, letters, keep), step.rules)
-    return IndexStep(lhs, canonical_indices(rhs, letters, tuple(keep) + tuple(ren.values())),
-                     step.rules)
+    return IndexStep(
+        lhs, canonical_indices(rhs, letters, tuple(keep) + tuple(ren.values())), step.rules
+    )
 
 
 def _all_indices(e: sp.Basic) -> set[sp.Basic]:
@@ -929,6 +951,14 @@ def index_derivation(program: Program, naive: bool = True, budget: float = 10.0)
     substituted, grads = naive_gradients(program, letters, budget) if naive else (None, [])
     notes: list[str] = []
     return IndexDerivation(
-        program, letters, fwd, back, grads, substituted, lowercase_entries(program),
-        time.perf_counter() - start, notes, naive,
+        program,
+        letters,
+        fwd,
+        back,
+        grads,
+        substituted,
+        lowercase_entries(program),
+        time.perf_counter() - start,
+        notes,
+        naive,
     )

@@ -188,20 +188,37 @@ def bridge_check(d: IndexDerivation, seeds: tuple[int, ...] = (0, 1)) -> BridgeC
             check.forward = max(check.forward, e)
             if e > 1e-9:
                 check.worst.append(f"forward {line.name}: {e:.1e}")
-        consts = {c.name: np.asarray(float(c.value), dtype=float) for c in program.consts
-                  if not isinstance(c.value, list)}
-        ev = IndexEvaluator({**consts, **_as_arrays(point), **_as_arrays(fwd),
-                             **{f"{k}_bar": v for k, v in _as_arrays(signals).items()}},
-                            _all_sizes(program, sizes))
+        consts = {
+            c.name: np.asarray(float(c.value), dtype=float)
+            for c in program.consts
+            if not isinstance(c.value, list)
+        }
+        ev = IndexEvaluator(
+            {
+                **consts,
+                **_as_arrays(point),
+                **_as_arrays(fwd),
+                **{f"{k}_bar": v for k, v in _as_arrays(signals).items()},
+            },
+            _all_sizes(program, sizes),
+        )
         for line in d.backprop:  # each line given the matrix route's signals
             got = ev.line(line, _dims(program, sizes, line.name))
-            e = max(rel_err(got, signals[line.name]), rel_err(isignals[line.name], signals[line.name]))
+            e = max(
+                rel_err(got, signals[line.name]), rel_err(isignals[line.name], signals[line.name])
+            )
             check.backprop = max(check.backprop, e)
             if e > 1e-9:
                 check.worst.append(f"backprop {line.name}: {e:.1e}")
         for g in d.naive:
-            line = IndexLine(g.param, g.steps[-1].lhs, g.result, sp.S.Zero, sp.S.Zero,
-                             tuple(g.wrt.indices) if isinstance(g.wrt, sp.Indexed) else ())
+            line = IndexLine(
+                g.param,
+                g.steps[-1].lhs,
+                g.result,
+                sp.S.Zero,
+                sp.S.Zero,
+                tuple(g.wrt.indices) if isinstance(g.wrt, sp.Indexed) else (),
+            )
             got = ev.line(line, _dims(program, sizes, g.param))
             e = rel_err(got, signals[g.param])
             check.naive = max(check.naive, e)

@@ -161,8 +161,9 @@ class IndexTextPrinter(_IndexMixin, LectureTextPrinter):
         top = self._product(num, " ") if num else ("1" if not head else "")
         text = (head + top).strip()
         if den:
-            bottom = " ".join(self._factor(d) if not isinstance(d, sp.Sum) else self._print(d)
-                              for d in den)
+            bottom = " ".join(
+                self._factor(d) if not isinstance(d, sp.Sum) else self._print(d) for d in den
+            )
             if len(den) > 1 or isinstance(den[0], (sp.Mul, sp.Sum)):
                 bottom = f"({bottom})" if len(den) > 1 or isinstance(den[0], sp.Mul) else bottom
             if len(num) > 1 or (num and isinstance(num[0], sp.Sum)):
@@ -172,9 +173,10 @@ class IndexTextPrinter(_IndexMixin, LectureTextPrinter):
 
     def _print_Pow(self, expr: sp.Pow, rational: bool = False) -> str:
         if isinstance(expr.base, sp.Sum):
-            return f"({self._print(expr.base)})" + super()._print_Pow(
-                sp.Pow(sp.Symbol("X"), expr.exp, evaluate=False)
-            )[1:]
+            return (
+                f"({self._print(expr.base)})"
+                + super()._print_Pow(sp.Pow(sp.Symbol("X"), expr.exp, evaluate=False))[1:]
+            )
         return super()._print_Pow(expr, rational)
 
 
@@ -252,7 +254,9 @@ def line_text(line: IndexLine, lowercase: set[str]) -> str:
 
 
 def matrix_text(line: IndexLine) -> str:
-    return f"{to_unicode(line.matrix_lhs, vector=True)} = {to_unicode(line.matrix_rhs, vector=True)}"
+    return (
+        f"{to_unicode(line.matrix_lhs, vector=True)} = {to_unicode(line.matrix_rhs, vector=True)}"
+    )
 
 
 def line_latex(line: IndexLine, lowercase: set[str]) -> str:
@@ -266,11 +270,18 @@ def matrix_latex(line: IndexLine) -> str:
 def _bridged(lines: list[IndexLine], low: set[str]) -> list[str]:
     left = [line_text(line, low) for line in lines]
     width = min(max((len(t) for t in left), default=0), 60)
-    return [f"{t.ljust(width)}   ⇔   {matrix_text(line)}" for t, line in zip(left, lines, strict=True)]
+    return [
+        f"{t.ljust(width)}   ⇔   {matrix_text(line)}" for t, line in zip(left, lines, strict=True)
+    ]
 
 
-def render_index_text(d: IndexDerivation, method: str = "both", steps: bool = True,
-                      costs: Any = None, bridge: Any = None) -> str:
+def render_index_text(
+    d: IndexDerivation,
+    method: str = "both",
+    steps: bool = True,
+    costs: Any = None,
+    bridge: Any = None,
+) -> str:
     """The derivation in index notation, each line beside its matrix form."""
     low = d.lowercase
     out: list[str] = [d.program.title or d.program.filename, ""]
@@ -282,8 +293,9 @@ def render_index_text(d: IndexDerivation, method: str = "both", steps: bool = Tr
         lines += [f"    note: {line.note}" for line in d.backprop if line.note]
         out += _section("Backward pass (error signals, index notation ⇔ matrix form)", lines)
     if method in ("naive", "both"):
-        out += _section("Naive route (substitute, then differentiate per entry)",
-                        _naive_lines(d, steps))
+        out += _section(
+            "Naive route (substitute, then differentiate per entry)", _naive_lines(d, steps)
+        )
     if costs is not None:
         out += _section("Operation counts (formulas in the sizes)", costs.lines())
     if bridge is not None:
@@ -300,8 +312,10 @@ def _naive_lines(d: IndexDerivation, steps: bool) -> list[str]:
     out = []
     if d.substituted_loss is not None:
         loss = d.program.loss
-        out.append(f"{index_unicode(sp.Symbol(loss), low)} = "
-                   f"{index_unicode(d.substituted_loss, low)}   (every assignment substituted)")
+        out.append(
+            f"{index_unicode(sp.Symbol(loss), low)} = "
+            f"{index_unicode(d.substituted_loss, low)}   (every assignment substituted)"
+        )
     for g in d.naive:
         out.append("")
         shown = g.steps if steps else g.steps[-1:]
@@ -333,11 +347,13 @@ def index_json(d: IndexDerivation, costs: Any = None, bridge: Any = None) -> dic
         "naive": [
             {
                 "param": g.param,
-                "gradient": f"{index_unicode(g.steps[-1].lhs, low)} = {index_unicode(g.result, low)}",
-                "gradient_latex": f"{index_latex(g.steps[-1].lhs, low)} = {index_latex(g.result, low)}",
+                "gradient": _eq(index_unicode, g.steps[-1].lhs, g.result, low),
+                "gradient_latex": _eq(index_latex, g.steps[-1].lhs, g.result, low),
                 "steps": [
-                    {"line": f"{index_unicode(s.lhs, low)} = {index_unicode(s.rhs, low)}",
-                     "rules": s.rules}
+                    {
+                        "line": f"{index_unicode(s.lhs, low)} = {index_unicode(s.rhs, low)}",
+                        "rules": s.rules,
+                    }
                     for s in g.steps
                 ],
             }
@@ -349,21 +365,29 @@ def index_json(d: IndexDerivation, costs: Any = None, bridge: Any = None) -> dic
     }
 
 
+_SUPERSCRIPTS = str.maketrans("0123456789", "⁰¹²³⁴⁵⁶⁷⁸⁹")
+
+
+def _eq(printer: Any, lhs: sp.Basic, rhs: sp.Basic, low: set[str]) -> str:
+    return f"{printer(lhs, low)} = {printer(rhs, low)}"
+
+
 def formula(e: sp.Expr) -> str:
     """A size polynomial as the lectures write it: ``k·m + m·n``."""
     if e == 0:
         return "0"
     terms = sp.Add.make_args(sp.expand(e))
     out = []
-    for t in sorted(terms, key=lambda t: (-sp.Poly(t).total_degree() if t.free_symbols else 1,
-                                          str(t))):
+    for t in sorted(
+        terms, key=lambda t: (-sp.Poly(t).total_degree() if t.free_symbols else 1, str(t))
+    ):
         coeff, rest = t.as_coeff_Mul()
         factors = []
         for f in sp.Mul.make_args(rest):
             if f == 1:
                 continue
             if isinstance(f, sp.Pow):
-                factors.append(f"{f.base}{str(int(f.exp)).translate(str.maketrans('0123456789', '⁰¹²³⁴⁵⁶⁷⁸⁹'))}")
+                factors.append(f"{f.base}{str(int(f.exp)).translate(_SUPERSCRIPTS)}")
             else:
                 factors.append(str(f))
         body = "·".join(sorted(factors))
@@ -391,8 +415,7 @@ class IndexView:
     steps: bool = True
 
     def __str__(self) -> str:
-        return render_index_text(self.derivation, self.method, self.steps, self.costs,
-                                 self.bridge)
+        return render_index_text(self.derivation, self.method, self.steps, self.costs, self.bridge)
 
     def as_json(self) -> dict[str, Any]:
         return index_json(self.derivation, self.costs, self.bridge)
@@ -406,8 +429,11 @@ class IndexView:
     def _repr_latex_(self) -> str:
         low = self.derivation.lowercase
         rows = [line_latex(x, low) for x in self.derivation.backprop]
-        return "$$\\begin{aligned}" + r"\\ ".join(r.replace(" = ", " &= ", 1) for r in rows) + \
-            "\\end{aligned}$$"
+        return (
+            "$$\\begin{aligned}"
+            + r"\\ ".join(r.replace(" = ", " &= ", 1) for r in rows)
+            + "\\end{aligned}$$"
+        )
 
     def gradient(self, param: str) -> str:
         """w̄⁽¹⁾_ij = z̄_i x_j: the backprop line of ``param`` in index notation."""
@@ -450,68 +476,111 @@ def render_index_document(view: IndexView, fmt: str, fragment: bool = False) -> 
     low = d.lowercase
     title = d.program.title or d.program.filename
     sections: list[tuple[str, list[tuple[str, str, str, str]]]] = [
-        ("Forward pass", [(line_text(x, low), matrix_text(x), line_latex(x, low),
-                           matrix_latex(x)) for x in d.forward]),
-        ("Backward pass (error signals)", [(line_text(x, low), matrix_text(x),
-                                            line_latex(x, low), matrix_latex(x))
-                                           for x in d.backprop]),
+        (
+            "Forward pass",
+            [
+                (line_text(x, low), matrix_text(x), line_latex(x, low), matrix_latex(x))
+                for x in d.forward
+            ],
+        ),
+        (
+            "Backward pass (error signals)",
+            [
+                (line_text(x, low), matrix_text(x), line_latex(x, low), matrix_latex(x))
+                for x in d.backprop
+            ],
+        ),
     ]
     naive_rows = []
     for g in d.naive:
         for s in g.steps:
-            naive_rows.append((f"{index_unicode(s.lhs, low)} = {index_unicode(s.rhs, low)}",
-                               ", ".join(s.rules),
-                               f"{index_latex(s.lhs, low)} = {index_latex(s.rhs, low)}",
-                               _rules_tex(", ".join(s.rules))))
+            naive_rows.append(
+                (
+                    f"{index_unicode(s.lhs, low)} = {index_unicode(s.rhs, low)}",
+                    ", ".join(s.rules),
+                    f"{index_latex(s.lhs, low)} = {index_latex(s.rhs, low)}",
+                    _rules_tex(", ".join(s.rules)),
+                )
+            )
     if naive_rows:
         sections.append(("Naive route (substitute, then differentiate per entry)", naive_rows))
     extra = (view.costs.lines() if view.costs is not None else []) + (
-        [view.bridge.text()] if view.bridge is not None else [])
+        [view.bridge.text()] if view.bridge is not None else []
+    )
     if fmt == "md":
         out = [f"## {title} — index notation", ""]
         for name, rows in sections:
             out += [f"### {name}", ""]
-            for _, right_text, tex, right_tex in rows:
+            for _, _, tex, right_tex in rows:
                 joiner = r" \quad\Longleftrightarrow\quad " if "Naive" not in name else r" \quad "
                 tail = right_tex if "Naive" not in name else rf"\text{{{right_tex}}}"
                 out += [_md_math(tex + joiner + tail), ""]
         out += [f"    {x}" for x in extra]
         return "\n".join(out) + "\n"
     if fmt == "tex":
-        out = [r"\documentclass{article}", r"\usepackage{amsmath}", r"\begin{document}",
-               rf"\section*{{{_tex_escape(title)} --- index notation}}"]
+        out = [
+            r"\documentclass{article}",
+            r"\usepackage{amsmath}",
+            r"\begin{document}",
+            rf"\section*{{{_tex_escape(title)} --- index notation}}",
+        ]
         for name, rows in sections:
             out += [rf"\subsection*{{{name}}}", r"\begin{align*}"]
             body = []
-            for _, right_text, tex, right_tex in rows:
-                tail = (r" &\Longleftrightarrow " + right_tex) if "Naive" not in name else (
-                    rf" && \text{{{right_tex}}}")
+            for _, _, tex, right_tex in rows:
+                tail = (
+                    (r" &\Longleftrightarrow " + right_tex)
+                    if "Naive" not in name
+                    else (rf" && \text{{{right_tex}}}")
+                )
                 body.append(tex.replace(" = ", " &= ", 1) + tail)
             out += [" \\\\\n".join(body), r"\end{align*}"]
-        out += [r"\begin{verbatim}", *[_ascii(x) for x in extra], r"\end{verbatim}",
-                r"\end{document}"]
+        out += [
+            r"\begin{verbatim}",
+            *[_ascii(x) for x in extra],
+            r"\end{verbatim}",
+            r"\end{document}",
+        ]
         return "\n".join(out) + "\n"
     parts = [f"<h2>{html.escape(title)} — index notation</h2>"]
     for name, rows in sections:
         parts.append(f"<h3>{html.escape(name)}</h3><table class='index'>")
         for left, right, _, _ in rows:
-            parts.append(f"<tr><td>{html.escape(left)}</td><td>⇔</td>"
-                         f"<td>{html.escape(right)}</td></tr>" if "Naive" not in name else
-                         f"<tr><td>{html.escape(left)}</td><td></td>"
-                         f"<td><small>{html.escape(right)}</small></td></tr>")
+            parts.append(
+                f"<tr><td>{html.escape(left)}</td><td>⇔</td><td>{html.escape(right)}</td></tr>"
+                if "Naive" not in name
+                else f"<tr><td>{html.escape(left)}</td><td></td>"
+                f"<td><small>{html.escape(right)}</small></td></tr>"
+            )
         parts.append("</table>")
     parts.append("<pre>" + html.escape("\n".join(extra)) + "</pre>")
-    body = "\n".join(parts)
+    html_body = "\n".join(parts)
     if fragment:
-        return f"<div class='chainrule-index'>{body}</div>"
-    return ("<!DOCTYPE html><html><head><meta charset='utf-8'>"
-            f"<title>{html.escape(title)}</title><style>body{{font-family:serif;max-width:60em;"
-            "margin:auto;padding:1em}td{padding:.2em .6em}</style></head><body>"
-            f"{body}</body></html>\n")
+        return f"<div class='chainrule-index'>{html_body}</div>"
+    return (
+        "<!DOCTYPE html><html><head><meta charset='utf-8'>"
+        f"<title>{html.escape(title)}</title><style>body{{font-family:serif;max-width:60em;"
+        "margin:auto;padding:1em}td{padding:.2em .6em}</style></head><body>"
+        f"{body}</body></html>\n"
+    )
 
 
-_ASCII = str.maketrans({"−": "-", "·": "*", "⁰": "^0", "¹": "^1", "²": "^2", "³": "^3",
-                        "⁴": "^4", "⁵": "^5", "⁶": "^6", "⁷": "^7", "⁸": "^8", "⁹": "^9"})
+_ASCII = str.maketrans(
+    {
+        "−": "-",
+        "·": "*",
+        "⁰": "^0",
+        "¹": "^1",
+        "²": "^2",
+        "³": "^3",
+        "⁴": "^4",
+        "⁵": "^5",
+        "⁶": "^6",
+        "⁷": "^7",
+        "⁸": "^8",
+        "⁹": "^9",
+    }
+)
 
 
 def _ascii(text: str) -> str:
@@ -522,14 +591,27 @@ def _ascii(text: str) -> str:
 def _rules_tex(text: str) -> str:
     """Rule names inside ``\\text{…}``: Greek letters and ∂ as math, ``_`` escaped."""
     text = _tex_escape(text)
-    for a, b in (("Σ", r"$\Sigma$"), ("∂", r"$\partial$"), ("δ", r"$\delta$"),
-                 ("σ", r"$\sigma$"), ("'", "$'$")):
+    for a, b in (
+        ("Σ", r"$\Sigma$"),
+        ("∂", r"$\partial$"),
+        ("δ", r"$\delta$"),
+        ("σ", r"$\sigma$"),
+        ("'", "$'$"),
+    ):
         text = text.replace(a, b)
     return text
 
 
 def _tex_escape(s: str) -> str:
-    for a, b in (("\\", r"\textbackslash{}"), ("_", r"\_"), ("&", r"\&"), ("%", r"\%"),
-                 ("#", r"\#"), ("$", r"\$"), ("{", r"\{"), ("}", r"\}")):
+    for a, b in (
+        ("\\", r"\textbackslash{}"),
+        ("_", r"\_"),
+        ("&", r"\&"),
+        ("%", r"\%"),
+        ("#", r"\#"),
+        ("$", r"\$"),
+        ("{", r"\{"),
+        ("}", r"\}"),
+    ):
         s = s.replace(a, b)
     return s
