@@ -561,7 +561,7 @@ def render_index_document(view: IndexView, fmt: str, fragment: bool = False) -> 
         "<!DOCTYPE html><html><head><meta charset='utf-8'>"
         f"<title>{html.escape(title)}</title><style>body{{font-family:serif;max-width:60em;"
         "margin:auto;padding:1em}td{padding:.2em .6em}</style></head><body>"
-        f"{body}</body></html>\n"
+        f"{html_body}</body></html>\n"
     )
 
 
