@@ -122,6 +122,10 @@ def parse_answer_text(
         fmt = "latex" if _LATEX_HINT.search(text[:100_000]) else "text"
     if fmt not in ("text", "latex"):
         raise ValueError(f"answer format must be auto, text or latex, not {fmt!r}")
+    from .index_answers import is_index_answer, parse_index_answer  # w̄⁽¹⁾_ij = z̄_i x_j
+
+    if is_index_answer(text, program):
+        return parse_index_answer(text, filename, program, fmt)
     answer = Answer(filename, fmt)
     raw_lines = text.splitlines()
     if not any(_content(r, fmt) for r in raw_lines):

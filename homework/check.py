@@ -628,6 +628,11 @@ def iter_check(
     truth: Truth, answer: Answer, symbolic_seconds: float | None = SYMBOLIC_SECONDS
 ) -> Iterator[LineResult]:
     """Line results one by one (the sandbox streams them to the parent)."""
+    if answer.format.startswith("index"):  # index notation: homework/index_answers.py
+        from .index_answers import check_index_lines
+
+        yield from check_index_lines(truth, answer)
+        return
     checker = _Checker(truth, symbolic_seconds)
     for al in answer.lines:
         yield checker.check(al)
