@@ -204,6 +204,12 @@ def naive_section(ctx: _Ctx, derivation: Derivation, options: ReportOptions) -> 
     nv = derivation.naive
     if nv is None:
         return None
+    if ctx.program.is_vector:  # index notation at symbolic sizes (reports/index_notation.py)
+        from .index_notation import index_naive_section
+
+        section = index_naive_section(ctx.program, nv.seconds, options.naive_budget)
+        if section is not None:
+            return section  # type: ignore[no-any-return]
     params = [_naive_param(ctx, g, options) for g in nv.gradients.values()]
     loss = f"{ctx.display_name(ctx.program.loss)} = {ctx.tex(nv.substituted_loss)}"
     total = sum(len(g.steps) for g in nv.gradients.values())

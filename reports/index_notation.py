@@ -615,3 +615,61 @@ def _tex_escape(s: str) -> str:
     ):
         s = s.replace(a, b)
     return s
+
+
+def _plain_rules(rules: list[str]) -> str:
+    """Rule names safe in every format (the report templates print them as words)."""
+    words = {
+        "∂w_ab/∂w_ij = δ_ai δ_bj": "entry derivative (Kronecker delta)",
+        "linearity of Σ": "linearity of the sum",
+    }
+    out = []
+    for r in rules:
+        r = words.get(r, r)
+        if r.startswith("substitute"):
+            r = "substitute, contract the Kronecker deltas"
+        out.append(r.replace("σ'", "sigma'").replace("σ", "sigma"))
+    return ", ".join(out)
+
+
+def index_naive_section(program: Any, naive_seconds: float, budget: float | None) -> Any:
+    """The standard report's naive section for a vector program, in index notation.
+
+    The calculus-class route at symbolic sizes (substitute, then ∂L/∂θ_ij rule by rule);
+    the fully expanded entrywise form remains only as the small-size unit-form
+    agreement check of the checks section.
+    """
+    from ..derive.index_form import IndexFormError, index_derivation
+    from .data import NaiveParamView, NaiveSection, NaiveStepView
+
+    try:
+        d = index_derivation(program, budget=budget or 10.0)
+    except IndexFormError:
+        return None
+    low = d.lowercase
+    params = []
+    for g in d.naive:
+        *steps, final = g.steps
+        views = [
+            NaiveStepView(
+                _plain_rules(s.rules), 0, index_latex(s.lhs, low), index_latex(s.rhs, low)
+            )
+            for s in steps
+        ]
+        params.append(
+            NaiveParamView(g.param, index_latex(final.lhs, low), index_latex(g.result, low), views)
+        )
+    loss = index_latex(sp.Symbol(program.loss), low)
+    substituted = d.substituted_loss if d.substituted_loss is not None else sp.S.Zero
+    note = (
+        "index notation at symbolic sizes; the fully expanded entrywise form is the "
+        "unit-form agreement check of the checks section"
+    )
+    return NaiveSection(
+        f"{loss} = {index_latex(substituted, low)}",
+        params,
+        len(d.naive) == len(program.params),
+        note,
+        d.seconds,
+        sum(len(g.steps) for g in d.naive),
+    )

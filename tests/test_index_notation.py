@@ -339,3 +339,17 @@ def test_python_api_and_jupyter() -> None:
     assert "Σ_k ȳ_k w⁽²⁾_ki" in view._repr_html_()
     with pytest.raises(ValueError):
         chainrule.derivation(MLP, notation="tensor")  # type: ignore[call-overload]
+
+
+def test_standard_report_naive_section_is_in_index_notation() -> None:
+    from chainrule.reports.document import build_report, render_report
+
+    data = build_report("vector_mlp")
+    assert data.naive is not None and "index notation" in data.naive.note
+    w1 = next(p for p in data.naive.params if p.name == "W1")
+    assert w1.result == (
+        r"\sum_{k} \left(y_{k} - t_{k}\right) \, w^{(2)}_{ki} \, "
+        r"\sigma'\left(z_{i}\right) \, x_{j}"
+    )
+    text = render_report(data, "md")
+    assert "too long to print" not in text and "Kronecker" in text
