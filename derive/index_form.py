@@ -592,6 +592,7 @@ class IndexLine:
     free: tuple[sp.Basic, ...] = ()
     note: str = ""
     terms: list[tuple[str, sp.Basic]] = field(default_factory=list)  # per child (fan-out)
+    general: sp.Basic | None = None  # Σ_k ȳ_k ∂y_k/∂h_i, before differentiating
 
 
 @dataclass
@@ -703,12 +704,16 @@ def backprop_lines(program: Program, letters: dict[str, str]) -> list[IndexLine]
             children = list(dict.fromkeys(c.child for c in s.contributions))
             if s.node in sce:
                 p = sce[s.node]
-                term = _child_term(program, conv, p.c, wrt, soft, through=p.y)
+                term, general = _child_term(program, conv, p.c, wrt, soft, through=p.y)
                 term = _simplex(term, program.symbol(str(p.target)))
                 line.terms = [(p.c, term)]
+                generals = [general]
             else:
-                line.terms = [(ch, _child_term(program, conv, ch, wrt, soft)) for ch in children]
+                pairs = [_child_term(program, conv, ch, wrt, soft) for ch in children]
+                line.terms = [(ch, t) for ch, (t, _) in zip(children, pairs, strict=True)]
+                generals = [g for _, g in pairs]
             line.terms = [(ch, canonical_indices(t, letters, free)) for ch, t in line.terms]
+            line.general = canonical_indices(sp.Add(*generals), letters, free)
             line.rhs = sp.Add(*[t for _, t in line.terms])
         lines.append(line)
     return lines
@@ -721,8 +726,9 @@ def _child_term(
     wrt: sp.Basic,
     soft: list[SoftmaxNode],
     through: str | None = None,
-) -> sp.Basic:
-    """Σ_{child's indices} c̄ ∂c/∂wrt, contracted (``through`` a node substituted once)."""
+) -> tuple[sp.Basic, sp.Basic]:
+    """Σ_{child's indices} c̄ ∂c/∂wrt, contracted (``through`` a node substituted once),
+    and the same sum before differentiating (Σ_k ȳ_k ∂y_k/∂h_i, the Jacobian bridge)."""
     c = program[child]
     shape = _shape(c)
     _, free = _lhs(conv, child, shape)
@@ -746,9 +752,11 @@ def _child_term(
     d = refold_softmax(diff_entry(expr, wrt, rules, via), soft, conv)
     signal = _scalar_entry(conv, f"{child}_bar", shape, free) if free else error_signal(child)
     term = signal * d
+    general = signal * EntryDerivative(_scalar_entry(conv, child, shape, free), wrt)
     for i, size in reversed(list(zip(free, [x for x in shape if x != 1], strict=True))):
         term = sp.Sum(term, (i, 1, size))
-    return _tidy(refold_softmax(contract(term), soft, conv))
+        general = sp.Sum(general, (i, 1, size))
+    return _tidy(refold_softmax(contract(term), soft, conv)), general
 
 
 def _simplex(term: sp.Basic, target: sp.Basic) -> sp.Basic:

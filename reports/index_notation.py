@@ -160,6 +160,13 @@ class IndexTextPrinter(_IndexMixin, LectureTextPrinter):
         head = "" if coeff == 1 else self._print(coeff) + " "
         top = self._product(num, " ") if num else ("1" if not head else "")
         text = (head + top).strip()
+        atoms = (sp.Indexed, sp.Symbol)
+        simple = [f for f in num if isinstance(f, atoms)]
+        if len(den) == 1 and isinstance(den[0], atoms) and simple and len(num) > 1:
+            first = simple[0]  # t_k/y_k ∂y_k/∂w_kj rather than (t_k ∂y_k/∂w_kj)/y_k
+            rest = [f for f in num if f is not first]
+            frac = f"{self._print(first)}/{self._print(den[0])}"
+            return sign + (head + frac + " " + self._product(rest, " ")).strip()
         if den:
             bottom = " ".join(
                 self._factor(d) if not isinstance(d, sp.Sum) else self._print(d) for d in den
@@ -249,8 +256,12 @@ def index_latex(expr: sp.Basic, lowercase: set[str] | frozenset[str] = frozenset
 
 
 # ------------------------------------------------------------------ lines
-def line_text(line: IndexLine, lowercase: set[str]) -> str:
-    return f"{index_unicode(line.lhs, lowercase)} = {index_unicode(line.rhs, lowercase)}"
+def line_text(line: IndexLine, lowercase: set[str], steps: bool = False) -> str:
+    """``h̄_i = Σ_k ȳ_k w⁽²⁾_ki`` (with ``steps``: ``h̄_i = Σ_k ȳ_k ∂y_k/∂h_i = …``)."""
+    middle = ""
+    if steps and line.general is not None:
+        middle = f" = {index_unicode(line.general, lowercase)}"
+    return f"{index_unicode(line.lhs, lowercase)}{middle} = {index_unicode(line.rhs, lowercase)}"
 
 
 def matrix_text(line: IndexLine) -> str:
@@ -267,8 +278,8 @@ def matrix_latex(line: IndexLine) -> str:
     return f"{to_latex(line.matrix_lhs, vector=True)} = {to_latex(line.matrix_rhs, vector=True)}"
 
 
-def _bridged(lines: list[IndexLine], low: set[str]) -> list[str]:
-    left = [line_text(line, low) for line in lines]
+def _bridged(lines: list[IndexLine], low: set[str], steps: bool = False) -> list[str]:
+    left = [line_text(line, low, steps) for line in lines]
     width = min(max((len(t) for t in left), default=0), 60)
     return [
         f"{t.ljust(width)}   ⇔   {matrix_text(line)}" for t, line in zip(left, lines, strict=True)
@@ -289,7 +300,7 @@ def render_index_text(
     out += [f"Indices: {letters} (ℓ inside a softmax sum)", ""]
     out += _section("Forward pass (index notation ⇔ matrix form)", _bridged(d.forward, low))
     if method in ("backprop", "both"):
-        lines = _bridged(d.backprop, low)
+        lines = _bridged(d.backprop, low, steps)
         lines += [f"    note: {line.note}" for line in d.backprop if line.note]
         out += _section("Backward pass (error signals, index notation ⇔ matrix form)", lines)
     if method in ("naive", "both"):
@@ -318,7 +329,7 @@ def _naive_lines(d: IndexDerivation, steps: bool) -> list[str]:
         )
     for g in d.naive:
         out.append("")
-        shown = g.steps if steps else g.steps[-1:]
+        shown = g.steps  # short at symbolic sizes: always every rule
         for s in shown:
             rules = f"   [{', '.join(s.rules)}]" if s.rules else ""
             out.append(f"{index_unicode(s.lhs, low)} = {index_unicode(s.rhs, low)}{rules}")

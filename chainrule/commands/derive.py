@@ -150,7 +150,7 @@ def _run_index(program: object, args: argparse.Namespace) -> int:
             f"{program.filename}: --notation index needs a vector program "  # type: ignore[attr-defined]
             "(declare shapes, e.g. param W1[m, n])"
         )
-    view = index_view(program, args.method, args.sizes, args.budget, steps=True)
+    view = index_view(program, args.method, args.sizes, args.budget, steps=args.steps)
     if args.format == "json":
         print_json(view.as_json())
     else:
