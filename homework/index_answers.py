@@ -85,11 +85,13 @@ class IndexAnswerLine(AnswerLine):
 # ----------------------------------------------------------------- detection
 _TEXT_TARGET = re.compile(
     r"^\s*(?:[A-Za-z][A-Za-z0-9]*?(?:_?bar)_\{?[A-Za-z][A-Za-z'′,]*\}?"
-    r"|(?:delta|δ)_\{?[A-Za-z]|[A-Za-z]\u0304[A-Za-z0-9]*_[A-Za-z])"
+    r"|(?:delta|δ)_\{?[A-Za-z]|[A-Za-z]\u0304[A-Za-z0-9]*_[A-Za-z]"
+    r"|[d∂]\s*(?:L|E|J|ℒ|loss)\s*/\s*[d∂]\s*[A-Za-z][A-Za-z0-9]*(?:⁽\d+⁾)?_\{?[A-Za-z])"
 )
 _LATEX_TARGET = re.compile(
     r"^\s*(?:\\(?:bar|overline)\s*\{[^=]*\}\s*(?:\^\{?\(\d+\)\}?)?\s*_|"
-    r"\\overline\s*\{[^=]*_[^=]*\}|\\delta\s*_)"
+    r"\\overline\s*\{[^=]*_[^=]*\}|\\delta\s*_|"
+    r"\\frac\s*\{\s*\\partial[^=]*\}\s*\{\s*\\partial[^=]*_\s*\{?\s*[A-Za-z])"
 )
 
 
@@ -117,7 +119,7 @@ class Tok:
 
 _TOKEN = re.compile(
     r"(?P<space>\s+)|(?P<cmd>\\(?:[A-Za-z]+|.))|(?P<name>[A-Za-z][A-Za-z0-9]*)"
-    r"|(?P<num>\d+(?:\.\d+)?)|(?P<op>[-+*/^_(){}\[\],'=·∘−′Σ∑σδℓ\u0304⁽⁾¹²³⁴⁵⁶⁷⁸⁹])"
+    r"|(?P<num>\d+(?:\.\d+)?)|(?P<op>[-+*/^_(){}\[\],'=·∘−′Σ∑σδℓ∂ℒ\u0304⁽⁾¹²³⁴⁵⁶⁷⁸⁹])"
 )
 _SUPERSCRIPT_DIGITS = str.maketrans("¹²³⁴⁵⁶⁷⁸⁹", "123456789")
 
@@ -165,6 +167,7 @@ class IndexParser:
     toks: list[Tok]
     span: SourceSpan
     resolve: Any  # Entry → sympy expression
+    loss: str = "L"
     pos: int = 0
     depth: int = 0
     bound: list[str] = field(default_factory=list)
@@ -406,6 +409,71 @@ class IndexParser:
             letters[-1] += "′"
         return letters
 
+    def derivative_target(self) -> Entry | None:
+        """``∂L/∂w⁽¹⁾_ij``, ``dL/dW1_ij``, ``\\frac{\\partial L}{\\partial w^{(1)}_{ij}}``:
+        the loss's derivative by one entry, i.e. that entry's error signal."""
+        t = self.peek()
+        if t is None:
+            return None
+        if t.text == "\\frac":
+            self.take()
+            self.expect("{")
+            self._partial_of_loss()
+            self.expect("}")
+            self.expect("{")
+            self._partial()
+            e = self.entry()
+            self.skip_noise()
+            self.expect("}")
+        elif t.text in ("∂", "d") or (t.kind == "name" and t.text[0] == "d" and len(t.text) > 1):
+            self._partial_of_loss()
+            self.expect("/")
+            nxt = self.peek()
+            if (
+                nxt is not None
+                and nxt.kind == "name"
+                and nxt.text.startswith("d")
+                and len(nxt.text) > 1
+            ):  # dW1 as one word
+                self.pos += 1
+                e = Entry(nxt.text[1:], False, "", [], nxt.col + 1)
+                self._entry_tail(e)
+            else:
+                self._partial()
+                e = self.entry()
+        else:
+            return None
+        e.bar = True
+        return e
+
+    def _partial(self) -> None:
+        self.skip_noise()
+        t = self.take()
+        if t.text not in ("∂", "d", "\\partial"):
+            raise _error("expected ∂ (or d)", self.span, t.col)
+
+    def _partial_of_loss(self) -> None:
+        """``∂L``, ``dL``, ``\\partial \\mathcal{L}``: only the loss is differentiated."""
+        self.skip_noise()
+        t = self.take()
+        if t.kind == "name" and t.text.startswith("d") and len(t.text) > 1:
+            name = t.text[1:]
+        else:
+            if t.text not in ("∂", "d", "\\partial"):
+                raise _error("expected ∂L (or dL)", self.span, t.col)
+            self.skip_noise()
+            if self.at("\\mathcal"):
+                self.take()
+                self.expect("{")
+                name = self.take().text
+                self.expect("}")
+            else:
+                name = self.take().text
+        if name not in ("L", "E", "J", "ℒ", "loss", self.loss):
+            raise _error(
+                f"only derivatives of the loss are checked, not of {name}", self.span, t.col
+            )
+
     def entry(self) -> Entry:
         t = self.take()
         bar = False
@@ -621,8 +689,8 @@ def _parse_line(code: str, raw: str, span: SourceSpan, names: Names) -> IndexAns
             spans.setdefault(out, e.col)
             return out
 
-        target_parser = IndexParser(toks[: eqs[0]], span, resolve)
-        target = target_parser.entry()
+        target_parser = IndexParser(toks[: eqs[0]], span, resolve, names.program.loss)
+        target = target_parser.derivative_target() or target_parser.entry()
         if (t := target_parser.peek()) is not None:
             raise _error(f"unexpected '{t.text}' in the target", span, t.col)
         node, bar = names.model_name(target, span)

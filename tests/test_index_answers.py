@@ -137,3 +137,18 @@ def test_cli_check_and_grade_accept_index_answers(tmp_path: Path) -> None:
     rows = (tmp_path / "g.csv").read_text(encoding="utf-8").splitlines()
     assert any(row.startswith("good.tex,correct,1.0000") for row in rows)
     assert any(row.startswith("swapped.tex,incorrect") for row in rows)
+
+
+def test_naive_closed_forms_in_index_notation() -> None:
+    text = (
+        "dL/dW1_ij = sum_k (y_k - t_k) W2_ki sigma'(z_i) x_j\n"
+        "∂L/∂w⁽²⁾_ki = (y_k − t_k) h_i\n"
+        "\\frac{\\partial \\mathcal{L}}{\\partial b^{(1)}_{i}} = \\sum_k (y_k - t_k) W^{(2)}_{ik}"
+        " \\sigma'(z_i)\n"
+    )
+    res = _check("vector_mlp", text)
+    assert [r.target for r in res.lines] == ["W1_bar", "W2_bar", "b1_bar"]
+    assert [r.status for r in res.lines] == ["correct", "correct", "incorrect"]
+    assert "indices swapped" in res.lines[2].message
+    assert is_index_answer("dL/dW1_ij = z_i", chainrule.load("vector_mlp"))
+    assert not is_index_answer("dL/dW2 = ybar @ h.T", chainrule.load("vector_mlp"))

@@ -353,3 +353,9 @@ def test_standard_report_naive_section_is_in_index_notation() -> None:
     )
     text = render_report(data, "md")
     assert "too long to print" not in text and "Kronecker" in text
+
+
+def test_steps_show_the_jacobian_bridge() -> None:
+    r = _cli("derive", "vector_mlp", "--notation", "index", "--steps", "--method", "backprop")
+    assert r.returncode == 0, r.stderr
+    assert "h̄_i = Σ_k ȳ_k ∂y_k/∂h_i = Σ_k ȳ_k w⁽²⁾_ki" in r.stdout
