@@ -46,6 +46,7 @@ from dataclasses import dataclass, field
 
 import sympy as sp
 
+from ..symbolic.errors import ChainruleError
 from ..symbolic.matrix_ops import (
     Broadcast,
     Diag,
@@ -66,8 +67,8 @@ from .records import error_signal
 from .rules import function_name, partial
 
 
-class IndexFormError(ValueError):
-    """An expression the index rules do not cover."""
+class IndexFormError(ChainruleError):
+    """An expression the index rules do not cover (reported, never a traceback)."""
 
 
 PRIMES = ("", "′", "″", "‴")
@@ -626,7 +627,6 @@ class IndexDerivation:
     substituted_loss: sp.Basic | None
     lowercase: set[str]
     seconds: float = 0.0
-    notes: list[str] = field(default_factory=list)
     naive_requested: bool = True
 
     def line(self, name: str, route: str = "backprop") -> IndexLine:
@@ -957,7 +957,6 @@ def index_derivation(program: Program, naive: bool = True, budget: float = 10.0)
     fwd = forward_lines(program, letters)
     back = backprop_lines(program, letters)
     substituted, grads = naive_gradients(program, letters, budget) if naive else (None, [])
-    notes: list[str] = []
     return IndexDerivation(
         program,
         letters,
@@ -967,6 +966,5 @@ def index_derivation(program: Program, naive: bool = True, budget: float = 10.0)
         substituted,
         lowercase_entries(program),
         time.perf_counter() - start,
-        notes,
-        naive,
+        naive_requested=naive,
     )

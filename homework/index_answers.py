@@ -353,7 +353,7 @@ class IndexParser:
         names = self.index_group()
         if self.at("^"):  # bounds are inferred: \sum_{k=1}^{K}
             self.take()
-            self.group_or_atom()
+            self.skip_group()
         self.nest()
         self.bound.extend(names)
         body = self.factor()
@@ -371,6 +371,15 @@ class IndexParser:
         for n in reversed(names):
             body = sp.Sum(body, (index(n), 1, sp.Symbol(f"size_of_{n}")))
         return body
+
+    def skip_group(self) -> None:
+        """One token, or a balanced ``{…}``, read and ignored (a sum's upper bound)."""
+        depth = 0
+        while True:
+            t = self.take()
+            depth += (t.text == "{") - (t.text == "}")
+            if depth <= 0:
+                return
 
     def index_group(self) -> list[str]:
         """``k``, ``ki``, ``{k,i}``, ``{ki}``, ``i'`` → index names."""
@@ -667,7 +676,7 @@ def _parse_line(code: str, raw: str, span: SourceSpan, names: Names) -> IndexAns
     try:
         toks = tokenize(code, span)
         toks = [Tok(t.kind, t.text, t.col + offset) for t in toks]
-        eqs = [k for k, t in enumerate(toks) if t.text == "="]
+        eqs = _top_level_equals(toks)
         if not eqs:
             raise _error("expected 'target = expression' (e.g. \\bar{h}_i = …)", span, 1)
         spans: dict[sp.Basic, int] = {}
@@ -719,6 +728,19 @@ def _parse_line(code: str, raw: str, span: SourceSpan, names: Names) -> IndexAns
         rhs,
         spans,
     )
+
+
+def _top_level_equals(toks: list[Tok]) -> list[int]:
+    """Positions of ``=`` outside braces (``\\sum_{k=1}`` holds one that is no equation)."""
+    out, depth = [], 0
+    for k, t in enumerate(toks):
+        if t.text in ("{", "(", "["):
+            depth += 1
+        elif t.text in ("}", ")", "]"):
+            depth -= 1
+        elif t.text == "=" and depth == 0:
+            out.append(k)
+    return out
 
 
 def _written(e: Entry) -> str:

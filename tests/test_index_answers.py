@@ -139,6 +139,16 @@ def test_cli_check_and_grade_accept_index_answers(tmp_path: Path) -> None:
     assert any(row.startswith("swapped.tex,incorrect") for row in rows)
 
 
+def test_sum_bounds_and_latex_spacing_are_read() -> None:
+    text = (
+        "\\bar{h}_i = \\sum_{k=1}^{K} \\bar{y}_k \\, W^{(2)}_{ki}\n"
+        "$\\bar{z}_i = \\bar{h}_i\\,\\sigma(z_i)\\left(1 - \\sigma(z_i)\\right)$\n"
+        "\\bar{W}^{(1)}_{ij} = \\bar{z}_{i} \\cdot x_{j}\n"
+    )
+    res = _check("vector_mlp", text)
+    assert [r.status for r in res.lines] == ["correct"] * 3, [r.message for r in res.lines]
+
+
 def test_naive_closed_forms_in_index_notation() -> None:
     text = (
         "dL/dW1_ij = sum_k (y_k - t_k) W2_ki sigma'(z_i) x_j\n"
