@@ -45,6 +45,11 @@ MAX_DEPTH = 60
 #: Most tokens in one line.
 MAX_TOKENS = 2_000
 RTOL = 1e-6
+#: Literal limits, as for the model grammar: digits of a number, |exponent|.
+MAX_DIGITS = 30
+MAX_EXPONENT = 64
+#: Most sums nested inside one another (each one loops over a size when judged).
+MAX_SUMS = 6
 
 # ----------------------------------------------------------------- spellings
 # The index-notation words an answer may use, in one table (for the operator registry).
@@ -264,8 +269,10 @@ class IndexParser:
         base = self.atom()
         self.skip_noise()
         if self.at("^"):
-            self.take()
+            t = self.take()
             power = self.group_or_atom()
+            if power.is_Number and (abs(power) > MAX_EXPONENT or not power.is_Rational):
+                raise _error(f"exponent too large (|p| ≤ {MAX_EXPONENT})", self.span, t.col)
             return base**power
         if self.at("²"):
             self.take()
@@ -287,6 +294,8 @@ class IndexParser:
             raise _error("expected a value", self.span, self._end())
         if t.kind == "num":
             self.take()
+            if len(t.text) > MAX_DIGITS:
+                raise _error(f"number longer than {MAX_DIGITS} digits", self.span, t.col)
             return sp.Rational(t.text)
         if t.text in ("(", "{", "["):
             close = {"(": ")", "{": "}", "[": "]"}[t.text]
@@ -356,6 +365,8 @@ class IndexParser:
             self.skip_group()
         self.nest()
         self.bound.extend(names)
+        if len(self.bound) > MAX_SUMS:
+            raise _error(f"more than {MAX_SUMS} nested sums", self.span, start.col)
         body = self.factor()
         while True:
             self.skip_noise()
@@ -673,6 +684,7 @@ def _parse_line(code: str, raw: str, span: SourceSpan, names: Names) -> IndexAns
     offset = raw.find(code[:20]) if code[:20] in raw else 0
     span = SourceSpan(span.file, span.line, 1, span.text)
     target_text = code.split("=")[0].strip() if "=" in code else code
+    node: str | None = None
     try:
         toks = tokenize(code, span)
         toks = [Tok(t.kind, t.text, t.col + offset) for t in toks]
@@ -716,8 +728,8 @@ def _parse_line(code: str, raw: str, span: SourceSpan, names: Names) -> IndexAns
                 target.col,
             )
         rhs = IndexParser(toks[eqs[-1] + 1 :], span, resolve).parse()
-    except ModelError as exc:
-        return IndexAnswerLine(span.line, target_text, None, exc, raw)
+    except ModelError as exc:  # the target is kept when it was read (for "missing")
+        return IndexAnswerLine(span.line, target_text, node, exc, raw)
     return IndexAnswerLine(
         span.line,
         target_text,
@@ -865,6 +877,10 @@ def judge_line(truth: IndexTruth, al: IndexAnswerLine) -> tuple[str, str, dict |
     if stray:
         names = ", ".join(sorted(str(s) for s in stray))
         return "incorrect", f"index {names} is neither summed (Σ) nor on the left-hand side", None
+    used = {i for ent in rhs.atoms(sp.Indexed) for i in ent.indices}
+    idle = sorted(str(s.limits[0][0]) for s in rhs.atoms(sp.Sum) if s.limits[0][0] not in used)
+    if idle:
+        return "incorrect", f"the sum over {idle[0]} runs over nothing indexed by {idle[0]}", None
     candidates = [(None, rhs)] + list(_swaps(rhs))
     for target_swap in (False, True):
         idx = indices[::-1] if target_swap else indices
@@ -922,5 +938,8 @@ def check_index_lines(truth: Any, answer: Answer) -> Iterator[Any]:
         if al.error is not None:
             yield _unparseable(al, target, al.error)
             continue
-        status, message, cx = judge_line(itruth, al)
+        try:
+            status, message, cx = judge_line(itruth, al)
+        except (ArithmeticError, KeyError, ValueError, TypeError, IndexError) as exc:
+            status, message, cx = "incorrect", f"cannot be evaluated ({type(exc).__name__})", None
         yield LineResult(al.line, target, status, message, cx)

@@ -162,3 +162,24 @@ def test_naive_closed_forms_in_index_notation() -> None:
     assert "indices swapped" in res.lines[2].message
     assert is_index_answer("dL/dW1_ij = z_i", chainrule.load("vector_mlp"))
     assert not is_index_answer("dL/dW2 = ybar @ h.T", chainrule.load("vector_mlp"))
+
+
+def test_hostile_lines_are_refused_quickly() -> None:
+    import time
+
+    text = (
+        "hbar_i = sum_k 2^{9^9} ybar_k W2_ki\n"
+        "zbar_i = sum_a sum_b sum_c sum_d sum_e sum_f sum_g hbar_i\n"
+        "W1bar_ij = sum_k zbar_i x_j\n"
+        "b1bar_i = 123456789012345678901234567890123 zbar_i\n"
+        "b2bar_k = " + "ybar_k + " * 400 + "0\n"
+    )
+    start = time.perf_counter()
+    res = _check("vector_mlp", text)
+    assert time.perf_counter() - start < 20
+    messages = [r.message for r in res.lines]
+    assert "exponent too large" in messages[0]
+    assert "nested sums" in messages[1]
+    assert "runs over nothing" in messages[2]
+    assert "30 digits" in messages[3]
+    assert res.lines[4].status == "incorrect"  # 400·ȳ_k, evaluated, not refused
