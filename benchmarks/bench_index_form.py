@@ -16,7 +16,7 @@ import time
 from chainrule.derive.index_costs import index_costs
 from chainrule.derive.index_form import index_derivation
 from chainrule.derive.opcount import count_many
-from chainrule.derive.vector import vector_naive
+from chainrule.derive.vector_naive import vector_naive
 from chainrule.symbolic import parse_program
 
 

@@ -46,22 +46,9 @@ from dataclasses import dataclass, field
 
 import sympy as sp
 
+from ..ops import REGISTRY, Registry, is_matrix
+from ..ops.tensor import Softmax
 from ..symbolic.errors import ChainruleError
-from ..symbolic.matrix_ops import (
-    Broadcast,
-    Diag,
-    Dot,
-    Elementwise,
-    LogSoftmax,
-    MatSum,
-    Mean,
-    Norm2,
-    Softmax,
-    SumCols,
-    SumRows,
-    U,
-    is_matrix,
-)
 from ..symbolic.program import Assignment, Program
 from .records import error_signal
 from .rules import function_name, partial
@@ -74,7 +61,6 @@ class IndexFormError(ChainruleError):
 PRIMES = ("", "′", "″", "‴")
 #: Index letters for sizes that are neither the input's, the target's nor the first hidden one.
 POOL = "pqrsuvabcdefgh"
-SOFTMAX_LETTER = "ℓ"
 
 
 class Index(sp.Symbol):
@@ -127,6 +113,7 @@ class Converter:
     letters: dict[str, str]
     used: set[str] = field(default_factory=set)
     bases: dict[str, sp.IndexedBase] = field(default_factory=dict)
+    registry: Registry = REGISTRY
 
     def fresh(self, size: sp.Basic, letter: str | None = None) -> sp.Symbol:
         """A new index over ``1..size`` not used yet in this line (i, i′, i″, …)."""
@@ -168,167 +155,45 @@ class Converter:
         """The (r, c) entry of ``e`` (a matrix expression) or ``e`` itself indexed (a scalar)."""
         if is_matrix(e):
             return self.rule(e)(self, e, r, c)
-        if isinstance(e, (MatSum, Mean, Dot, Norm2)):
-            return self.rule(e)(self, e, None, None)
+        op = self.registry.for_node(e)
+        if op is not None and op.kind == "tensor" and op.index_form is not None:
+            return op.index_form(self, e, None, None)  # a reduction: a scalar of matrices
         if not e.args or isinstance(e, sp.Symbol):
             return e
         if isinstance(e, sp.Lambda):
             return e
         return e.func(*[self(a) for a in e.args])
 
-    @staticmethod
-    def rule(e: sp.Basic) -> IndexRule:
-        for cls in type(e).__mro__:
-            if cls in INDEX_RULES:
-                return INDEX_RULES[cls][0]
-        raise IndexFormError(f"no index rule for {type(e).__name__} ({e})")
+    def rule(self, e: sp.Basic) -> Callable[..., sp.Basic]:
+        """The operation's index rule from its registry entry (``index_form``)."""
+        op = self.registry.for_node(e)
+        if op is not None and op.index_form is not None:
+            return op.index_form
+        return _leaf_entry
+
+    def sum(
+        self, body: Callable[[sp.Basic | None], sp.Basic], size: sp.Basic, letter: str | None = None
+    ) -> sp.Basic:
+        """Σ_s body(s) over a fresh index s (no sum when the size is 1)."""
+        if size == 1:
+            return body(None)
+        s = self.fresh(size, letter)
+        return sp.Sum(body(s), self.limits(s, size))
 
 
-IndexRule = Callable[[Converter, sp.Basic, sp.Basic | None, sp.Basic | None], sp.Basic]
-
-
-def _sum(
-    conv: Converter,
-    body: Callable[[sp.Basic | None], sp.Basic],
-    size: sp.Basic,
-    letter: str | None = None,
-) -> sp.Basic:
-    """Σ_s body(s) over a fresh index s (no sum when the size is 1)."""
-    if size == 1:
-        return body(None)
-    s = conv.fresh(size, letter)
-    return sp.Sum(body(s), conv.limits(s, size))
-
-
-def _matrix_symbol(
-    conv: Converter, e: sp.Basic, r: sp.Basic | None, c: sp.Basic | None
-) -> sp.Basic:
-    return conv.entry(str(e.name), e.shape, r, c)
-
-
-def _matmul(conv: Converter, e: sp.Basic, r: sp.Basic | None, c: sp.Basic | None) -> sp.Basic:
-    coeff = sp.Mul(*[a for a in e.args if not is_matrix(a)])
-    mats = [a for a in e.args if is_matrix(a)]
-
-    def chain(k: int, row: sp.Basic | None) -> sp.Basic:
-        a = mats[k]
-        if k == len(mats) - 1:
-            return conv(a, row, c)
-        return _sum(conv, lambda s: conv(a, row, s) * chain(k + 1, s), a.shape[1])
-
-    return coeff * chain(0, r)
-
-
-def _transpose(conv: Converter, e: sp.Basic, r: sp.Basic | None, c: sp.Basic | None) -> sp.Basic:
-    return conv(e.arg, c, r)
-
-
-def _matadd(conv: Converter, e: sp.Basic, r: sp.Basic | None, c: sp.Basic | None) -> sp.Basic:
-    return sp.Add(*[conv(a, r, c) for a in e.args])
-
-
-def _hadamard(conv: Converter, e: sp.Basic, r: sp.Basic | None, c: sp.Basic | None) -> sp.Basic:
-    return sp.Mul(*[conv(a, r, c) for a in e.args])
-
-
-def _hadamard_power(
-    conv: Converter, e: sp.Basic, r: sp.Basic | None, c: sp.Basic | None
-) -> sp.Basic:
-    return conv(e.base, r, c) ** conv(e.exp)
-
-
-def _elementwise(
-    conv: Converter, e: Elementwise, r: sp.Basic | None, c: sp.Basic | None
-) -> sp.Basic:
-    return e.fn.expr.xreplace({U: conv(e.arg, r, c)})
-
-
-def _broadcast(conv: Converter, e: Broadcast, r: sp.Basic | None, c: sp.Basic | None) -> sp.Basic:
-    a = e.arg
-    if not is_matrix(a):
-        return conv(a)
-    return conv(a, r if a.shape[0] != 1 else None, c if a.shape[1] != 1 else None)
-
-
-def _all_entries(conv: Converter, x: sp.Basic, body: Callable[..., sp.Basic]) -> sp.Basic:
-    """Σ over every entry of ``x`` of body(r, c)."""
-    rows, cols = x.shape
-    return _sum(conv, lambda r: _sum(conv, lambda c: body(r, c), cols), rows)
-
-
-def _matsum(conv: Converter, e: sp.Basic, r: sp.Basic | None, c: sp.Basic | None) -> sp.Basic:
-    x = e.args[0]
-    return _all_entries(conv, x, lambda i, j: conv(x, i, j))
-
-
-def _mean(conv: Converter, e: sp.Basic, r: sp.Basic | None, c: sp.Basic | None) -> sp.Basic:
-    x = e.args[0]
-    return _matsum(conv, e, r, c) / (x.shape[0] * x.shape[1])
-
-
-def _dot(conv: Converter, e: sp.Basic, r: sp.Basic | None, c: sp.Basic | None) -> sp.Basic:
-    u, v = e.args
-    return _all_entries(conv, u, lambda i, j: conv(u, i, j) * conv(v, i, j))
-
-
-def _norm2(conv: Converter, e: sp.Basic, r: sp.Basic | None, c: sp.Basic | None) -> sp.Basic:
-    x = e.args[0]
-    return _all_entries(conv, x, lambda i, j: conv(x, i, j) ** 2)
-
-
-def _softmax_sum(conv: Converter, z: sp.Basic, c: sp.Basic | None) -> sp.Basic:
-    return _sum(conv, lambda s: sp.exp(conv(z, s, c)), z.shape[0], SOFTMAX_LETTER)
-
-
-def _softmax(conv: Converter, e: sp.Basic, r: sp.Basic | None, c: sp.Basic | None) -> sp.Basic:
-    return sp.exp(conv(e.arg, r, c)) / _softmax_sum(conv, e.arg, c)
-
-
-def _log_softmax(conv: Converter, e: sp.Basic, r: sp.Basic | None, c: sp.Basic | None) -> sp.Basic:
-    return conv(e.arg, r, c) - sp.log(_softmax_sum(conv, e.arg, c))
-
-
-def _sum_cols(conv: Converter, e: sp.Basic, r: sp.Basic | None, c: sp.Basic | None) -> sp.Basic:
-    return _sum(conv, lambda s: conv(e.arg, r, s), e.arg.shape[1])
-
-
-def _sum_rows(conv: Converter, e: sp.Basic, r: sp.Basic | None, c: sp.Basic | None) -> sp.Basic:
-    return _sum(conv, lambda s: conv(e.arg, s, c), e.arg.shape[0])
-
-
-def _diag(conv: Converter, e: sp.Basic, r: sp.Basic | None, c: sp.Basic | None) -> sp.Basic:
-    return sp.KroneckerDelta(r, c) * conv(e.arg, r, None)
-
-
-# ============================================================================
-# INDEX RULES — one entry per operation (node class): how its (r, c) entry is
-# written with indices, and the matrix form of that rule. To be folded into the
-# operator registry (chainrule.ops) as each operation's "index form".
-# ============================================================================
-# fmt: off
-INDEX_RULES: dict[type, tuple[IndexRule, str]] = {
-    sp.MatrixSymbol:    (_matrix_symbol,   "X → X_rc (x_r for a column)"),
-    sp.MatMul:          (_matmul,          "(AB)_rc = Σ_s A_rs B_sc"),
-    sp.Transpose:       (_transpose,       "(Aᵀ)_rc = A_cr"),
-    sp.MatAdd:          (_matadd,          "(A + B)_rc = A_rc + B_rc"),
-    sp.HadamardProduct: (_hadamard,        "(A ∘ B)_rc = A_rc B_rc"),
-    sp.HadamardPower:   (_hadamard_power,  "(A^∘p)_rc = A_rc^p"),
-    Elementwise:        (_elementwise,     "φ(A)_rc = φ(A_rc)"),
-    Broadcast:          (_broadcast,       "b broadcast: b_r (the column index dropped)"),
-    MatSum:             (_matsum,          "sum(A) = Σ_r Σ_c A_rc"),
-    Mean:               (_mean,            "mean(A) = Σ_r Σ_c A_rc / (rows·cols)"),
-    Dot:                (_dot,             "uᵀv = Σ_r u_r v_r"),
-    Norm2:              (_norm2,           "‖v‖² = Σ_r v_r²"),
-    Softmax:            (_softmax,         "softmax(z)_k = e^{z_k} / Σ_ℓ e^{z_ℓ}"),
-    LogSoftmax:         (_log_softmax,     "log_softmax(z)_k = z_k − log Σ_ℓ e^{z_ℓ}"),
-    SumCols:            (_sum_cols,        "(A𝟙)_r = Σ_c A_rc"),
-    SumRows:            (_sum_rows,        "(𝟙ᵀA)_c = Σ_r A_rc"),
-    Diag:               (_diag,            "diag(v)_rc = δ_rc v_r"),
-    sp.OneMatrix:       (lambda conv, e, r, c: sp.S.One,  "𝟙_rc = 1"),
-    sp.ZeroMatrix:      (lambda conv, e, r, c: sp.S.Zero, "0_rc = 0"),
-    sp.Identity:        (lambda conv, e, r, c: sp.KroneckerDelta(r, c), "I_rc = δ_rc"),
-}
-# fmt: on
+def _leaf_entry(conv: Converter, e: sp.Basic, r: sp.Basic | None, c: sp.Basic | None) -> sp.Basic:
+    """A matrix leaf or constant: ``X_rc`` (``x_r`` for a column), 𝟙_rc = 1, I_rc = δ_rc."""
+    if isinstance(e, sp.MatrixSymbol):
+        return conv.entry(str(e.name), e.shape, r, c)
+    if isinstance(e, sp.OneMatrix):
+        return sp.S.One
+    if isinstance(e, sp.ZeroMatrix):
+        return sp.S.Zero
+    if isinstance(e, sp.Identity):
+        return sp.KroneckerDelta(r, c)
+    raise IndexFormError(
+        f"no index form for {type(e).__name__} ({e}): its registry entry has no index_form"
+    )
 
 
 # ------------------------------------------------------------ differentiation
@@ -429,9 +294,9 @@ def diff_entry(
 
 
 def _function_label(f: sp.Basic) -> str:
-    names = {"sigma": "σ", "sigma_prime": "σ'", "exp": "exp", "log": "log", "tanh": "tanh"}
-    name = function_name(f)
-    return names.get(name, name)
+    """σ, tanh, σ', … as the function's registry entry writes it."""
+    op = REGISTRY.for_node(f)
+    return (op.unicode or op.name) if op is not None else function_name(f)
 
 
 def _index_symbols(e: sp.Basic) -> set[sp.Basic]:
@@ -659,7 +524,7 @@ def forward_lines(program: Program, letters: dict[str, str]) -> list[IndexLine]:
     """Every assignment in index form: ``z_i = Σ_j w⁽¹⁾_ij x_j + b⁽¹⁾_i``."""
     lines = []
     for a in program.assignments:
-        conv = Converter(letters)
+        conv = Converter(letters, registry=program.functions)
         shape = _shape(a)
         lhs, free = _lhs(conv, a.name, shape)
         r, c = _free_rc(shape, free)
@@ -687,14 +552,14 @@ def backprop_lines(program: Program, letters: dict[str, str]) -> list[IndexLine]
     The nodes and order are those of the matrix route (:func:`vector_backprop`), so
     every line pairs with its matrix form.
     """
-    from .vector import find_softmax_cross_entropy, vector_backprop
+    from .vector import find_fusions, vector_backprop
 
     matrix = vector_backprop(program)
-    sce = find_softmax_cross_entropy(program)
+    sce = find_fusions(program)  # softmax + cross-entropy written as one step
     soft = softmax_nodes(program)
     lines = []
     for s in matrix.steps:
-        conv = Converter(letters)
+        conv = Converter(letters, registry=program.functions)
         item = program[s.node]
         shape = _shape(item)
         lhs, free = _lhs(conv, s.node, shape, bar=True)
@@ -704,9 +569,10 @@ def backprop_lines(program: Program, letters: dict[str, str]) -> list[IndexLine]
             children = list(dict.fromkeys(c.child for c in s.contributions))
             if s.node in sce:
                 p = sce[s.node]
-                term, general = _child_term(program, conv, p.c, wrt, soft, through=p.y)
-                term = _simplex(term, program.symbol(str(p.target)))
-                line.terms = [(p.c, term)]
+                term, general = _child_term(program, conv, p.reader, wrt, soft, through=p.skipped)
+                for t in p.conditioned_inputs:
+                    term = _simplex(term, program.symbol(t))
+                line.terms = [(p.reader, term)]
                 generals = [general]
             else:
                 pairs = [_child_term(program, conv, ch, wrt, soft) for ch in children]
@@ -794,7 +660,7 @@ def naive_gradients(
     """
     soft = softmax_nodes(program)
     loss = program.loss_assignment
-    substituted = Converter(letters)(program.substituted(loss.name))
+    substituted = Converter(letters, registry=program.functions)(program.substituted(loss.name))
     start = time.perf_counter()
     out = []
     for p in program.params:
@@ -807,7 +673,7 @@ def naive_gradients(
 def _naive_one(
     program: Program, letters: dict[str, str], param: str, soft: list[SoftmaxNode]
 ) -> IndexNaiveGradient:
-    conv = Converter(letters)
+    conv = Converter(letters, registry=program.functions)
     pshape = _shape(program[param])
     _, pfree = _lhs(conv, param, pshape)
     wrt = _scalar_entry(conv, param, pshape, pfree)

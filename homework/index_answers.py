@@ -35,8 +35,9 @@ import numpy as np
 import sympy as sp
 
 from ..derive.index_form import Index, index, lecture_letters
+from ..ops import REGISTRY, Op, Registry
+from ..ops.tensor import local_partial
 from ..symbolic.errors import ModelError, SourceSpan
-from ..symbolic.functions import relu, sigma, sigma_prime, step
 from ..symbolic.program import Program
 from .answers import Answer, AnswerLine
 
@@ -52,14 +53,8 @@ MAX_EXPONENT = 64
 MAX_SUMS = 6
 
 # ----------------------------------------------------------------- spellings
-# The index-notation words an answer may use, in one table (for the operator registry).
+# Function names come from the program's registry (answer spellings, LaTeX commands).
 # fmt: off
-FUNCTION_SPELLINGS: dict[str, Any] = {
-    "sigma": sigma, "σ": sigma, "sigmoid": sigma, "logistic": sigma,
-    "tanh": sp.tanh, "exp": sp.exp, "log": sp.log, "ln": sp.log,
-    "relu": relu, "step": step,
-}
-PRIME_FUNCTIONS: dict[Any, Any] = {sigma: sigma_prime}
 SUM_WORDS = ("sum", "Σ", "∑")
 SKIPPED_COMMANDS = {",", ";", "!", ":", " ", "quad", "qquad", "left", "right", "mathbf",
                     "mathrm", "boldsymbol", "bm", "mathit", "displaystyle", "limits"}
@@ -173,9 +168,17 @@ class IndexParser:
     span: SourceSpan
     resolve: Any  # Entry → sympy expression
     loss: str = "L"
+    registry: Registry | None = None
     pos: int = 0
     depth: int = 0
     bound: list[str] = field(default_factory=list)
+    functions: dict[str, Op] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        reg = self.registry or REGISTRY
+        words = {k: op for k, op in reg.answer_names().items() if op.kind == "scalar"}
+        commands = {c: op for c, op in reg.latex_commands().items() if op.kind == "scalar"}
+        self.functions = words | commands
 
     # -- helpers
     def peek(self, k: int = 0) -> Tok | None:
@@ -312,7 +315,7 @@ class IndexParser:
             bottom = self.group_or_atom()
             return top / bottom
         name = t.text[1:] if t.kind == "cmd" else t.text
-        if name in FUNCTION_SPELLINGS and not self._is_entry_name(name):
+        if name in self.functions and not self._is_entry_name(name):
             return self.function(name)
         if name == "e" and self.text_at(1) == "^":
             self.take()
@@ -326,7 +329,7 @@ class IndexParser:
 
     def function(self, name: str) -> sp.Basic:
         self.take()
-        f = FUNCTION_SPELLINGS[name]
+        op = self.functions[name]
         prime = False
         while self.at("'", "′"):
             self.take()
@@ -338,12 +341,17 @@ class IndexParser:
             prime = True
         if self.at("_"):  # \sigma_{...} is not a function call
             raise _error(f"'{name}' is a function here; write {name}(…)", self.span, self.col())
+        col = self.col()
         arg = self.atom_paren()
-        if prime:
-            if f not in PRIME_FUNCTIONS:
-                raise _error(f"{name}' is not known; write it out", self.span, self.col())
-            return PRIME_FUNCTIONS[f](arg)
-        return f(arg)
+        if len(op.arity) and min(op.arity) > 1:
+            raise _error(f"{name} takes {min(op.arity)} arguments; write it out", self.span, col)
+        value = op.build(arg) if op.build is not None else op.node(arg)
+        if not prime:
+            return value
+        derivative = local_partial(value, 0, self.registry)
+        if derivative.has(sp.Derivative):
+            raise _error(f"{name}' is not known; write it out", self.span, col)
+        return derivative
 
     def atom_paren(self) -> sp.Basic:
         self.skip_noise()
@@ -710,7 +718,9 @@ def _parse_line(code: str, raw: str, span: SourceSpan, names: Names) -> IndexAns
             spans.setdefault(out, e.col)
             return out
 
-        target_parser = IndexParser(toks[: eqs[0]], span, resolve, names.program.loss)
+        target_parser = IndexParser(
+            toks[: eqs[0]], span, resolve, names.program.loss, names.program.functions
+        )
         target = target_parser.derivative_target() or target_parser.entry()
         if (t := target_parser.peek()) is not None:
             raise _error(f"unexpected '{t.text}' in the target", span, t.col)
@@ -727,7 +737,9 @@ def _parse_line(code: str, raw: str, span: SourceSpan, names: Names) -> IndexAns
                 span,
                 target.col,
             )
-        rhs = IndexParser(toks[eqs[-1] + 1 :], span, resolve).parse()
+        rhs = IndexParser(
+            toks[eqs[-1] + 1 :], span, resolve, names.program.loss, names.program.functions
+        ).parse()
     except ModelError as exc:  # the target is kept when it was read (for "missing")
         return IndexAnswerLine(span.line, target_text, node, exc, raw)
     return IndexAnswerLine(
@@ -807,7 +819,8 @@ class IndexTruth:
 
     @classmethod
     def of(cls, program: Program, seeds: tuple[int, ...] = (0, 1)) -> IndexTruth:
-        from ..derive.vector import concrete_sizes, unbound_sizes, vector_backprop
+        from ..derive.sizes import concrete_sizes, unbound_sizes
+        from ..derive.vector import vector_backprop
         from ..numeric.vector_eval import backward_values, random_point
 
         truth = cls(program)

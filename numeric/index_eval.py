@@ -18,16 +18,15 @@ import numpy as np
 import sympy as sp
 
 from ..derive.index_form import Index, IndexDerivation, IndexLine
-from .functions import NUMPY_FUNCTIONS
+from ..ops import REGISTRY
 
 
 def _function(e: sp.Function) -> Any:
-    name = type(e).__name__
-    if name in NUMPY_FUNCTIONS:
-        return NUMPY_FUNCTIONS[name]
-    if name == "Abs":
-        return np.abs
-    return getattr(np, name)
+    """The NumPy form of a function application, from its registry entry."""
+    op = REGISTRY.for_node(e)
+    if op is not None and op.numpy is not None:
+        return op.numpy
+    return getattr(np, type(e).__name__.lower())
 
 
 @dataclass
@@ -97,7 +96,7 @@ def rel_err(a: Any, b: Any) -> float:
 
 
 def _dims(program: Any, sizes: Mapping[str, int], name: str) -> tuple[int, ...]:
-    from ..derive.vector import concrete_sizes
+    from ..derive.sizes import concrete_sizes
 
     dims = concrete_sizes(program, sizes)
     return tuple(d if isinstance(d, int) else dims[d] for d in program[name].shape)
@@ -107,7 +106,7 @@ def index_forward_backward(
     d: IndexDerivation, point: Mapping[str, Any], sizes: Mapping[str, int]
 ) -> tuple[dict[str, Any], dict[str, Any]]:
     """(node values, error signals) from the index lines alone, at ``point``."""
-    from ..derive.vector import concrete_sizes
+    from ..derive.sizes import concrete_sizes
 
     program = d.program
     dims = concrete_sizes(program, sizes)
@@ -160,7 +159,7 @@ class BridgeCheck:
 
 def random_sizes(d: IndexDerivation, seed: int, low: int = 2, high: int = 5) -> dict[str, int]:
     """Random values for the unbound sizes (distinct where possible)."""
-    from ..derive.vector import unbound_sizes
+    from ..derive.sizes import unbound_sizes
 
     rng = np.random.default_rng(seed)
     names = unbound_sizes(d.program)
@@ -232,6 +231,6 @@ def _as_arrays(values: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def _all_sizes(program: Any, sizes: Mapping[str, int]) -> dict[str, int]:
-    from ..derive.vector import concrete_sizes
+    from ..derive.sizes import concrete_sizes
 
     return concrete_sizes(program, sizes)

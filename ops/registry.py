@@ -86,6 +86,9 @@ class Op:
 
     # -- entrywise (unit-form) expansion, costs
     unit_form: Callable[[Any, sp.Basic], Any] | None = None  # (expander, node) → entries
+    #: (converter, node, row index, column index) → the entry in index notation, at
+    #: symbolic sizes: ``(AB)_rc = Σ_s A_rs B_sc`` (see :mod:`chainrule.ops.index_rules`)
+    index_form: Callable[[Any, sp.Basic, Any, Any], sp.Basic] | None = None
     cost: Callable[[Any, sp.Basic], Any] | None = None  # (counter, node) → Cost
 
     # -- numbers

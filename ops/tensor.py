@@ -26,6 +26,7 @@ import numpy as np
 import sympy as sp
 from sympy.matrices.expressions.matexpr import MatrixExpr
 
+from . import index_rules as ix
 from .algebra import (
     U,
     Verbatim,
@@ -704,6 +705,7 @@ def tensor_entries() -> list[Op]:
     """The shipped tensor operations, one record each."""
     return [
         Op("matmul", sp.MatMul, "tensor", "matrix product A @ B",
+           index_form=ix.matmul,
            operator="@", arity=(2,), build_tensor=_build_matmul,
            vjp=_matmul_vjp,                                    # Ā = Ḡ Bᵀ, B̄ = Aᵀ Ḡ
            unit_form=lambda x, e: reduce(lambda a, b: a * b, [x(a) for a in e.args]),
@@ -711,6 +713,7 @@ def tensor_entries() -> list[Op]:
            numpy_print=_matmul_code,
            unicode="@", latex=" ", mathml="⁢", extra={"unicode_form": _matmul_unicode}),
         Op("add", sp.MatAdd, "tensor", "elementwise sum A + B",
+           index_form=ix.matadd,
            vjp=lambda g, ans, i: g,                             # each addend gets Ḡ
            unit_form=lambda x, e: reduce(lambda a, b: a + b, [x(a) for a in e.args]),
            cost=lambda c, e: c.cost(adds=(len(e.args) - 1) * _entries(c, e)),
@@ -719,6 +722,7 @@ def tensor_entries() -> list[Op]:
            unicode="+", latex="+", mathml="+",
            extra={"unicode_form": lambda e, p: p._print_Add(e)}),  # y − t: positive terms first
         Op("transpose", sp.Transpose, "tensor", "transpose Aᵀ (A.T)",
+           index_form=ix.transpose,
            vjp=lambda g, ans, i: g.T,                           # Ā = Ḡᵀ
            unit_form=lambda x, e: x(e.arg).T,
            cost=lambda c, e: c.cost(),
@@ -727,6 +731,7 @@ def tensor_entries() -> list[Op]:
            unicode="ᵀ", latex=r"^\top", mathml="⊤",
            extra={"unicode_form": _transpose_unicode, "latex_form": _transpose_latex}),
         Op("hadamard", sp.HadamardProduct, "tensor", "elementwise product A ∘ B (A * B)",
+           index_form=ix.hadamard,
            vjp=lambda g, ans, i: hadamard(g, *[a for k, a in enumerate(ans.args) if k != i]),
            jacobian=_hadamard_jacobian,
            unit_form=lambda x, e: reduce(
@@ -737,6 +742,7 @@ def tensor_entries() -> list[Op]:
            unicode="∘", latex=r"\circ", mathml="∘",
            extra={"unicode_form": _hadamard_form(" ∘ "), "latex_form": _hadamard_form(r" \circ ")}),
         Op("hadamard_power", sp.HadamardPower, "tensor", "elementwise power A^p",
+           index_form=ix.hadamard_power,
            vjp=_hadamard_power_vjp,                             # Ā = Ḡ ∘ p A^(p−1)
            unit_form=lambda x, e: x(e.args[0]).applyfunc(lambda v: v ** e.args[1]),
            cost=_power_cost,
@@ -746,18 +752,21 @@ def tensor_entries() -> list[Op]:
            unicode="∘", latex=r"^{\circ}",
            extra={"unicode_form": _power_unicode, "latex_form": _power_latex}),
         Op("elementwise", Elementwise, "tensor", "a scalar function on every entry",
+           index_form=ix.elementwise,
            vjp=_elementwise_vjp,                                # z̄ = h̄ ∘ φ'(z)
            jacobian=_elementwise_jacobian,
            unit_form=lambda x, e: x(e.arg).applyfunc(e.fn),
            cost=lambda c, e: c.per_entry(e.fn.expr, _entries(c, e)),
            evaluate=lambda ev, e, rec: ev.elementwise(e, rec)),
         Op("broadcast", Broadcast, "tensor", "a scalar, row or column repeated (NumPy rules)",
+           index_form=ix.broadcast,
            vjp=lambda g, ans, i: unbroadcast(g, ans.arg),       # bias: Σ over the batch
            unit_form=_broadcast_units,
            cost=lambda c, e: c.cost(),
            evaluate=lambda ev, e, rec: ev.broadcast(rec(e.arg), e),
            numpy_print=lambda p, e: f"np.broadcast_to({p._print(e.arg)}, {p.shape(e)})"),
         Op("sum", MatSum, "tensor", "sum of all entries",
+           index_form=ix.matsum,
            arity=(1,), build_tensor=_reduction_builder(MatSum, lambda a: a),
            vjp=lambda g, ans, i: spread(g, ans.args[0]),        # x̄ = ḡ 𝟙
            unit_form=lambda x, e: sp.Add(*list(x(e.args[0]))),
@@ -766,6 +775,7 @@ def tensor_entries() -> list[Op]:
            numpy_print=lambda p, e: f"np.sum({p._print(e.args[0])})",
            unicode="sum", latex=r"\operatorname{sum}", mathml="sum"),
         Op("mean", Mean, "tensor", "mean of all entries",
+           index_form=ix.mean,
            arity=(1,), build_tensor=_reduction_builder(Mean, lambda a: a),
            vjp=lambda g, ans, i: spread(g / arg_size(ans.args[0]), ans.args[0]),
            unit_form=lambda x, e: sp.Add(*list(x(e.args[0]))) / len(x(e.args[0])),
@@ -774,6 +784,7 @@ def tensor_entries() -> list[Op]:
            numpy_print=lambda p, e: f"np.mean({p._print(e.args[0])})",
            unicode="mean", latex=r"\operatorname{mean}", mathml="mean"),
         Op("dot", Dot, "tensor", "inner product Σ uᵢ vᵢ",
+           index_form=ix.dot,
            arity=(2,), build_tensor=_build_dot,
            vjp=lambda g, ans, i: scale(g, ans.args[1 - i]),     # ū = ḡ v, v̄ = ḡ u
            unit_form=lambda x, e: sp.Add(
@@ -785,6 +796,7 @@ def tensor_entries() -> list[Op]:
            unicode="·", latex=r"\cdot", mathml="⋅",
            extra={"unicode_form": _dot_unicode, "latex_form": _dot_latex}),
         Op("norm2", Norm2, "tensor", "squared Euclidean norm ‖v‖²",
+           index_form=ix.norm2,
            arity=(1,), build_tensor=_reduction_builder(Norm2, lambda a: a**2),
            vjp=lambda g, ans, i: scale(2 * g, ans.args[0]),     # v̄ = 2 ḡ v
            unit_form=lambda x, e: sp.Add(*[a**2 for a in x(e.args[0])]),
@@ -796,6 +808,7 @@ def tensor_entries() -> list[Op]:
                   "latex_form": lambda e, p:
                       rf"\left\lVert {e._args_text(p)} \right\rVert^2"}),
         Op("softmax", Softmax, "tensor", "softmax of each column",
+           index_form=ix.softmax,
            arity=(1,), build_tensor=_columnwise_builder(Softmax),
            latex_commands=("softmax",),
            vjp=_softmax_vjp,                                    # z̄ = y∘ȳ − (yᵀȳ) y
@@ -808,6 +821,7 @@ def tensor_entries() -> list[Op]:
            numpy_print=lambda p, e: f"softmax({p._print(e.arg)})",
            unicode="softmax", latex=r"\operatorname{softmax}", mathml="softmax"),
         Op("log_softmax", LogSoftmax, "tensor", "log softmax of each column",
+           index_form=ix.log_softmax,
            arity=(1,), build_tensor=_columnwise_builder(LogSoftmax),
            vjp=_log_softmax_vjp,                                # z̄ = ḡ − softmax(z) Σḡ
            fuse=_cross_entropy_fusion(log_form=True),
@@ -819,6 +833,7 @@ def tensor_entries() -> list[Op]:
            numpy_print=lambda p, e: f"log_softmax({p._print(e.arg)})",
            unicode="log_softmax", latex=r"\operatorname{log\_softmax}", mathml="log_softmax"),
         Op("sum_cols", SumCols, "tensor", "row sums (m, B) → (m, 1)",
+           index_form=ix.sum_cols,
            vjp=lambda g, ans, i: Broadcast(g, *ans.arg.shape),  # undo a reduction
            unit_form=lambda x, e: Matrix([sp.Add(*r) for r in x(e.arg).tolist()]),
            cost=lambda c, e: c.cost(adds=c.rc(e.arg)[0] * (c.rc(e.arg)[1] - 1)),
@@ -827,6 +842,7 @@ def tensor_entries() -> list[Op]:
            extra={"unicode_form": lambda e, p: f"{p._print(e.arg)} 𝟙",
                   "latex_form": lambda e, p: rf"{p._print(e.arg)} \mathbf{{1}}"}),
         Op("sum_rows", SumRows, "tensor", "column sums (m, n) → (1, n)",
+           index_form=ix.sum_rows,
            vjp=lambda g, ans, i: Broadcast(g, *ans.arg.shape),
            unit_form=lambda x, e: Matrix([[sp.Add(*c) for c in _columns(x(e.arg))]]),
            cost=lambda c, e: c.cost(adds=(c.rc(e.arg)[0] - 1) * c.rc(e.arg)[1]),
@@ -835,6 +851,7 @@ def tensor_entries() -> list[Op]:
            extra={"unicode_form": lambda e, p: f"𝟙ᵀ{p._print(e.arg)}",
                   "latex_form": lambda e, p: rf"\mathbf{{1}}^\top {p._print(e.arg)}"}),
         Op("diag", Diag, "tensor", "the diagonal matrix of a vector",
+           index_form=ix.diag,
            latex_commands=("diag",),
            unit_form=lambda x, e: Matrix(sp.diag(*list(x(e.arg)))),
            evaluate=lambda ev, e, rec: ev.diag(rec(e.arg)),
