@@ -126,31 +126,16 @@ class IndexCosts:
             rows.append(("naive (no sharing, every entry)", self.naive))
         return rows
 
-    def lines(self) -> list[str]:
-        from ..reports.index_notation import formula
+    def naive_growth(self) -> tuple[sp.Expr, int] | None:
+        """The naive count's leading monomial and its degree (k·m²·n², 5)."""
+        if not self.naive.total.free_symbols:
+            return None
+        poly = sp.Poly(self.naive.total, *sorted(self.naive.total.free_symbols, key=str))
+        top = max(poly.monoms(), key=sum)
+        return sp.Mul(*[s**k for s, k in zip(poly.gens, top, strict=True)]), sum(top)
 
-        out = []
-        for name, ops in self.rows():
-            at = f"   = {ops.at(self.sizes):,} at {_shown(self.sizes)}" if self.sizes else ""
-            if name.startswith("naive"):
-                out.append(f"{name}: {formula(ops.total)}{at}")
-                continue
-            out.append(
-                f"{name}: {formula(ops.total)}{at}   ({formula(ops.multiplications)} "
-                f"multiplications, {formula(ops.additions)} additions, "
-                f"{formula(ops.calls)} calls)"
-            )
-        if self.naive.total.free_symbols:
-            lead = sp.Poly(self.naive.total, *sorted(self.naive.total.free_symbols, key=str))
-            top = max(lead.monoms(), key=sum)
-            term = sp.Mul(*[s**k for s, k in zip(lead.gens, top, strict=True)])
-            out.append(
-                f"the naive route grows as {formula(term)} (degree {sum(top)}); backprop "
-                f"as {formula(_leading(self.forward + self.backward))}"
-            )
-        if not self.naive_complete:
-            out.append("(naive route stopped at its time budget: parameters left out)")
-        return out
+    def backprop_leading(self) -> sp.Expr:
+        return _leading(self.forward + self.backward)
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -178,10 +163,6 @@ def _leading(ops: Ops) -> sp.Expr:
             if sum(m) == deg
         ]
     )
-
-
-def _shown(sizes: dict[str, int]) -> str:
-    return ", ".join(f"{k} = {v}" for k, v in sizes.items())
 
 
 def _substitute_forward(e: sp.Basic, d: IndexDerivation) -> sp.Basic:

@@ -47,7 +47,6 @@ from dataclasses import dataclass, field
 import sympy as sp
 
 from ..ops import REGISTRY, Registry, is_matrix
-from ..ops.tensor import Softmax
 from ..symbolic.errors import ChainruleError
 from ..symbolic.program import Assignment, Program
 from .records import error_signal
@@ -435,12 +434,24 @@ def _softmax_denominator(f: sp.Basic, z: str) -> int | None:
     return -int(f.exp)
 
 
-def softmax_nodes(program: Program) -> list[SoftmaxNode]:
+def softmax_nodes(program: Program, letters: dict[str, str]) -> list[SoftmaxNode]:
+    """Nodes ``y`` whose index form is e^{z_k}/Σ_ℓ e^{z_ℓ} of a named node z (found from
+    the index form itself, so any operation written that way is refolded)."""
     out = []
     for a in program.assignments:
-        if isinstance(a.expr, Softmax) and isinstance(a.expr.arg, sp.MatrixSymbol):
-            z = program.item_of(a.expr.arg)
-            if isinstance(z, Assignment):
+        args = [x for x in a.expr.args if isinstance(x, sp.MatrixSymbol)]
+        z = program.item_of(args[0]) if len(args) == 1 and is_matrix(a.expr) else None
+        if not isinstance(z, Assignment):
+            continue
+        conv = Converter(letters, registry=program.functions)
+        r, c = conv.free_indices(a.expr.shape)
+        factors = sp.Mul.make_args(conv(a.expr, r, c))
+        if len(factors) != 2:
+            continue
+        top = [f for f in factors if isinstance(f, sp.exp)]
+        bottom = [f for f in factors if _softmax_denominator(f, z.name) == 1]
+        if len(top) == 1 and len(bottom) == 1 and isinstance(top[0].args[0], sp.Indexed):
+            if str(top[0].args[0].base) == z.name:
                 out.append(SoftmaxNode(z.name, a.name))
     return out
 
@@ -556,7 +567,7 @@ def backprop_lines(program: Program, letters: dict[str, str]) -> list[IndexLine]
 
     matrix = vector_backprop(program)
     sce = find_fusions(program)  # softmax + cross-entropy written as one step
-    soft = softmax_nodes(program)
+    soft = softmax_nodes(program, letters)
     lines = []
     for s in matrix.steps:
         conv = Converter(letters, registry=program.functions)
@@ -658,7 +669,7 @@ def naive_gradients(
     Differentiation goes into the substituted loss through each assignment in turn (the
     chain rule at each substitution, shown as ∂y_k/∂w_ij), then the deltas are contracted.
     """
-    soft = softmax_nodes(program)
+    soft = softmax_nodes(program, letters)
     loss = program.loss_assignment
     substituted = Converter(letters, registry=program.functions)(program.substituted(loss.name))
     start = time.perf_counter()

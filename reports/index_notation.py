@@ -308,7 +308,7 @@ def render_index_text(
             "Naive route (substitute, then differentiate per entry)", _naive_lines(d, steps)
         )
     if costs is not None:
-        out += _section("Operation counts (formulas in the sizes)", costs.lines())
+        out += _section("Operation counts (formulas in the sizes)", cost_lines(costs))
     if bridge is not None:
         out.append(bridge.text())
     return "\n".join(out).rstrip()
@@ -381,6 +381,31 @@ _SUPERSCRIPTS = str.maketrans("0123456789", "⁰¹²³⁴⁵⁶⁷⁸⁹")
 
 def _eq(printer: Any, lhs: sp.Basic, rhs: sp.Basic, low: set[str]) -> str:
     return f"{printer(lhs, low)} = {printer(rhs, low)}"
+
+
+def cost_lines(costs: Any) -> list[str]:
+    """The op-count formulas of an :class:`~chainrule.derive.index_costs.IndexCosts`."""
+    shown = ", ".join(f"{k} = {v}" for k, v in costs.sizes.items())
+    out = []
+    for name, ops in costs.rows():
+        at = f"   = {ops.at(costs.sizes):,} at {shown}" if costs.sizes else ""
+        if name.startswith("naive"):
+            out.append(f"{name}: {formula(ops.total)}{at}")
+            continue
+        out.append(
+            f"{name}: {formula(ops.total)}{at}   ({formula(ops.multiplications)} "
+            f"multiplications, {formula(ops.additions)} additions, "
+            f"{formula(ops.calls)} calls)"
+        )
+    growth = costs.naive_growth()
+    if growth is not None:
+        out.append(
+            f"the naive route grows as {formula(growth[0])} (degree {growth[1]}); backprop "
+            f"as {formula(costs.backprop_leading())}"
+        )
+    if not costs.naive_complete:
+        out.append("(naive route stopped at its time budget: parameters left out)")
+    return out
 
 
 def formula(e: sp.Expr) -> str:
@@ -515,7 +540,7 @@ def render_index_document(view: IndexView, fmt: str, fragment: bool = False) -> 
             )
     if naive_rows:
         sections.append(("Naive route (substitute, then differentiate per entry)", naive_rows))
-    extra = (view.costs.lines() if view.costs is not None else []) + (
+    extra = (cost_lines(view.costs) if view.costs is not None else []) + (
         [view.bridge.text()] if view.bridge is not None else []
     )
     if fmt == "md":
