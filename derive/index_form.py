@@ -91,8 +91,9 @@ def lecture_letters(program: Program) -> dict[str, str]:
     for n, v in enumerate(inputs):
         for d in v.shape:
             give(str(d), "j" if n == 0 and "j" not in taken else "k")
-    for v in program.variables + [a for a in program.assignments]:  # type: ignore[operator]
-        for d in v.shape:
+    shapes = [v.shape for v in program.variables] + [a.shape for a in program.assignments]
+    for shape in shapes:
+        for d in shape:
             size = str(d)
             if size in letters:
                 continue

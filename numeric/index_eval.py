@@ -111,9 +111,8 @@ def index_forward_backward(
     program = d.program
     dims = concrete_sizes(program, sizes)
     values = {k: np.asarray(v, dtype=float) for k, v in point.items()}
-    for c in program.consts:
-        if not isinstance(c.value, list):
-            values.setdefault(c.name, np.asarray(float(c.value), dtype=float))  # type: ignore[arg-type]
+    for name, value in _const_values(program).items():
+        values.setdefault(name, value)
     ev = IndexEvaluator(values, dims)
     for line in d.forward:
         values[line.name] = ev.line(line, _dims(program, sizes, line.name))
@@ -187,11 +186,7 @@ def bridge_check(d: IndexDerivation, seeds: tuple[int, ...] = (0, 1)) -> BridgeC
             check.forward = max(check.forward, e)
             if e > 1e-9:
                 check.worst.append(f"forward {line.name}: {e:.1e}")
-        consts = {
-            c.name: np.asarray(float(c.value), dtype=float)
-            for c in program.consts
-            if not isinstance(c.value, list)
-        }
+        consts = _const_values(program)
         ev = IndexEvaluator(
             {
                 **consts,
@@ -224,6 +219,15 @@ def bridge_check(d: IndexDerivation, seeds: tuple[int, ...] = (0, 1)) -> BridgeC
             if e > 1e-9:
                 check.worst.append(f"naive {g.param}: {e:.1e}")
     return check
+
+
+def _const_values(program: Any) -> dict[str, Any]:
+    """Scalar consts by name (matrix consts are not indexed; they keep their symbol)."""
+    return {
+        c.name: np.asarray(float(c.value), dtype=float)  # type: ignore[arg-type]
+        for c in program.consts
+        if not isinstance(c.value, list)
+    }
 
 
 def _as_arrays(values: Mapping[str, Any]) -> dict[str, Any]:
