@@ -7,8 +7,8 @@ The lectures derive a layer three ways; this module gives the third, index form:
 
 at **symbolic sizes**: nothing is expanded, so the size of a line does not grow with
 m, n or k. Every line is *derived*: a matrix expression becomes an indexed scalar
-expression by the per-operation rules of :data:`INDEX_RULES` (the one table to fold into
-the operator registry), and derivatives are taken entry by entry,
+expression by each operation's ``index_form`` in the registry
+(:mod:`chainrule.ops.index_rules`), and derivatives are taken entry by entry,
 ``∂w⁽¹⁾_i'j'/∂w⁽¹⁾_ij = δ_i'i δ_j'j``, then the Kronecker deltas are contracted
 (``Σ_i' δ_i'i f(i') = f(i)``).
 

@@ -297,7 +297,8 @@ def render_index_text(
     low = d.lowercase
     out: list[str] = [d.program.title or d.program.filename, ""]
     letters = ", ".join(f"{v} over 1…{k}" for k, v in d.letters.items())
-    out += [f"Indices: {letters} (ℓ inside a softmax sum)", ""]
+    ell = any("ℓ" in str(x.rhs) for x in d.forward)
+    out += [f"Indices: {letters}{' (ℓ inside a softmax sum)' if ell else ''}", ""]
     out += _section("Forward pass (index notation ⇔ matrix form)", _bridged(d.forward, low))
     if method in ("backprop", "both"):
         lines = _bridged(d.backprop, low, steps)
