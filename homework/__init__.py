@@ -4,4 +4,5 @@ grammars, checked line by line against the derivation, graded in sandboxed worke
 >>> from chainrule.homework.check import check_answer  # doctest: +SKIP
 """
 
-from . import check_vector  # noqa: F401  (Truth(p) finds VectorTruth among its subclasses)
+# Truth(p) finds VectorTruth among its subclasses; answers find IndexAnswer (index notation)
+from . import check_vector, index_answers  # noqa: F401

@@ -65,6 +65,15 @@ class Answer:
     lines: list[AnswerLine] = field(default_factory=list)
     error: ModelError | None = None
 
+    @classmethod
+    def reads(cls, text: str, program: Program) -> bool:
+        """True when a subclass (another notation, the package imports them) reads ``text``."""
+        return False
+
+    @classmethod
+    def parse(cls, text: str, filename: str, program: Program, fmt: str) -> Answer:
+        raise NotImplementedError
+
 
 # ------------------------------------------------------------------ reading files
 def read_answer(
@@ -122,10 +131,9 @@ def parse_answer_text(
         fmt = "latex" if _LATEX_HINT.search(text[:100_000]) else "text"
     if fmt not in ("text", "latex"):
         raise ValueError(f"answer format must be auto, text or latex, not {fmt!r}")
-    from .index_answers import is_index_answer, parse_index_answer  # w̄⁽¹⁾_ij = z̄_i x_j
-
-    if is_index_answer(text, program):
-        return parse_index_answer(text, filename, program, fmt)
+    for notation in Answer.__subclasses__():  # other notations (index: w̄⁽¹⁾_ij = z̄_i x_j)
+        if notation.reads(text, program):
+            return notation.parse(text, filename, program, fmt)
     answer = Answer(filename, fmt)
     raw_lines = text.splitlines()
     if not any(_content(r, fmt) for r in raw_lines):

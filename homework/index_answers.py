@@ -662,11 +662,27 @@ def _shape2(program: Program, name: str) -> tuple[Any, ...]:
 
 
 # ----------------------------------------------------------------- reading
+@dataclass
+class IndexAnswer(Answer):
+    """An answer in index notation; ``Answer``'s readers find it as a subclass."""
+
+    @classmethod
+    def reads(cls, text: str, program: Program) -> bool:
+        return is_index_answer(text, program)
+
+    @classmethod
+    def parse(cls, text: str, filename: str, program: Program, fmt: str) -> Answer:
+        return parse_index_answer(text, filename, program, fmt)
+
+    def check_lines(self, truth: Any) -> Iterator[Any]:
+        return check_index_lines(truth, self)
+
+
 def parse_index_answer(text: str, filename: str, program: Program, fmt: str) -> Answer:
     """Every line of an index-notation answer (a bad line is recorded, never raised)."""
     from .answers import _content
 
-    answer = Answer(filename, f"index-{fmt}")
+    answer = IndexAnswer(filename, f"index-{fmt}")
     names = Names(program, lecture_letters(program))
     for line_no, raw in enumerate(text.splitlines(), start=1):
         code = _content(raw, "latex" if fmt == "latex" else "text")
