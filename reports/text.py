@@ -64,7 +64,8 @@ class _Notation:
             return "[nested too deeply to print]"
         if ops > MAX_PRINTED_OPS:
             shape = f"{e.rows}×{e.cols} matrix, " if getattr(e, "is_Matrix", False) else ""
-            return f"[{shape}{ops:,} operations: too long to print; see --format json]"
+            other = " or --notation index" if shape else ""  # a vector program's entries
+            return f"[{shape}{ops:,} operations: too long to print; see --format json{other}]"
         try:
             text = with_deep_stack(lambda: self.expr(e))
         except RecursionError:
