@@ -702,6 +702,16 @@ def index_naive_section(program: Any, naive_seconds: float, budget: float | None
         "index notation at symbolic sizes; the fully expanded entrywise form is the "
         "unit-form agreement check of the checks section"
     )
+    if _small(program):
+        from ..numeric.index_eval import bridge_check
+
+        check = bridge_check(d, seeds=(0,))
+        sizes = ", ".join(f"{k} = {v}" for k, v in check.sizes[0].items())
+        note += (
+            f"; each gradient here {'equals' if check.ok else 'DIFFERS FROM'} backprop's at "
+            f"random sizes{' (' + sizes + ')' if sizes else ''}, max relative error "
+            f"{check.naive:.1e}"
+        )
     return NaiveSection(
         f"{loss} = {index_latex(substituted, low)}",
         params,

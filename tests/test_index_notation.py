@@ -359,3 +359,10 @@ def test_steps_show_the_jacobian_bridge() -> None:
     r = _cli("derive", "vector_mlp", "--notation", "index", "--steps", "--method", "backprop")
     assert r.returncode == 0, r.stderr
     assert "h̄_i = Σ_k ȳ_k ∂y_k/∂h_i = Σ_k ȳ_k w⁽²⁾_ki" in r.stdout
+
+
+def test_standard_report_states_the_index_route_is_checked(tmp_path) -> None:  # noqa: ANN001
+    out = tmp_path / "mlp.md"
+    r = _cli("report", "vector_mlp", "-o", str(out))
+    assert r.returncode == 0, r.stderr
+    assert "each gradient here equals backprop" in out.read_text(encoding="utf-8")
