@@ -420,7 +420,23 @@ def refold_softmax(e: sp.Basic, nodes: list[SoftmaxNode], conv: Converter) -> sp
             if made:
                 sums = f.base ** (-p) if p else sp.S.One
                 return sp.Mul(*left, *made, sums)
+            pushed = _into_sum(rest, f, nodes, conv)
+            if pushed is not None:
+                return pushed
     return e
+
+
+def _into_sum(
+    rest: list[sp.Basic], denominator: sp.Basic, nodes: list[SoftmaxNode], conv: Converter
+) -> sp.Basic | None:
+    """(Σ_ℓ′ e^{z_ℓ′} a_ℓ′)/Σ_ℓ e^{z_ℓ} → Σ_ℓ′ y_ℓ′ a_ℓ′ (the denominator moved inside)."""
+    for k, g in enumerate(rest):
+        if not isinstance(g, sp.Sum):
+            continue
+        inner = refold_softmax(g.function * denominator, nodes, conv)
+        if not inner.has(denominator):
+            return sp.Mul(*rest[:k], *rest[k + 1 :], sp.Sum(inner, *g.limits))
+    return None
 
 
 def _softmax_denominator(f: sp.Basic, z: str) -> int | None:
@@ -710,7 +726,8 @@ def _naive_one(
         r, c = _free_rc(shape, free)
         rules: list[str] = []
         d = diff_entry(conv(a.expr, r, c), wrt, rules, through)  # type: ignore[union-attr]
-        d = _tidy(contract(refold_softmax(d, soft, conv)))
+        d = refold_softmax(contract(refold_softmax(d, soft, conv)), soft, conv)
+        d = refold_softmax(_tidy(d), soft, conv)
         done[name] = (free, d)
         steps.append(IndexStep(EntryDerivative(lhs, wrt), d, rules))
 

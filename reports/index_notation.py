@@ -50,6 +50,8 @@ def _factor_rank(f: sp.Basic) -> int:
         return 2
     if isinstance(f, sp.Function):
         return 3
+    if isinstance(f, EntryDerivative):
+        return 5  # the chain continues last: Σ_ℓ y_ℓ ∂z_ℓ/∂w_ij
     return 4
 
 
