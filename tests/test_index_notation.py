@@ -366,3 +366,15 @@ def test_standard_report_states_the_index_route_is_checked(tmp_path) -> None:  #
     r = _cli("report", "vector_mlp", "-o", str(out))
     assert r.returncode == 0, r.stderr
     assert "each gradient here equals backprop" in out.read_text(encoding="utf-8")
+
+
+def test_softmax_jacobian_in_the_naive_route_is_refolded() -> None:
+    """∂y_k/∂z… through softmax reads as the lectures write it, with y, not exponentials."""
+    d = index_derivation(chainrule.load("tanh_mlp3"))
+    w1 = next(g for g in d.naive if g.param == "W1")
+    lines = [
+        f"{index_unicode(s.lhs, d.lowercase)} = {index_unicode(s.rhs, d.lowercase)}"
+        for s in w1.steps
+    ]
+    assert "∂y_k/∂w⁽¹⁾_ij = (∂z⁽³⁾_k/∂w⁽¹⁾_ij − Σ_ℓ y_ℓ ∂z⁽³⁾_ℓ/∂w⁽¹⁾_ij) y_k" in lines
+    assert "exp" not in index_unicode(w1.result, d.lowercase)
