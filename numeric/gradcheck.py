@@ -42,6 +42,7 @@ from typing import Any
 import numpy as np
 
 from ..symbolic.errors import ChainruleError
+from .declared import DeclaredCheck, check_declared
 
 EPS = float(np.finfo(np.float64).eps)
 #: The lectures' pass threshold on the relative error.
@@ -110,6 +111,7 @@ class GradCheckReport:
     resampled: int = 0
     warnings: list[str] = field(default_factory=list)
     floor: float = ABS_FLOOR
+    declared: list[DeclaredCheck] = field(default_factory=list)  # declared derivatives
 
     @property
     def checked(self) -> list[EntryCheck]:
@@ -127,7 +129,13 @@ class GradCheckReport:
     @property
     def passed(self) -> bool:
         signals_ok = all(s.passed for s in self.signals)
-        return self.max_rel_error <= self.threshold and signals_ok and bool(self.checked)
+        declared_ok = all(d.passed for d in self.declared)
+        return (
+            self.max_rel_error <= self.threshold
+            and signals_ok
+            and declared_ok
+            and bool(self.checked)
+        )
 
     @property
     def band(self) -> str:
@@ -156,6 +164,7 @@ class GradCheckReport:
             "first_bad_signal": self.first_bad_signal,
             "worst": [asdict(e) for e in self.worst()],
             "signals": [asdict(s) for s in self.signals],
+            "declared_derivatives": [asdict(d) for d in self.declared],
             "warnings": self.warnings,
         }
 
@@ -186,6 +195,7 @@ class GradCheckReport:
                 f"kinks: {self.resampled} point(s) re-sampled; {self.kinks} "
                 "entr(y/ies) still at a kink were left out of the verdict"
             )
+        lines += [d.line() for d in self.declared]
         bad = self.first_bad_signal
         if bad is not None:
             lines.append(f"first error signal that disagrees (from the loss down): {bad}_bar")
@@ -484,6 +494,7 @@ def gradcheck(
         else None
     )
     report = GradCheckReport(program.title or program.filename, threshold, method, 0, [])
+    report.declared = check_declared(program, threshold)
     rng = np.random.default_rng(seed)
     for k in range(points):
         if params is not None or data is not None:
