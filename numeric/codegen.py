@@ -46,6 +46,7 @@ from ..derive.records import BackpropDerivation
 from ..symbolic.errors import ChainruleError
 from ..symbolic.functions import sigma, sigma_prime, softplus
 from ..symbolic.program import Assignment, Program
+from .array_forms import ARRAY_FORMS, NAMESPACE_AND_DTYPE, helper_source, with_needs
 from .functions import NUMPY_FUNCTIONS
 
 _IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
@@ -59,6 +60,10 @@ RESERVED = (
     frozenset(
         {
             "np",
+            "xp",
+            "dtype",
+            "namespace_and_dtype",
+            "array_namespace",
             "params",
             "data",
             "reduction",
@@ -89,7 +94,16 @@ RESERVED = (
     | ACTIVATIONS
 )
 
-DTYPES = {"float64": "np.float64", "float32": "np.float32", "complex128": "np.complex128"}
+#: Explicit casts (``--dtype``); without one, generated code computes in its inputs' dtype.
+DTYPES = ("float64", "float32", "complex128")
+
+
+def namespace_lines(dtype: str | None) -> list[str]:
+    """The first lines of a generated function: the inputs' array library and dtype."""
+    out = ["    xp, dtype = namespace_and_dtype(params, data)"]
+    if dtype is not None:
+        out.append(f"    dtype = xp.{dtype}  # an explicit cast, as generated (--dtype)")
+    return out
 
 
 class CodegenError(ChainruleError):
@@ -97,57 +111,16 @@ class CodegenError(ChainruleError):
 
 
 # ----------------------------------------------------------------------- helpers
-#: NumPy helper functions copied into every module that calls them. ``stable``
-#: versions never overflow; ``analytic`` ones are holomorphic (for complex-step checks).
-HELPERS_STABLE: dict[str, str] = {
-    "sigma": '''def sigma(z):
-    """Logistic sigmoid 1/(1 + e^-z). For z far below 0, e^-z overflows to inf and
-    1/(1 + inf) is exactly the limit 0: the value is right, only the warning is muted."""
-    with np.errstate(over="ignore"):
-        return 1 / (1 + np.exp(-z))
-''',
-    "sigma_prime": '''def sigma_prime(z):
-    """σ'(z) = σ(z)(1 - σ(z))."""
-    s = sigma(z)
-    return s * (1 - s)
-''',
-    "softplus": '''def softplus(z):
-    """log(1 + e^z) without overflow."""
-    return np.logaddexp(0, z)
-''',
-    "relu": """def relu(z):
-    return np.maximum(z, 0)
-""",
-    "step": '''def step(z):
-    """Hard threshold; step(0) = 0, the convention relu'(0) = 0."""
-    return (z > 0).astype(np.result_type(z, DTYPE))
-''',
-    "leaky_relu": """def leaky_relu(z, a):
-    return np.where(z > 0, z, a * z)
-""",
-    "elu": """def elu(z, a):
-    return np.where(z > 0, z, a * np.expm1(np.minimum(z, 0)))
-""",
-    "leaky_relu_prime": """def leaky_relu_prime(z, a):
-    return np.where(z > 0, 1, a)
-""",
-    "elu_prime": """def elu_prime(z, a):
-    return np.where(z > 0, 1, a * np.exp(np.minimum(z, 0)))
-""",
-}
-
-HELPERS_ANALYTIC: dict[str, str] = {
-    **HELPERS_STABLE,
-    "sigma": """def sigma(z):
-    return 1 / (1 + np.exp(-z))
-""",
-    "softplus": """def softplus(z):
-    return np.log(1 + np.exp(z))
-""",
-}
+#: Helper source by name (views of the one table, :data:`array_forms.ARRAY_FORMS`):
+#: ``stable`` versions never overflow; ``analytic`` ones are holomorphic (complex step).
+HELPERS_STABLE: dict[str, str] = {k: helper_source(k) for k in ARRAY_FORMS}
+HELPERS_ANALYTIC: dict[str, str] = {k: helper_source(k, analytic=True) for k in ARRAY_FORMS}
 
 #: Helpers that call other helpers.
-HELPER_NEEDS = {"sigma_prime": ("sigma",)}
+HELPER_NEEDS = {k: f.needs for k, f in ARRAY_FORMS.items() if f.needs}
+
+#: NumPy names whose array-API spelling differs.
+_ARRAY_API_NAMES = {"arcsin": "asin", "arccos": "acos", "arctan": "atan", "power": "pow"}
 
 
 # ----------------------------------------------------------------------- names
@@ -177,7 +150,7 @@ def name_table(symbols: Iterable[sp.Basic]) -> dict[sp.Basic, str]:
 
 # --------------------------------------------------------------------- printer
 class CodePrinter(NumPyPrinter):
-    """SymPy → NumPy source with ``np.`` calls and the program's (renamed) names."""
+    """SymPy → array-API source with ``xp.`` calls and the program's (renamed) names."""
 
     def __init__(self, names: Mapping[sp.Basic, str]) -> None:
         super().__init__(
@@ -188,7 +161,8 @@ class CodePrinter(NumPyPrinter):
 
     def _module_format(self, fqn: str, register: bool = True) -> str:
         if fqn.startswith("numpy."):
-            return "np." + fqn[len("numpy.") :]
+            name = fqn[len("numpy.") :]
+            return "xp." + _ARRAY_API_NAMES.get(name, name)
         raise CodegenError(f"generated code would need {fqn}")
 
     def _print_Symbol(self, expr: sp.Symbol) -> str:
@@ -205,16 +179,16 @@ class CodePrinter(NumPyPrinter):
         return f"{name}({', '.join(self._print(a) for a in expr.args)})"
 
     def _print_Abs(self, expr: sp.Basic) -> str:
-        return f"np.abs({self._print(expr.args[0])})"
+        return f"xp.abs({self._print(expr.args[0])})"
 
     def _print_sign(self, expr: sp.Basic) -> str:
-        return f"np.sign({self._print(expr.args[0])})"
+        return f"xp.sign({self._print(expr.args[0])})"
 
     def _print_Max(self, expr: sp.Basic) -> str:
-        return self._fold("np.maximum", expr.args)
+        return self._fold("xp.maximum", expr.args)
 
     def _print_Min(self, expr: sp.Basic) -> str:
-        return self._fold("np.minimum", expr.args)
+        return self._fold("xp.minimum", expr.args)
 
     def _fold(self, fn: str, args: tuple) -> str:
         out = self._print(args[0])
@@ -236,10 +210,10 @@ class CodePrinter(NumPyPrinter):
         return repr(float(expr))
 
     def _print_Exp1(self, expr: sp.Basic) -> str:
-        return "np.e"
+        return "xp.e"
 
     def _print_Pi(self, expr: sp.Basic) -> str:
-        return "np.pi"
+        return "xp.pi"
 
     def _print_DiracDelta(self, expr: sp.Basic) -> str:
         raise CodegenError("DiracDelta in a derivative")
@@ -295,7 +269,7 @@ class GeneratedCode:
     names: dict[str, str]  # program name → Python identifier
     params: list[str]
     inputs: list[str]
-    dtype: str = "float64"
+    dtype: str | None = None
     options: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -338,7 +312,7 @@ class ScalarEmitter:
     def __init__(
         self,
         derivation: BackpropDerivation,
-        dtype: str = "float64",
+        dtype: str | None = None,
         analytic: bool = False,
         instrument: bool = False,
         fuse: bool = True,
@@ -370,19 +344,19 @@ class ScalarEmitter:
 
     # -- sections
     def leaves(self) -> list[str]:
-        dt = "DTYPE"
-        lines = []
+        lines = namespace_lines(self.dtype)
         for v in self.p.params:
-            lines.append(f"    {self.n(v.symbol)} = np.asarray(params[{v.name!r}], dtype={dt})")
+            lines.append(f"    {self.n(v.symbol)} = xp.asarray(params[{v.name!r}], dtype=dtype)")
         inputs = [v for v in self.p.inputs if v.name in self.needed]
         for v in inputs:
             self.batched.add(v.symbol)
             lines.append(
-                f"    {self.n(v.symbol)} = np.asarray(data[{v.name!r}], dtype={dt}).reshape(-1)"
+                f"    {self.n(v.symbol)} = "
+                f"xp.reshape(xp.asarray(data[{v.name!r}], dtype=dtype), (-1,))"
             )
         for v in self.p.consts:
             lines.append(f"    {self.n(v.symbol)} = {self.pr(sp.sympify(v.value))}")
-        lines.append(f"    B = len({self.n(inputs[0].symbol)})" if inputs else "    B = 1")
+        lines.append(f"    B = {self.n(inputs[0].symbol)}.shape[0]" if inputs else "    B = 1")
         return lines
 
     def forward_lines(self) -> list[_Line]:
@@ -432,7 +406,7 @@ class ScalarEmitter:
     def param_gradient(self, expr: sp.Basic) -> str:
         code = self.pr(expr)
         if self.is_batched(expr):
-            return f"np.sum({code})"
+            return f"xp.sum({code})"
         return f"B * ({code})"
 
     def reuse(self, expr: sp.Basic) -> sp.Basic:
@@ -458,7 +432,7 @@ class ScalarEmitter:
         loss_sym = self.p.loss_assignment.symbol
         loss_name = self.n(loss_sym)
         loss_code = (
-            f"np.sum({loss_name}) * scale"
+            f"xp.sum({loss_name}) * scale"
             if loss_sym in self.batched
             else f"B * {loss_name} * scale"
         )
@@ -478,8 +452,10 @@ class ScalarEmitter:
         body.append("    grads = {")
         for name in param_names:
             sym = self.p.symbol(name)
-            code = grads.get(name, f"np.zeros_like({self.n(sym)})")
-            body.append(f"        {name!r}: np.asarray({code}, dtype=DTYPE),")
+            code = grads.get(name, f"xp.zeros_like({self.n(sym)})")
+            if not code.startswith(("xp.sum(", "xp.zeros_like(")):
+                code = f"xp.asarray({code}, dtype=dtype)"
+            body.append(f"        {name!r}: {code},")
         body.append("    }")
         if self.instrument:
             body += self.signal_lines()
@@ -514,7 +490,7 @@ class ScalarEmitter:
                 continue
             code = self.n(s.signal)
             if self.p.symbol(s.node) not in self.batched:
-                code = f"np.sum({code})" if s.signal in self.batched else f"B * {code}"
+                code = f"xp.sum({code})" if s.signal in self.batched else f"B * {code}"
             out.append(f"    signals[{s.node!r}] = {code}")
         return out
 
@@ -614,7 +590,7 @@ def kink_arguments(expr: sp.Basic) -> list[sp.Basic]:
 # --------------------------------------------------------------- the module
 def assemble_module(
     program: Program,
-    dtype: str,
+    dtype: str | None,
     helpers: set[str],
     body: list[str],
     fwd_body: list[str],
@@ -622,10 +598,7 @@ def assemble_module(
     instrument: bool = False,
 ) -> str:
     """The module text: docstring, numpy import, helpers, ``loss_and_grad``, ``forward``."""
-    table = HELPERS_ANALYTIC if analytic else HELPERS_STABLE
-    wanted = set(helpers)
-    for h in list(wanted):
-        wanted |= set(HELPER_NEEDS.get(h, ()))
+    wanted = with_needs(set(helpers))
     params = ", ".join(v.name for v in program.params)
     inputs = ", ".join(v.name for v in program.inputs) or "(none)"
     title = _safe_text(program.title or program.filename)
@@ -641,11 +614,13 @@ def assemble_module(
     )
     parts = [
         f'"""Loss and gradient of {title}, generated by chainrule.\n\n'
-        f"params: {params}\ndata:   {inputs} (arrays, one row per example)\n"
+        f"params: {params}\ndata:   {inputs} (arrays, one row per example)\n\n"
+        "Arrays of any array-API library (NumPy, CuPy, PyTorch, JAX, array-api-strict)\n"
+        "come back as arrays of the same library, computed in the inputs' dtype.\n"
         '"""\n',
-        "import numpy as np\n",
-        f"DTYPE = {DTYPES[dtype]}\n",
-        *[table[h] for h in sorted(wanted, key=_helper_order)],
+        "import numpy as np\nfrom array_api_compat import array_namespace\n",
+        NAMESPACE_AND_DTYPE,
+        *[helper_source(h, analytic) for h in sorted(wanted, key=_helper_order)],
         f'def loss_and_grad(params, data, reduction="mean"{sig_extra}):\n'
         '    """(loss, grads): the mean (or sum) of per-example losses and its gradient."""\n'
         + "\n".join(init + body)
@@ -671,6 +646,22 @@ _ALLOWED_NAMES = (
     frozenset(
         {
             "errstate",
+            "xp",
+            "array_namespace",
+            "array_api_compat",
+            "namespace_and_dtype",
+            "isdtype",
+            "groups",
+            "group",
+            "v",
+            "arrays",
+            "kinds",
+            "floats",
+            "hasattr",
+            "asin",
+            "acos",
+            "atan",
+            "pow",
             "over",
             "np",
             "numpy",
@@ -781,7 +772,14 @@ def audit_source(source: str, identifiers: Iterable[str], strings: Iterable[str]
     used as dict keys. Keywords are fine; comments and the module docstring are ignored.
     """
     allowed = _ALLOWED_NAMES | set(identifiers)
-    ok_strings = {repr(s) for s in strings} | {'"mean"', "'mean'", '"ignore"'}
+    ok_strings = {repr(s) for s in strings} | {
+        '"mean"',
+        "'mean'",
+        '"ignore"',
+        '"dtype"',
+        '"real floating"',
+        '"complex floating"',
+    }
     tokens = tokenize.generate_tokens(io.StringIO(source).readline)
     first_string = True
     for tok in tokens:
@@ -813,18 +811,19 @@ def compile_module(
 def generate(
     model: Any,
     reduction: str = "mean",
-    dtype: str = "float64",
+    dtype: str | None = None,
     analytic: bool = False,
     instrument: bool = False,
     fuse: bool = True,
 ) -> GeneratedCode:
     """Generate and compile ``loss_and_grad`` for a model (program, path, derivation…).
 
-    ``dtype`` is ``"float64"`` (default) or ``"float32"``; ``analytic``/``instrument``
+    Without ``dtype`` the code computes in its inputs' dtype and array library;
+    ``"float64"``, ``"float32"`` or ``"complex128"`` cast explicitly. ``analytic``/``instrument``
     build the variant the gradient checker uses (complex-safe helpers; hooks for
     perturbing nodes and reading error signals and kink probes).
     """
-    if dtype not in DTYPES:
+    if dtype is not None and dtype not in DTYPES:
         raise CodegenError(f"dtype must be one of {', '.join(DTYPES)}, not {dtype!r}")
     if reduction not in ("mean", "sum"):
         raise CodegenError(f"reduction must be 'mean' or 'sum', not {reduction!r}")
@@ -860,7 +859,7 @@ def generate(
 
 def compiled(
     model: Any,
-    dtype: str = "float64",
+    dtype: str | None = None,
     reduction: str = "mean",
     analytic: bool = False,
     instrument: bool = False,
@@ -880,7 +879,7 @@ def loss_and_grad(
     params: Mapping[str, Any],
     data: Mapping[str, Any],
     reduction: str = "mean",
-    dtype: str = "float64",
+    dtype: str | None = None,
 ) -> tuple[Any, dict[str, Any]]:
     """Evaluate a model's generated ``loss_and_grad`` (compiled once per model)."""
     return compiled(model, dtype=dtype).function(params, data, reduction)

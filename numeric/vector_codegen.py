@@ -3,7 +3,7 @@
 Inside the generated function a per-example column vector ``x`` (n, 1) becomes the
 matrix of all examples' columns, shape (n, B): ``W1 @ x + b1`` is then the whole
 batch at once, ``z_bar @ x.T`` sums the per-example ``z̄ xᵀ`` over the batch (exactly
-the gradient of the summed loss), and a bias gradient is ``np.sum(z_bar, axis=1)``.
+the gradient of the summed loss), and a bias gradient is ``xp.sum(z_bar, axis=1)``.
 Data come in with one row per example (``x`` is (B, n), transposed once on entry);
 per-example scalars are (1, B) rows.
 
@@ -38,41 +38,14 @@ from ..symbolic.matrix_ops import (
     U,
 )
 from .codegen import (
-    HELPERS_ANALYTIC,
-    HELPERS_STABLE,
     CodegenError,
     CodePrinter,
     assemble_module,
     name_table,
+    namespace_lines,
 )
 
 Code = tuple[str, str]  # (source, state)
-
-VECTOR_HELPERS = {
-    "softmax": '''def softmax(z):
-    """Softmax of each column, stable (the column max is subtracted first)."""
-    e = np.exp(z - np.max(z, axis=0, keepdims=True))
-    return e / np.sum(e, axis=0, keepdims=True)
-''',
-    "log_softmax": '''def log_softmax(z):
-    """log softmax of each column by log-sum-exp (no overflow, no log 0)."""
-    m = z - np.max(z, axis=0, keepdims=True)
-    return m - np.log(np.sum(np.exp(m), axis=0, keepdims=True))
-''',
-}
-HELPERS_STABLE.update(VECTOR_HELPERS)
-HELPERS_ANALYTIC.update(
-    {
-        "softmax": """def softmax(z):
-    e = np.exp(z)
-    return e / np.sum(e, axis=0, keepdims=True)
-""",
-        "log_softmax": """def log_softmax(z):
-    return z - np.log(np.sum(np.exp(z), axis=0, keepdims=True))
-""",
-    }
-)
-
 
 def _combine(states: list[str], what: str) -> str:
     s = set(states) - {"const"}
@@ -160,7 +133,7 @@ class MatrixPrinter:
         if pair == ("batch", "batchT"):
             return f"{_wrap(a)} @ {_wrap(b)}", "sum"  # Σ over examples
         if pair == ("batchT", "batch"):  # per-example row @ column: a scalar each
-            return f"np.sum({_wrap(a)}.T * {_wrap(b)}, axis=0, keepdims=True)", "batch"
+            return f"xp.sum({_wrap(a)}.T * {_wrap(b)}, axis=0, keepdims=True)", "batch"
         raise CodegenError(f"cannot batch the product {left} @ {right} ({sa} @ {sb})")
 
     def _nary(self, e: sp.Basic, op: str, what: str) -> Code:
@@ -279,9 +252,9 @@ class MatrixPrinter:
     # -- reductions (per example: over axis 0 of the (n, B) columns)
     def _reduce(self, fn: str, code: str, st: str) -> Code:
         if st == "batch":
-            return f"np.{fn}({code}, axis=0, keepdims=True)", "batch"
+            return f"xp.{fn}({code}, axis=0, keepdims=True)", "batch"
         if st == "const":
-            return f"np.{fn}({code})", "const"
+            return f"xp.{fn}({code})", "const"
         raise CodegenError(f"cannot batch {fn} of a {st} value")
 
     def p_MatSum(self, e: MatSum) -> Code:
@@ -303,6 +276,11 @@ class MatrixPrinter:
 
     def p_Broadcast(self, e: Broadcast) -> Code:
         return self(e.arg)  # NumPy broadcasting does it
+
+
+def _reshape(code: str, shape: str, when: bool = True) -> str:
+    """``xp.reshape(code, shape)`` (the array API has no ``.reshape`` method)."""
+    return f"xp.reshape({code}, {shape})" if when else code
 
 
 def _wrap(code: str) -> str:
@@ -328,7 +306,7 @@ class VectorEmitter:
     def __init__(
         self,
         derivation: BackpropDerivation,
-        dtype: str = "float64",
+        dtype: str | None = None,
         analytic: bool = False,
         instrument: bool = False,
     ) -> None:
@@ -354,27 +332,22 @@ class VectorEmitter:
         return self.names[sym]
 
     def leaves(self) -> list[str]:
-        out = []
+        out = namespace_lines(self.dtype)
         for v in self.p.params:
-            tail = ".reshape(-1, 1)" if len(v.shape) == 1 else ""
-            out.append(
-                f"    {self.n(v.symbol)} = np.asarray(params[{v.name!r}], dtype=DTYPE){tail}"
-            )
+            code = f"xp.asarray(params[{v.name!r}], dtype=dtype)"
+            out.append(f"    {self.n(v.symbol)} = {_reshape(code, '(-1, 1)', len(v.shape) == 1)}")
         inputs = [v for v in self.p.inputs if v.name in self.needed]
         for v in inputs:
             self.states[v.symbol] = "batch"
-            if len(v.shape) == 1:
-                tail = f".reshape(len(data[{v.name!r}]), -1).T"
-            elif not v.shape:
-                tail = ".reshape(1, -1)"
-            else:
+            name = self.n(v.symbol)
+            if len(v.shape) > 1:
                 raise CodegenError(
                     f"input '{v.name}' is a matrix; batched code takes scalar or vector inputs"
                 )
-            out.append(
-                f"    {self.n(v.symbol)} = np.asarray(data[{v.name!r}], "
-                f"dtype=DTYPE){tail}  # one column per example"
-            )
+            out.append(f"    {name} = xp.asarray(data[{v.name!r}], dtype=dtype)")
+            shape = f"({name}.shape[0], -1)" if v.shape else "(1, -1)"
+            tail = ".T" if v.shape else ""
+            out.append(f"    {name} = xp.reshape({name}, {shape}){tail}  # one column per example")
         for v in self.p.consts:
             if v.name in self.p.sizes:
                 continue
@@ -426,15 +399,15 @@ class VectorEmitter:
         item = self.p[name]
         st = self.states.get(item.symbol, "const")
         if st == "batch":
-            return f"{code}.T" if item.shape else f"{code}.reshape(-1)"
-        return f"{code}.reshape(-1)" if len(item.shape) == 1 else code
+            return f"{code}.T" if item.shape else _reshape(code, "(-1,)")
+        return _reshape(code, "(-1,)", len(item.shape) == 1)
 
     def cols(self, name: str, code: str) -> str:
         item = self.p[name]
         st = self.states.get(item.symbol, "const")
         if st == "batch":
-            return f"{code}.T" if item.shape else f"{code}.reshape(1, -1)"
-        return f"{code}.reshape(-1, 1)" if len(item.shape) == 1 else code
+            return f"{code}.T" if item.shape else _reshape(code, "(1, -1)")
+        return _reshape(code, "(-1, 1)", len(item.shape) == 1)
 
     def param_gradient(self, name: str, expr: sp.Basic) -> str:
         v = self.p[name]
@@ -448,12 +421,11 @@ class VectorEmitter:
                 axis = ", axis=1" if len(v.shape) == 1 else ""
                 if len(v.shape) == 2:
                     raise CodegenError(f"cannot batch the gradient of '{name}'")
-                parts.append(f"np.sum({code}{axis})")
+                parts.append(f"xp.sum({code}{axis})")
             elif st == "const":
-                tail = ".reshape(-1)" if len(v.shape) == 1 else ""
-                parts.append(f"B*{_wrap(code)}{tail}")
+                parts.append(_reshape(f"B*{_wrap(code)}", "(-1,)", len(v.shape) == 1))
             else:  # already summed over examples
-                parts.append(f"{_wrap(code)}.reshape(-1)" if len(v.shape) == 1 else code)
+                parts.append(_reshape(code, "(-1,)", len(v.shape) == 1))
         return " + ".join(parts)
 
     def emit(self) -> str:
@@ -462,7 +434,7 @@ class VectorEmitter:
         loss = self.p.loss_assignment
         lname = self.n(loss.symbol)
         loss_code = (
-            f"np.sum({lname}) * scale"
+            f"xp.sum({lname}) * scale"
             if self.states[loss.symbol] == "batch"
             else f"B * {lname} * scale"
         )
@@ -497,9 +469,9 @@ class VectorEmitter:
             signal_lines.append(s)
         body.append("    grads = {")
         for v in self.p.params:
-            code = grads.get(v.name, f"np.zeros_like({self.n(v.symbol)})")
+            code = grads.get(v.name, f"xp.zeros_like({self.n(v.symbol)})")
             if v.name not in grads and len(v.shape) == 1:
-                code += ".reshape(-1)"
+                code = _reshape(code, "(-1,)")
             body.append(f"        {v.name!r}: {code},")
         body.append("    }")
         if self.instrument:
@@ -522,7 +494,7 @@ class VectorEmitter:
             code = self._total(s.node, self.n(s.signal), st)
             item = self.p[s.node]
             if self.states.get(item.symbol) == "batch" and st == "const":
-                code = f"np.asarray({code}).reshape(-1)" if item.shape else code  # broadcasts
+                code = _reshape(f"xp.asarray({code})", "(-1,)") if item.shape else code  # broadcasts
             else:
                 code = self.rows(s.node, code)
             out.append(f"    signals[{s.node!r}] = {code}")
@@ -533,7 +505,7 @@ class VectorEmitter:
         if self.states.get(item.symbol, "const") == "batch":
             return code
         if st == "batch":
-            return f"np.sum({code}, axis=-1, keepdims=True)" if item.shape else f"np.sum({code})"
+            return f"xp.sum({code}, axis=-1, keepdims=True)" if item.shape else f"xp.sum({code})"
         return f"B*{_wrap(code)}"
 
     def probes(self) -> list[str]:
@@ -553,7 +525,7 @@ class VectorEmitter:
 
 def emit_vector_module(
     derivation: BackpropDerivation,
-    dtype: str = "float64",
+    dtype: str | None = None,
     analytic: bool = False,
     instrument: bool = False,
 ) -> tuple[str, dict[str, str]]:

@@ -31,8 +31,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--dtype",
         choices=("float64", "float32"),
-        default="float64",
-        help="floating-point type of the generated code (default: float64)",
+        default=None,
+        help="an explicit cast to this type (default: compute in the inputs' dtype)",
     )
     p.add_argument(
         "--reduction",
