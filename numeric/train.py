@@ -218,8 +218,10 @@ def train(
     config.check()
     derivation = _derivation(model)
     program = derivation.program
-    code = compiled(derivation, dtype=config.dtype, reduction=config.reduction)
-    train_data, val_data = _datasets(program, dataset, config, mapping)
+    code = compiled(derivation, reduction=config.reduction)  # computes in its inputs' dtype
+    train_data, val_data = (
+        _in_dtype(d, config.dtype) for d in _datasets(program, dataset, config, mapping)
+    )
     p = {
         k: np.array(v, dtype=config.dtype)
         for k, v in (
@@ -303,6 +305,17 @@ def _datasets(
         k = max(1, int(round(config.val_split * n)))
         return _take(data, order[k:]), _take(data, order[:k])
     return data, None
+
+
+def _in_dtype(
+    data: dict[str, np.ndarray] | None, dtype: str
+) -> dict[str, np.ndarray] | None:
+    """Floating-point data in the training dtype, once (integer labels stay integers)."""
+    if data is None:
+        return None
+    return {
+        k: v.astype(dtype) if np.issubdtype(v.dtype, np.floating) else v for k, v in data.items()
+    }
 
 
 def _update(
