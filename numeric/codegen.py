@@ -34,7 +34,7 @@ import io
 import keyword
 import re
 import tokenize
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -43,6 +43,7 @@ import sympy as sp
 from sympy.printing.numpy import NumPyPrinter
 
 from ..derive.records import BackpropDerivation
+from ..derive.second_order import Tangent, tangent, tangent_steps
 from ..symbolic.errors import ChainruleError
 from ..symbolic.functions import sigma, sigma_prime, softplus
 from ..symbolic.program import Assignment, Program
@@ -75,6 +76,9 @@ RESERVED = (
             "values",
             "loss_and_grad",
             "forward",
+            "hvp",
+            "Hv",
+            "v",
             "delta",
             "signals",
             "probes",
@@ -278,6 +282,14 @@ class GeneratedCode:
         return self.namespace["loss_and_grad"]
 
     @property
+    def hvp(self) -> Callable[..., dict[str, Any]]:
+        """``hvp(params, data, v, reduction="mean") -> {param: (H v)_param}`` (scalar
+        programs; forward mode over the backprop program)."""
+        if "hvp" not in self.namespace:
+            raise CodegenError("no hvp in this module (vector programs: use the unit form)")
+        return self.namespace["hvp"]
+
+    @property
     def forward(self) -> Callable[..., dict[str, Any]]:
         """``forward(params, data) -> {node: value}`` (the forward pass only)."""
         return self.namespace["forward"]
@@ -327,8 +339,12 @@ class ScalarEmitter:
         symbols = [v.symbol for v in self.p.variables]
         symbols += [a.symbol for a in self.p.assignments]
         symbols += [s.signal for s in derivation.steps]
+        symbols += [tangent(str(s)) for s in symbols if not isinstance(s, Tangent)]
         self.names = name_table(symbols)
         self.printer = CodePrinter(self.names)
+        self.fwd_exprs: list[tuple[sp.Basic, sp.Basic, str, str]] = []  # for the tangents
+        self.signal_exprs: dict[sp.Basic, sp.Basic] = {}
+        self.all_backward: list[_Line] = []
         self.batched: set[sp.Basic] = set()
         self.forward_of: dict[sp.Basic, sp.Basic] = {}  # expr → node symbol (reuse)
 
@@ -372,6 +388,7 @@ class ScalarEmitter:
             if self.is_batched(a.expr):
                 self.batched.add(a.symbol)
             self.forward_of.setdefault(a.expr, a.symbol)
+            self.fwd_exprs.append((a.symbol, expr, "forward", a.name))
             out.append(
                 _Line(
                     self.n(a.symbol),
@@ -401,6 +418,7 @@ class ScalarEmitter:
                 grads[s.node] = self.param_gradient(expr)
                 continue
             lines.append(_Line(self.n(s.signal), self.pr(expr), notes.get(s.signal, "")))
+        self.signal_exprs, self.all_backward = exprs, lines
         return dead_code_free(lines, grads, self.instrument), grads
 
     def param_gradient(self, expr: sp.Basic) -> str:
@@ -472,6 +490,8 @@ class ScalarEmitter:
             )
             + "}",
         ]
+        plain = self.analytic or self.instrument
+        extra = [] if plain else [self.hvp_function(head, fwd)]
         return assemble_module(
             self.p,
             self.dtype,
@@ -480,6 +500,55 @@ class ScalarEmitter:
             fwd_body,
             self.analytic,
             self.instrument,
+            extra,
+        )
+
+    def hvp_function(self, head: list[str], fwd: list[_Line]) -> str:
+        """``hvp(params, data, v)``: forward mode over the forward and backward passes.
+
+        Every line ``u = f(a, …)`` of the two passes (as generated: fused, stable) gets
+        a tangent line ``u_dot = f_a(a, …) a_dot + …``; the tangent of a gradient is
+        (H v)_p, so H v costs about one more gradient.
+        """
+        lines = list(self.fwd_exprs)
+        for s in self.d.steps:
+            if s.role != "loss":
+                kind = "gradient" if s.role == "param" else "backward"
+                lines.append((s.signal, self.signal_exprs[s.signal], kind, s.node))
+        params = {v.symbol: tangent(v.name) for v in self.p.params}
+        tangents: list[_Line] = []
+        hv: dict[str, str] = {}
+        for t in tangent_steps(lines, params):
+            expr = self.reuse(t.expression)
+            if self.is_batched(expr):
+                self.batched.add(t.tangent)
+            if t.kind == "gradient":
+                hv[t.node] = self.param_gradient(expr)
+            else:
+                tangents.append(_Line(self.n(t.tangent), self.pr(expr)))
+        needed = dead_code_free(fwd + self.all_backward + tangents, hv, False)
+        body = [*head, '    scale = 1 / B if reduction == "mean" else 1', "    # forward pass"]
+        body += [ln.render() for ln in needed if ln in fwd]
+        body.append("    # backward pass: error signals (v_bar = dLoss/dv)")
+        body += [ln.render() for ln in needed if ln in self.all_backward]
+        body.append("    # tangents along v: u_dot = directional derivative of u")
+        for v in self.p.params:
+            code = f"xp.asarray(v[{v.name!r}], dtype=dtype)"
+            body.append(f"    {self.n(params[v.symbol])} = {code}")
+        body += [ln.render() for ln in needed if ln in tangents]
+        body.append("    Hv = {")
+        for v in self.p.params:
+            code = hv.get(v.name, f"xp.zeros_like({self.n(v.symbol)})")
+            if not code.startswith(("xp.sum(", "xp.zeros_like(")):
+                code = f"xp.asarray({code}, dtype=dtype)"
+            body.append(f"        {v.name!r}: {code},")
+        body.append("    }")
+        body.append("    return Hv")
+        return (
+            'def hvp(params, data, v, reduction="mean"):\n'
+            '    """H v: the Hessian of the loss (mean or sum) times v, a dict like params."""\n'
+            + "\n".join(body)
+            + "\n"
         )
 
     def signal_lines(self) -> list[str]:
@@ -596,8 +665,10 @@ def assemble_module(
     fwd_body: list[str],
     analytic: bool = False,
     instrument: bool = False,
+    extra: Sequence[str] = (),
 ) -> str:
-    """The module text: docstring, numpy import, helpers, ``loss_and_grad``, ``forward``."""
+    """The module text: docstring, imports, helpers, ``loss_and_grad``, ``extra``
+    functions (``hvp``), ``forward``."""
     wanted = with_needs(set(helpers))
     params = ", ".join(v.name for v in program.params)
     inputs = ", ".join(v.name for v in program.inputs) or "(none)"
@@ -625,6 +696,7 @@ def assemble_module(
         '    """(loss, grads): the mean (or sum) of per-example losses and its gradient."""\n'
         + "\n".join(init + body)
         + "\n",
+        *extra,
         "def forward(params, data):\n"
         '    """Every node\'s value (the forward pass only)."""\n' + "\n".join(fwd_body) + "\n",
     ]
@@ -646,6 +718,8 @@ _ALLOWED_NAMES = (
     frozenset(
         {
             "errstate",
+            "hvp",
+            "Hv",
             "xp",
             "array_namespace",
             "array_api_compat",

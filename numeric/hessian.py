@@ -1,0 +1,233 @@
+"""The Hessian of the loss in the parameters at a point, by generated ``hvp`` code.
+
+Column q of H is H e_q: one Hessian-vector product (forward mode over the backprop
+program, :mod:`chainrule.derive.second_order`) per scalar parameter entry. Vector
+programs are expanded to unit form on the point's sizes first, so every entry of
+``W1`` is a parameter of its own, named ``W1[0,1]`` (0-based, row-major, NumPy style).
+
+>>> import chainrule
+>>> h = hessian_at(chainrule.load("logistic_least_squares"),
+...                {"w": 0.5, "b": -0.3, "x": 1.5, "t": 1.0})
+>>> h.parameters
+['w', 'b']
+>>> bool(abs(h.hessian[0, 1] - h.hessian[1, 0]) < 1e-15)
+True
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from ..derive.second_order import _non_smooth
+from ..symbolic.errors import ChainruleError
+from ..symbolic.program import Program
+
+
+@dataclass
+class HessianResult:
+    """H at one point: rows and columns follow ``parameters``."""
+
+    loss: float
+    parameters: list[str]
+    hessian: np.ndarray
+    almost_everywhere: list[str] = field(default_factory=list)  # non-smooth functions met
+
+    def to_dict(self) -> dict[str, Any]:
+        """``{"loss", "parameters", "hessian"}`` (non-finite numbers as None)."""
+        return {
+            "loss": _finite_or_none(self.loss),
+            "parameters": list(self.parameters),
+            "hessian": [[_finite_or_none(x) for x in row] for row in self.hessian],
+        }
+
+    @property
+    def note(self) -> str:
+        """Where the Hessian is the almost-everywhere one ("" for smooth models)."""
+        if not self.almost_everywhere:
+            return ""
+        names = ", ".join(self.almost_everywhere)
+        return (
+            f"the model uses {names}: this is the almost-everywhere Hessian (second "
+            "derivatives of kinks taken as 0); where an argument of those functions is "
+            "exactly at its kink the Hessian does not exist"
+        )
+
+
+def _finite_or_none(x: float) -> float | None:
+    return float(x) if np.isfinite(x) else None
+
+
+def hessian_at(model: Any, point: Mapping[str, Any]) -> HessianResult:
+    """The Hessian of the loss in every scalar parameter entry at ``point``.
+
+    ``point`` gives parameters, inputs (one example) and optionally constants, in
+    declared shapes.
+    """
+    from ..api import load
+    from .codegen import compiled
+
+    program = load(model)
+    unknown = [k for k in point if k not in program]
+    if unknown:
+        raise ChainruleError("unknown name(s) in the point: " + ", ".join(sorted(unknown)))
+    unit, labels, flat = _unit_program(program, point)
+    unit = _with_constants(unit, flat)
+    code = compiled(unit)
+    params = {v.name: flat[v.name] for v in unit.params}
+    data = {v.name: np.asarray([flat[v.name]]) for v in unit.inputs if v.name in flat}
+    missing = [v.name for v in unit.params if v.name not in flat]
+    missing += [v.name for v in unit.inputs if v.name not in flat]
+    if missing:
+        raise ChainruleError(
+            "no value for " + ", ".join(missing) + " (give it with --at name=value)"
+        )
+    with np.errstate(all="ignore"):
+        loss, _ = code.function(params, data)
+        columns = []
+        for name in params:
+            v = {k: float(k == name) for k in params}
+            hv = code.hvp(params, data, v)
+            columns.append([float(hv[k]) for k in params])
+    return HessianResult(float(loss), labels, np.array(columns).T, _non_smooth(program))
+
+
+def _unit_program(
+    program: Program, point: Mapping[str, Any]
+) -> tuple[Program, list[str], dict[str, float]]:
+    """The scalar program, the labels of its parameters (``W1[0,1]``) and the point
+    with one number per unit."""
+    if not program.is_vector:
+        flat = {k: float(np.asarray(v, dtype=float)) for k, v in point.items()}
+        return program, [v.name for v in program.params], flat
+    from ..derive.unit_form import flatten_point, unit_form
+    from .vector_eval import leaf_values
+
+    _, size_syms = leaf_values(program, point)
+    uf = unit_form(program, {str(k): n for k, n in size_syms.items()})
+    labels = []
+    for v in program.params:
+        if v.name not in uf.entries:
+            labels.append(v.name)
+            continue
+        names = uf.entries[v.name]
+        labels += [f"{v.name}[{','.join(map(str, idx))}]" for idx in np.ndindex(*names.shape)]
+    return uf.program, labels, flatten_point(uf, dict(point))
+
+
+def _with_constants(program: Program, flat: Mapping[str, float]) -> Program:
+    """The program with constants given in the point bound to those values."""
+    given = [v for v in program.consts if v.name in flat]
+    if not given:
+        return program
+    variables = [
+        dataclasses.replace(v, value=flat[v.name]) if v in given else v
+        for v in program.variables
+    ]
+    return dataclasses.replace(program, variables=variables)
+
+
+# ------------------------------------------------------------------ checking
+def gradient_differences(model: Any, point: Mapping[str, Any]) -> tuple[list[str], np.ndarray]:
+    """H by differences of the (generated) gradient, float64, one column per parameter
+    entry: central differences (∇L(p + h e_q) − ∇L(p − h e_q)) / 2h at h = ε^(1/3)·
+    max(1, |p_q|) and h/2, combined by Richardson extrapolation."""
+    from ..api import load
+    from .codegen import compiled
+    from .gradcheck import step_for
+
+    program = load(model)
+    unit, labels, flat = _unit_program(program, point)
+    unit = _with_constants(unit, flat)
+    code = compiled(unit)
+    names = [v.name for v in unit.params]
+    data = {v.name: np.asarray([flat[v.name]]) for v in unit.inputs if v.name in flat}
+
+    def grad(params: dict[str, float]) -> np.ndarray:
+        return np.array([float(g) for g in code.function(params, data)[1].values()])
+
+    base = {k: flat[k] for k in names}
+
+    def central(q: str, h: float) -> np.ndarray:
+        up, down = {**base, q: base[q] + h}, {**base, q: base[q] - h}
+        return (grad(up) - grad(down)) / ((base[q] + h) - (base[q] - h))
+
+    columns = []
+    with np.errstate(all="ignore"):
+        for q in names:
+            h = step_for(base[q])
+            columns.append((4 * central(q, h / 2) - central(q, h)) / 3)  # Richardson
+    return labels, np.array(columns).T
+
+
+@dataclass
+class HessianCheck:
+    """The Hessian (forward-over-reverse) against differences of the gradient."""
+
+    model: str
+    points: int
+    max_rel_error: float
+    max_asymmetry: float
+    worst: list[tuple[str, str, float, float, float]]  # (row, col, hvp, differences, error)
+    threshold: float
+    almost_everywhere: list[str] = field(default_factory=list)
+
+    @property
+    def passed(self) -> bool:
+        return self.max_rel_error <= self.threshold and self.max_asymmetry <= self.threshold
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "model": self.model,
+            "order": 2,
+            "points": self.points,
+            "max_rel_error": self.max_rel_error,
+            "max_asymmetry": self.max_asymmetry,
+            "threshold": self.threshold,
+            "passed": self.passed,
+            "almost_everywhere": self.almost_everywhere,
+            "worst": [
+                {"row": r, "column": c, "hessian": a, "differences": b, "rel_error": e}
+                for r, c, a, b, e in self.worst
+            ],
+        }
+
+
+def check_hessian(
+    model: Any, points: int = 3, seed: int = 0, threshold: float = 1e-6, worst: int = 5
+) -> HessianCheck:
+    """Compare H with central differences of the gradient at seeded random points."""
+    from ..api import load
+    from .gradcheck import random_point, relative_error
+
+    program = load(model)
+    rng = np.random.default_rng(seed)
+    rows: list[tuple[str, str, float, float, float]] = []
+    asym = 0.0
+    nonsmooth: list[str] = []
+    for _ in range(points):
+        params, data = random_point(program, rng, batch=1)
+        point = {**params, **{k: v[0] for k, v in data.items()}}
+        h = hessian_at(program, point)
+        labels, fd = gradient_differences(program, point)
+        nonsmooth = h.almost_everywhere
+        n = len(labels)
+        for i in range(n):
+            for j in range(n):
+                a, b = float(h.hessian[i, j]), float(fd[i, j])
+                rows.append((labels[i], labels[j], a, b, relative_error(a, b)))
+                asym = max(asym, relative_error(a, float(h.hessian[j, i])))
+    rows.sort(key=lambda r: -r[4])
+    return HessianCheck(
+        program.title or program.filename,
+        points,
+        rows[0][4] if rows else 0.0,
+        asym,
+        rows[:worst],
+        threshold,
+        nonsmooth,
+    )
