@@ -18,6 +18,7 @@ from .symbolic.errors import ChainruleError
 COMMANDS = [
     "derive",
     "grad",
+    "hessian",
     "codegen",
     "check_grad",
     "train",

@@ -172,9 +172,8 @@ def _non_smooth(program: Program) -> list[str]:
     needed = program.needed_by_loss()
     found: set[str] = set()
     for a in program.assignments:
-        if a.name not in needed:
-            continue
-        for e in sp.preorder_traversal(a.expr):
-            if isinstance(e, NON_SMOOTH):
-                found.add(type(e).__name__)
+        if a.name in needed:
+            found |= {
+                type(e).__name__ for e in sp.preorder_traversal(a.expr) if isinstance(e, NON_SMOOTH)
+            }
     return sorted(found)

@@ -22,8 +22,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+import sympy as sp
 
-from ..derive.second_order import _non_smooth
 from ..symbolic.errors import ChainruleError
 from ..symbolic.program import Program
 
@@ -50,11 +50,10 @@ class HessianResult:
         """Where the Hessian is the almost-everywhere one ("" for smooth models)."""
         if not self.almost_everywhere:
             return ""
-        names = ", ".join(self.almost_everywhere)
+        names = "; ".join(self.almost_everywhere)
         return (
-            f"the model uses {names}: this is the almost-everywhere Hessian (second "
-            "derivatives of kinks taken as 0); where an argument of those functions is "
-            "exactly at its kink the Hessian does not exist"
+            f"non-smooth: {names}. This is the almost-everywhere Hessian (the second "
+            "derivative of a kink taken as 0); at a kink itself the Hessian does not exist"
         )
 
 
@@ -93,7 +92,7 @@ def hessian_at(model: Any, point: Mapping[str, Any]) -> HessianResult:
             v = {k: float(k == name) for k in params}
             hv = code.hvp(params, data, v)
             columns.append([float(hv[k]) for k in params])
-    return HessianResult(float(loss), labels, np.array(columns).T, _non_smooth(program))
+    return HessianResult(float(loss), labels, np.array(columns).T, kinks(program))
 
 
 def _unit_program(
@@ -125,42 +124,41 @@ def _with_constants(program: Program, flat: Mapping[str, float]) -> Program:
     if not given:
         return program
     variables = [
-        dataclasses.replace(v, value=flat[v.name]) if v in given else v
-        for v in program.variables
+        dataclasses.replace(v, value=flat[v.name]) if v in given else v for v in program.variables
     ]
     return dataclasses.replace(program, variables=variables)
 
 
 # ------------------------------------------------------------------ checking
 def gradient_differences(model: Any, point: Mapping[str, Any]) -> tuple[list[str], np.ndarray]:
-    """H by differences of the (generated) gradient, float64, one column per parameter
-    entry: central differences (∇L(p + h e_q) − ∇L(p − h e_q)) / 2h at h = ε^(1/3)·
-    max(1, |p_q|) and h/2, combined by Richardson extrapolation."""
+    """H by differentiating the (generated, first-order) gradient numerically, float64,
+    one column per parameter entry: complex step Im ∇L(p + i h e_q) / h (h = 1e-20) when
+    the model is analytic, else central differences at h = ε^(1/3)·max(1, |p_q|)."""
     from ..api import load
     from .codegen import compiled
-    from .gradcheck import step_for
+    from .gradcheck import is_analytic, step_for
 
     program = load(model)
     unit, labels, flat = _unit_program(program, point)
     unit = _with_constants(unit, flat)
-    code = compiled(unit)
+    analytic = is_analytic(unit)
+    code = compiled(unit, dtype="complex128", analytic=True) if analytic else compiled(unit)
     names = [v.name for v in unit.params]
     data = {v.name: np.asarray([flat[v.name]]) for v in unit.inputs if v.name in flat}
+    base: dict[str, Any] = {k: flat[k] for k in names}
 
-    def grad(params: dict[str, float]) -> np.ndarray:
-        return np.array([float(g) for g in code.function(params, data)[1].values()])
-
-    base = {k: flat[k] for k in names}
-
-    def central(q: str, h: float) -> np.ndarray:
-        up, down = {**base, q: base[q] + h}, {**base, q: base[q] - h}
-        return (grad(up) - grad(down)) / ((base[q] + h) - (base[q] - h))
+    def grad(params: dict[str, Any]) -> np.ndarray:
+        return np.array([complex(g) for g in code.function(params, data)[1].values()])
 
     columns = []
     with np.errstate(all="ignore"):
         for q in names:
+            if analytic:
+                columns.append(grad({**base, q: base[q] + 1e-20j}).imag / 1e-20)
+                continue
             h = step_for(base[q])
-            columns.append((4 * central(q, h / 2) - central(q, h)) / 3)  # Richardson
+            up, down = {**base, q: base[q] + h}, {**base, q: base[q] - h}
+            columns.append((grad(up) - grad(down)).real / ((base[q] + h) - (base[q] - h)))
     return labels, np.array(columns).T
 
 
@@ -231,3 +229,31 @@ def check_hessian(
         threshold,
         nonsmooth,
     )
+
+
+def kinks(program: Program) -> list[str]:
+    """Each non-smooth atom the loss depends on and where its kink is, as code reads:
+    ``relu(W1 @ x) (kink at W1 @ x = 0)``."""
+    from ..symbolic.functions import NON_SMOOTH
+    from ..symbolic.matrix_ops import Elementwise, U
+    from .codegen import kink_arguments
+    from .numpy_printer import numpy_code
+
+    def show(e: sp.Basic) -> str:
+        return numpy_code(e) if program.is_vector else str(e)
+
+    needed = program.needed_by_loss()
+    found: list[str] = []
+    for a in program.assignments:
+        if a.name not in needed:
+            continue
+        for e in sp.preorder_traversal(a.expr):
+            if isinstance(e, Elementwise) and e.fn.expr.has(*NON_SMOOTH):
+                e = e.fn.expr.xreplace({U: e.arg})  # componentwise: a kink per unit
+            elif not isinstance(e, NON_SMOOTH) or e.has(U):
+                continue
+            where = " or ".join(f"{show(k)} = 0" for k in kink_arguments(e))
+            text = f"{show(e)} (kink at {where})" if where else show(e)
+            if text not in found:
+                found.append(text)
+    return found
