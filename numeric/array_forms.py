@@ -38,10 +38,10 @@ ARRAY_FORMS: dict[str, ArrayForm] = {
     e = xp.exp(-xp.abs(z))
     return xp.where(z >= 0, 1 / (1 + e), e / (1 + e))
 ''',
-        analytic='''def sigma(z):
+        analytic="""def sigma(z):
     xp = array_namespace(z)
     return 1 / (1 + xp.exp(-z))
-''',
+""",
     ),
     "sigma_prime": ArrayForm(
         stable='''def sigma_prime(z):
@@ -57,16 +57,16 @@ ARRAY_FORMS: dict[str, ArrayForm] = {
     xp = array_namespace(z)
     return xp.maximum(z, 0.0) + xp.log1p(xp.exp(-xp.abs(z)))
 ''',
-        analytic='''def softplus(z):
+        analytic="""def softplus(z):
     xp = array_namespace(z)
     return xp.log(1 + xp.exp(z))
-''',
+""",
     ),
     "relu": ArrayForm(
-        stable='''def relu(z):
+        stable="""def relu(z):
     xp = array_namespace(z)
     return xp.maximum(z, 0.0)
-'''
+"""
     ),
     "step": ArrayForm(
         stable='''def step(z):
@@ -76,28 +76,28 @@ ARRAY_FORMS: dict[str, ArrayForm] = {
 '''
     ),
     "leaky_relu": ArrayForm(
-        stable='''def leaky_relu(z, a):
+        stable="""def leaky_relu(z, a):
     xp = array_namespace(z)
     return xp.where(z > 0, z, a * z)
-'''
+"""
     ),
     "elu": ArrayForm(
-        stable='''def elu(z, a):
+        stable="""def elu(z, a):
     xp = array_namespace(z)
     return xp.where(z > 0, z, a * xp.expm1(xp.minimum(z, 0.0)))
-'''
+"""
     ),
     "leaky_relu_prime": ArrayForm(
-        stable='''def leaky_relu_prime(z, a):
+        stable="""def leaky_relu_prime(z, a):
     xp = array_namespace(z)
     return xp.where(z > 0, 1.0, a * xp.ones_like(z))
-'''
+"""
     ),
     "elu_prime": ArrayForm(
-        stable='''def elu_prime(z, a):
+        stable="""def elu_prime(z, a):
     xp = array_namespace(z)
     return xp.where(z > 0, 1.0, a * xp.exp(xp.minimum(z, 0.0)))
-'''
+"""
     ),
     "softmax": ArrayForm(
         stable='''def softmax(z):
@@ -106,11 +106,11 @@ ARRAY_FORMS: dict[str, ArrayForm] = {
     e = xp.exp(z - xp.max(z, axis=0, keepdims=True))
     return e / xp.sum(e, axis=0, keepdims=True)
 ''',
-        analytic='''def softmax(z):
+        analytic="""def softmax(z):
     xp = array_namespace(z)
     e = xp.exp(z)
     return e / xp.sum(e, axis=0, keepdims=True)
-''',
+""",
     ),
     "log_softmax": ArrayForm(
         stable='''def log_softmax(z):
@@ -119,10 +119,10 @@ ARRAY_FORMS: dict[str, ArrayForm] = {
     m = z - xp.max(z, axis=0, keepdims=True)
     return m - xp.log(xp.sum(xp.exp(m), axis=0, keepdims=True))
 ''',
-        analytic='''def log_softmax(z):
+        analytic="""def log_softmax(z):
     xp = array_namespace(z)
     return z - xp.log(xp.sum(xp.exp(z), axis=0, keepdims=True))
-''',
+""",
     ),
 }
 

@@ -307,9 +307,7 @@ def _datasets(
     return data, None
 
 
-def _in_dtype(
-    data: dict[str, np.ndarray] | None, dtype: str
-) -> dict[str, np.ndarray] | None:
+def _in_dtype(data: dict[str, np.ndarray] | None, dtype: str) -> dict[str, np.ndarray] | None:
     """Floating-point data in the training dtype, once (integer labels stay integers)."""
     if data is None:
         return None

@@ -47,6 +47,7 @@ from .codegen import (
 
 Code = tuple[str, str]  # (source, state)
 
+
 def _combine(states: list[str], what: str) -> str:
     s = set(states) - {"const"}
     if not s:
@@ -494,7 +495,9 @@ class VectorEmitter:
             code = self._total(s.node, self.n(s.signal), st)
             item = self.p[s.node]
             if self.states.get(item.symbol) == "batch" and st == "const":
-                code = _reshape(f"xp.asarray({code})", "(-1,)") if item.shape else code  # broadcasts
+                code = (
+                    _reshape(f"xp.asarray({code})", "(-1,)") if item.shape else code
+                )  # broadcasts
             else:
                 code = self.rows(s.node, code)
             out.append(f"    signals[{s.node!r}] = {code}")

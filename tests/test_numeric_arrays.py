@@ -96,7 +96,9 @@ def test_torch_tensors_in_torch_tensors_out(model: str) -> None:
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_stable_helpers_in_every_dtype(dtype: Any) -> None:
     """Sigmoid and softplus at |z| far past exp's overflow (89 in float32, 710 in float64)."""
-    program = chainrule.parse("param w\ninput x, t\ny = sigma(w*x)\nL = softplus(w*x) - t*y\nloss L")
+    program = chainrule.parse(
+        "param w\ninput x, t\ny = sigma(w*x)\nL = softplus(w*x) - t*y\nloss L"
+    )
     fn = compiled(program).function
     x = np.array([-1000.0, -100.0, 0.0, 100.0, 1000.0], dtype=dtype)
     with np.errstate(over="raise", invalid="raise", divide="raise"):

@@ -70,7 +70,10 @@ def _sympy_hessian(program: Any, point: dict[str, Any]) -> np.ndarray:
     values.update({v.symbol: sp.sympify(v.value) for v in program.consts})
     hess = sp.hessian(loss, params)
     return np.array(
-        [[float(sp.N(e.xreplace(values).rewrite(sp.exp), 30)) for e in row] for row in hess.tolist()]
+        [
+            [float(sp.N(e.xreplace(values).rewrite(sp.exp), 30)) for e in row]
+            for row in hess.tolist()
+        ]
     )
 
 
@@ -172,7 +175,9 @@ def test_cli_hessian_vector_model_from_file(
     model.write_text(RELU_VECTOR)
     point = tmp_path / "p.json"
     point.write_text(json.dumps({"W1": [[1, 2], [3, -4]], "w2": [1, -1], "x": [1, 0.5], "t": 1}))
-    code, out, err = run_cli(capsys, "hessian", str(model), "--at-file", str(point), "--format", "json")
+    code, out, err = run_cli(
+        capsys, "hessian", str(model), "--at-file", str(point), "--format", "json"
+    )
     assert code == 0 and json.loads(out)["parameters"][1] == "W1[0,1]"
     assert "almost-everywhere" in err
     code, out, _ = run_cli(capsys, "hessian", str(model), "--at-file", str(point))
@@ -184,5 +189,7 @@ def test_cli_hessian_vector_model_from_file(
     ["w=0.5,b=-0.3,x=1.5", "w=0.5,b=-0.3,x=1.5,t=1,q=2", "w=[1,2],b=0,x=1,t=1", "w=abc"],
 )
 def test_cli_hessian_bad_points_exit_2(capsys: pytest.CaptureFixture[str], at: str) -> None:
-    code, out, err = run_cli(capsys, "hessian", "/dev/null/x.chain" if at == "" else "xor", "--at", at)
+    code, out, err = run_cli(
+        capsys, "hessian", "/dev/null/x.chain" if at == "" else "xor", "--at", at
+    )
     assert code == 2 and "Traceback" not in err and err.strip()
