@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 
 import sympy as sp
 
-from ..symbolic.functions import NON_SMOOTH
+from ..symbolic.functions import NON_SMOOTH, sigma, sigma_prime
 from ..symbolic.program import Program
 from .differentiate import local_derivative
 from .records import BackpropDerivation
@@ -97,6 +97,55 @@ class SecondOrderDerivation:
     def smooth(self) -> bool:
         return not self.almost_everywhere
 
+    def closed_form(self, p: str, q: str) -> sp.Basic:
+        """H_pq per example in forward values only, simplified: error signals substituted
+        (seed L̄ = 1), σ'(z) written as y(1 − y) where y = σ(z), then cancelled and
+        factored, and y shown as σ(z) again — the form a lecture writes."""
+        program = self.program
+        signals = self.backprop.expanded_signals()
+        subs = {s.signal: signals[s.node] for s in self.backprop.steps}
+        seed = next(s.signal for s in self.backprop.steps if s.role == "loss")
+        entry = self.hessian_entry(p, q).xreplace(subs).xreplace({seed: 1})
+        sig = {a.expr.args[0]: a.symbol for a in program.assignments if isinstance(a.expr, sigma)}
+        entry = entry.replace(
+            sigma_prime, lambda u: sig[u] * (1 - sig[u]) if u in sig else sigma_prime(u)
+        )
+        entry = entry.replace(sigma, lambda u: sig.get(u, sigma(u)))
+        entry = _tidy_sign(sp.factor(sp.cancel(sp.together(entry))))
+        return entry.xreplace({y: sigma(u) for u, y in sig.items()})
+
+    def rank_one(self) -> tuple[sp.Basic, dict[str, sp.Basic]] | None:
+        """(c, a) when every example's Hessian is c·a aᵀ (logistic regression:
+        σ(z)(1 − σ(z)) x xᵀ with a = (x, 1)), else None. Found from a parameter q0 whose
+        a_q0 = 1 (H_q0q0 = c): a_p = H_pq0 / c, then H_pq = c a_p a_q is checked."""
+        names = list(self.directions)
+        if len(names) > 12:
+            return None
+        h = {(p, q): self.closed_form(p, q) for p in names for q in names}
+        found = []
+        for q0 in names:
+            c = h[q0, q0]
+            if c == 0:
+                continue
+            a = {p: _tidy_sign(sp.factor(sp.cancel(h[p, q0] / c))) for p in names}
+            if all(sp.cancel(h[p, q] - c * a[p] * a[q]) == 0 for p in names for q in names):
+                found.append((c, a))
+        polynomial = [f for f in found if all(sp.denom(v) == 1 for v in f[1].values())]
+        return (polynomial or found or [None])[0]
+
+
+def _tidy_sign(expr: sp.Basic) -> sp.Basic:
+    """−x (σ − 1) σ → x σ (1 − σ): a leading minus absorbed into a difference factor."""
+    if not isinstance(expr, sp.Mul):
+        return expr
+    coeff, factors = expr.as_coeff_mul()
+    if coeff >= 0:
+        return expr
+    for i, f in enumerate(factors):
+        if isinstance(f, sp.Add):
+            return sp.Mul(-coeff, *factors[:i], -f, *factors[i + 1 :])
+    return expr
+
 
 def second_order(model: object) -> SecondOrderDerivation:
     """Differentiate the backprop program of a scalar (unit-form) model in forward mode."""
@@ -136,7 +185,18 @@ def tangent_steps(lines: list[Line], directions: dict[sp.Basic, Tangent]) -> lis
     steps: list[TangentStep] = []
     for of, expr, kind, node in lines:
         _add(steps, known, of, expr, kind, node)
-    return steps
+    return _needed_by_gradients(steps)
+
+
+def _needed_by_gradients(steps: list[TangentStep]) -> list[TangentStep]:
+    """Drop tangents no gradient tangent reads (e.g. L̇, the loss's own tangent)."""
+    used: set[sp.Basic] = set()
+    kept = []
+    for s in reversed(steps):
+        if s.kind == "gradient" or s.tangent in used:
+            kept.append(s)
+            used |= s.expression.free_symbols
+    return kept[::-1]
 
 
 def _add(

@@ -110,6 +110,25 @@ def pretty_name(name: str, vector: bool = False, bar: bool = False, latex: bool 
     return out
 
 
+def dotted_name(name: str, vector: bool = False, latex: bool = False) -> str:
+    """The tangent of a value in forward mode, a dot above its name: ``z_dot`` → ż,
+    ``z1_bar_dot`` → z̄̇₁ (the tangent of the error signal z̄₁).
+
+    >>> dotted_name("z1_bar_dot"), dotted_name("w_dot", latex=True)
+    ('z̄̇₁', '\\\\dot{w}')
+    """
+    of = name[: -len("_dot")] if name.endswith("_dot") else name
+    bar = of.endswith("_bar")
+    base = of[: -len("_bar")] if bar else of
+    text = pretty_name(base, vector=vector, bar=bar, latex=latex)
+    if latex:
+        return rf"\dot{{{text}}}"
+    k = 1
+    while k < len(text) and unicodedata.combining(text[k]):
+        k += 1
+    return text[:k] + "\u0307" + text[k:]
+
+
 def _latex_escape(s: str) -> str:
     return s.replace("_", r"\_")
 
@@ -133,6 +152,9 @@ class LectureTextPrinter(StrPrinter):
 
     def _print_MatrixSymbol(self, expr: sp.MatrixSymbol) -> str:
         return pretty_name(str(expr.name), vector=True)
+
+    def _print_Tangent(self, expr: sp.Symbol) -> str:
+        return dotted_name(expr.name, vector=self._settings["vector"])
 
     def _print_ErrorSignalMatrix(self, expr: sp.MatrixSymbol) -> str:
         return pretty_name(str(expr.name)[: -len("_bar")], vector=True, bar=True)
@@ -216,6 +238,9 @@ class LectureLatexPrinter(LatexPrinter):
 
     def _print_MatrixSymbol(self, expr: sp.MatrixSymbol) -> str:
         return pretty_name(str(expr.name), vector=True, latex=True)
+
+    def _print_Tangent(self, expr: sp.Symbol) -> str:
+        return dotted_name(expr.name, vector=self._settings["vector"], latex=True)
 
     def _print_ErrorSignalMatrix(self, expr: sp.MatrixSymbol) -> str:
         return pretty_name(str(expr.name)[: -len("_bar")], vector=True, bar=True, latex=True)

@@ -6,6 +6,7 @@ import argparse
 import sys
 
 from ..symbolic.expand import expand_modes
+from ..symbolic.program import Program
 from .common import add_format_argument, add_model_argument, load_model
 
 HELP = """\
@@ -22,6 +23,7 @@ examples:
   chainrule derive big_mlp.chain --budget 5      # stop the naive route after 5 s
   chainrule derive vector_mlp --notation index   # unit by unit: h̄_i = Σ_k ȳ_k w⁽²⁾_ki
   chainrule derive vector_mlp --notation index --sizes m=3,n=2,k=2
+  chainrule derive logistic_regression --method backprop --order 2   # the Hessian too
 """
 
 
@@ -65,6 +67,14 @@ def register(sub: argparse._SubParsersAction) -> None:
         "--no-cse",
         action="store_true",
         help="skip the common-subexpression count of the naive gradients",
+    )
+    p.add_argument(
+        "--order",
+        type=int,
+        choices=(1, 2),
+        default=1,
+        help="2: also the second order, the backprop program differentiated once more "
+        "(forward-over-reverse, dotted tangents ż, z̄̇) and the Hessian entries",
     )
     p.add_argument(
         "--shapes",
@@ -134,7 +144,10 @@ def run(args: argparse.Namespace) -> int:
     options = {"steps": args.steps, "expand": args.expand, "shapes": args.shapes}
     if args.show_jacobians:
         options["show_jacobians"] = True
-    sys.stdout.write(render_derivation(derivation, args.format, **options))
+    text = render_derivation(derivation, args.format, **options)
+    if args.order == 2:
+        text = _with_second_order(program, text, args.format)
+    sys.stdout.write(text)
     if args.format == "text":
         sys.stdout.write("\n")
     return 0
@@ -156,3 +169,18 @@ def _run_index(program: object, args: argparse.Namespace) -> int:
     else:
         sys.stdout.write(str(view) + "\n")
     return 0
+
+
+def _with_second_order(program: Program, text: str, fmt: str) -> str:
+    """The rendered derivation with the forward-over-reverse section added."""
+    import json
+
+    from ..derive.second_order import second_order
+    from ..reports.second_order import second_order_dict, second_order_text
+
+    d = None if program.is_vector else second_order(program)
+    if fmt == "json":
+        doc = json.loads(text)
+        doc["second_order"] = second_order_dict(d) if d is not None else None
+        return json.dumps(doc, indent=2, ensure_ascii=False) + "\n"
+    return text.rstrip("\n") + "\n" + second_order_text(d, program.is_vector)
