@@ -193,3 +193,48 @@ def test_cli_hessian_bad_points_exit_2(capsys: pytest.CaptureFixture[str], at: s
         capsys, "hessian", "/dev/null/x.chain" if at == "" else "xor", "--at", at
     )
     assert code == 2 and "Traceback" not in err and err.strip()
+
+
+def test_cli_derive_order_2_shows_the_tangent_program_and_the_closed_form(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    code, out, _ = run_cli(
+        capsys, "derive", "logistic_regression", "--method", "backprop", "--order", "2"
+    )
+    assert code == 0
+    section = out.split("Second order")[1]
+    assert "ż = x₁ ẇ₁ + x₂ ẇ₂ + ḃ" in section
+    assert "w̄̇₁ = x₁ z̄̇" in section and "(H v)_w₁" in section
+    assert "∂²L/∂w₁∂w₂ = x₁ x₂ σ(z) (1 − σ(z))" in section
+    assert "H = Σₙ σ(z) (1 − σ(z)) a aᵀ with a = (x₁, x₂, 1)" in section
+    code, out, _ = run_cli(
+        capsys,
+        "derive",
+        "logistic_regression",
+        "--method",
+        "backprop",
+        "--order",
+        "2",
+        "--format",
+        "json",
+    )
+    doc = json.loads(out)["second_order"]
+    assert doc["rank_one"]["a"] == {"w1": "x₁", "w2": "x₂", "b": "1"}
+    assert [t["tangent"] for t in doc["tangents"]][0] == "z_dot"
+
+
+def test_derive_order_2_of_a_relu_model_says_almost_everywhere(
+    capsys: pytest.CaptureFixture[str], tmp_path: Any
+) -> None:
+    model = tmp_path / "r.chain"
+    model.write_text(RELU)
+    code, out, _ = run_cli(capsys, "derive", str(model), "--method", "backprop", "--order", "2")
+    assert code == 0 and "almost-everywhere" in out and "relu" in out.split("Second order")[1]
+
+
+def test_cli_check_grad_order_2(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run_cli(capsys, "check-grad", "xor", "--order", "2", "--points", "1")
+    assert code == 0 and "PASS" in out
+    code, out, _ = run_cli(capsys, "check-grad", "vector_mlp", "--order", "2", "--format", "json")
+    doc = json.loads(out)
+    assert code == 0 and doc["passed"] and doc["max_rel_error"] < 1e-6

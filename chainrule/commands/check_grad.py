@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import warnings
+from typing import Any
 
 from .common import add_format_argument, add_model_argument, load_model, print_json
 
@@ -20,6 +21,7 @@ Exit status: 0 pass, 1 fail, 2 bad input.
 examples:
   chainrule check-grad xor
   chainrule check-grad model.chain --points 5 --method central --format json
+  chainrule check-grad xor --order 2          # the Hessian instead of the gradient
 """
 
 
@@ -56,6 +58,14 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--no-signals", action="store_true", help="skip the per-node error-signal checks"
     )
+    p.add_argument(
+        "--order",
+        type=int,
+        choices=(1, 2),
+        default=1,
+        help="2: check the Hessian (forward-over-reverse) against numerical derivatives "
+        "of the gradient instead, one example per point",
+    )
     add_format_argument(p)
     p.set_defaults(run=run)
 
@@ -67,6 +77,8 @@ def run(args: argparse.Namespace) -> int:
     if args.points < 1 or args.batch < 1:
         raise ChainruleError("--points and --batch must be at least 1")
     program = load_model(args.model)
+    if args.order == 2:
+        return _run_order_2(program, args)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         report = gradcheck(
@@ -94,4 +106,35 @@ def run(args: argparse.Namespace) -> int:
         print(report.summary())
         for w in report.warnings:
             print(f"warning: {w}")
+    return 0 if report.passed else 1
+
+
+def _run_order_2(program: Any, args: argparse.Namespace) -> int:
+    """Every Hessian entry against the gradient differentiated numerically."""
+    from ..numeric.hessian import check_hessian
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        report = check_hessian(
+            program, points=args.points, seed=args.seed, threshold=args.threshold, worst=args.worst
+        )
+    if args.format == "json":
+        print_json(report.to_dict())
+        return 0 if report.passed else 1
+    print(f"Hessian check: {report.model}")
+    print(
+        "(forward-over-reverse against the gradient differentiated numerically: "
+        "complex step when analytic, else central differences)"
+    )
+    print(f"{'row':<12} {'column':<12} {'hessian':>12} {'numerical':>12} {'rel. error':>10}")
+    for r, c, a, b, e in report.worst:
+        print(f"{r:<12} {c:<12} {a:>12.6g} {b:>12.6g} {e:>10.2e}")
+    print()
+    verdict = "PASS" if report.passed else "FAIL"
+    print(
+        f"{verdict}: max relative error {report.max_rel_error:.2e}, max asymmetry "
+        f"{report.max_asymmetry:.2e} (threshold {report.threshold:g}) over {report.points} points"
+    )
+    for k in report.almost_everywhere:
+        print(f"note: non-smooth {k}: the almost-everywhere Hessian is checked")
     return 0 if report.passed else 1
