@@ -33,6 +33,7 @@ class ReportOptions:
     train: dict[str, Any] | None = None  # training options (``data``, ``epochs``, ``lr``…)
     history: dict[str, Any] | None = None  # a finished training history to show instead
     math_limit: int = 3000  # longer LaTeX is elided with its op count
+    order: int = 1  # 2: the second order (forward-over-reverse) in the backprop section
 
 
 @dataclass
@@ -117,6 +118,17 @@ class BackpropSection:
     steps: list[BackpropStepView]
     gradients: list[Equation]  # p̄ for every parameter
     seconds: float
+    second_order: SecondOrderView | None = None
+
+
+@dataclass
+class SecondOrderView:
+    """Forward-over-reverse: tangent lines, closed-form Hessian entries (LaTeX)."""
+
+    tangents: list[str]
+    entries: list[str]
+    rank_one: str = ""
+    note: str = ""
 
 
 @dataclass

@@ -33,6 +33,7 @@ from .data import (
     NaiveStepView,
     ReportData,
     ReportOptions,
+    SecondOrderView,
 )
 from .formats import FORMATS, render_template
 from .notation import derivative_symbol, pretty_name, to_latex
@@ -284,6 +285,16 @@ def backprop_section(ctx: _Ctx, derivation: Derivation) -> BackpropSection | Non
     return BackpropSection(steps, grads, bp.seconds)
 
 
+def second_order_view(derivation: Derivation) -> SecondOrderView | None:
+    """The backprop program differentiated once more (scalar programs)."""
+    from ..derive.second_order import second_order
+    from .second_order import second_order_latex
+
+    if derivation.backprop is None or derivation.program.is_vector:
+        return None
+    return SecondOrderView(**second_order_latex(second_order(derivation.backprop)))
+
+
 # -------------------------------------------------------------- cost section
 def _ratio(r: float | None) -> str:
     return "—" if r is None else f"{r:.2f}×"
@@ -367,6 +378,8 @@ def build_report(model: Any, options: ReportOptions | None = None, **kw: Any) ->
     if options.naive:
         data.naive = naive_section(ctx, derivation, options)
     data.backprop = backprop_section(ctx, derivation)
+    if options.order == 2 and data.backprop is not None:
+        data.backprop.second_order = second_order_view(derivation)
     data.costs = cost_section(derivation)
     if options.checks:
         from .checks import checks_section

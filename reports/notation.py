@@ -122,7 +122,8 @@ def dotted_name(name: str, vector: bool = False, latex: bool = False) -> str:
     base = of[: -len("_bar")] if bar else of
     text = pretty_name(base, vector=vector, bar=bar, latex=latex)
     if latex:
-        return rf"\dot{{{text}}}"
+        cut = min((i for i in (text.find("_{"), text.find("^{")) if i > 0), default=len(text))
+        return rf"\dot{{{text[:cut]}}}{text[cut:]}"
     k = 1
     while k < len(text) and unicodedata.combining(text[k]):
         k += 1

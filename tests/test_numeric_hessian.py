@@ -238,3 +238,19 @@ def test_cli_check_grad_order_2(capsys: pytest.CaptureFixture[str]) -> None:
     code, out, _ = run_cli(capsys, "check-grad", "vector_mlp", "--order", "2", "--format", "json")
     doc = json.loads(out)
     assert code == 0 and doc["passed"] and doc["max_rel_error"] < 1e-6
+
+
+@pytest.mark.parametrize("fmt", ["md", "html", "tex"])
+def test_report_of_the_shipped_logistic_model_has_the_closed_form_hessian(fmt: str) -> None:
+    from chainrule.reports.document import build_report, render_report
+
+    data = build_report("logistic_regression", naive=False, checks=False, code=False, order=2)
+    text = render_report(data, fmt)
+    assert "Second order: forward-over-reverse" in text
+    so = data.backprop.second_order if data.backprop else None
+    assert so is not None
+    assert r"H = \sum_n \sigma\left(z\right) \left(1 - \sigma\left(z\right)\right)" in so.rank_one
+    assert r"a = (x_{1}, x_{2}, 1)" in so.rank_one
+    assert r"\dot{\bar{w}}_{1} = x_{1} \dot{\bar{z}}" in so.tangents
+    if fmt != "html":  # HTML carries MathML, not the LaTeX source
+        assert r"\dot{z}" in text

@@ -93,7 +93,7 @@ def run(args: argparse.Namespace) -> int:
         for name in names:
             file = f"{name}.html"
             try:
-                data = build_report(name, ReportOptions(naive_budget=args.budget))
+                data = build_report(name, ReportOptions(naive_budget=args.budget, order=2))
                 (out / file).write_text(render_report(data, "html"), encoding="utf-8")
                 entries.append((file, data.title, _summary(data), ""))
             except Exception as exc:  # noqa: BLE001 - one bad example must not stop the gallery

@@ -66,6 +66,13 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--seed", type=int, default=0, help="seed of the check points and training")
     add_notation_arguments(p)
+    p.add_argument(
+        "--order",
+        type=int,
+        choices=(1, 2),
+        default=1,
+        help="2: add the second order (forward-over-reverse, Hessian entries) to section 4",
+    )
     t = p.add_argument_group("training (section 8)")
     t.add_argument(
         "--train",
@@ -131,6 +138,7 @@ def report_options(args: argparse.Namespace) -> Any:
         seed=args.seed,
         train=train,
         history=_history(args.history) if args.history else None,
+        order=args.order,
     )
 
 
