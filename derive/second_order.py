@@ -18,7 +18,7 @@ derivative: relu'' = step' = 0 away from the kink; there the Hessian does not ex
 >>> import chainrule
 >>> d = second_order(chainrule.load("logistic_least_squares"))
 >>> [str(s.tangent) for s in d.steps][:3]
-['z_dot', 'y_dot', 'L_dot']
+['z_dot', 'y_dot', 'y_bar_dot']
 >>> str(d.hvp("b"))
 'z_bar_dot'
 """

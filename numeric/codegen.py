@@ -77,8 +77,6 @@ RESERVED = (
             "loss_and_grad",
             "forward",
             "hvp",
-            "Hv",
-            "v",
             "delta",
             "signals",
             "probes",
@@ -143,12 +141,14 @@ def python_name(name: str, taken: Iterable[str] = ()) -> str:
     return out
 
 
-def name_table(symbols: Iterable[sp.Basic]) -> dict[sp.Basic, str]:
-    """Symbol → unique safe identifier (program order kept)."""
+def name_table(symbols: Iterable[sp.Basic], reserved: Iterable[str] = ()) -> dict[sp.Basic, str]:
+    """Symbol → unique safe identifier (program order kept), avoiding ``reserved``."""
     table: dict[sp.Basic, str] = {}
+    taken = set(reserved)
     for s in symbols:
         if s not in table:
-            table[s] = python_name(str(s.name), table.values())  # type: ignore[attr-defined]
+            table[s] = python_name(str(s.name), taken)  # type: ignore[attr-defined]
+            taken.add(table[s])
     return table
 
 
@@ -174,6 +174,9 @@ class CodePrinter(NumPyPrinter):
             return self.names[expr]
         except KeyError:
             raise CodegenError(f"no value for '{expr}' in generated code") from None
+
+    def _print_MatrixSymbol(self, expr: sp.Basic) -> str:
+        return self.names.get(expr, str(expr.name))  # type: ignore[attr-defined]
 
     def _print_Function(self, expr: sp.Basic) -> str:
         name = type(expr).__name__
@@ -340,7 +343,7 @@ class ScalarEmitter:
         symbols += [a.symbol for a in self.p.assignments]
         symbols += [s.signal for s in derivation.steps]
         symbols += [tangent(str(s)) for s in symbols if not isinstance(s, Tangent)]
-        self.names = name_table(symbols)
+        self.names = name_table(symbols, reserved=("v", "Hv"))  # hvp's own names
         self.printer = CodePrinter(self.names)
         self.fwd_exprs: list[tuple[sp.Basic, sp.Basic, str, str]] = []  # for the tangents
         self.signal_exprs: dict[sp.Basic, sp.Basic] = {}
