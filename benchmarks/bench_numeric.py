@@ -5,10 +5,14 @@ the time of one gradient evaluation (forward + backward):
 
 * 784-256-10 MLP (sigmoid hidden, softmax–cross-entropy), batch 128, float32/float64;
 * the 2-2-1 XOR net (unit form), batch 4 (overhead-bound);
-* digits 64-32-10 training to a fixed epoch count (time and test accuracy).
+* digits 64-32-10 training to a fixed epoch count (time and test accuracy);
+* ``hvp`` (forward-over-reverse) against two gradient calls;
+* the same generated module fed PyTorch tensors (CPU, and the GPU when there is one).
 
-Targets (issue 4): generated code within 1.1× of hand-written NumPy, at least as fast
-as PyTorch CPU, same digits accuracy as the PyTorch reference within one point.
+The generated module computes in its inputs' dtype: float32 arrays in, float32 work.
+Targets (issues 4 and 15): generated code within 1.1× of hand-written NumPy in float32
+and float64, at least as fast as PyTorch CPU, same digits accuracy as the PyTorch
+reference within one point; hvp at about the cost of two gradients.
 """
 
 from __future__ import annotations
@@ -108,7 +112,7 @@ def bench_mlp(torch, quick: bool) -> None:  # noqa: ANN001
     print("784-256-10 MLP, batch 128: one gradient (forward + backward)")
     print(
         f"{'dtype':<8} {'generated':>11} {'hand NumPy':>11} {'PyTorch':>11} "
-        f"{'gen/hand':>9} {'gen/torch':>9}"
+        f"{'gen/hand':>9} {'gen/torch':>9} {'gen on torch':>13}"
     )
     for dtype in ("float32", "float64"):
         p = {
@@ -120,18 +124,24 @@ def bench_mlp(torch, quick: bool) -> None:  # noqa: ANN001
         p = {k: v.astype(dtype) for k, v in p.items()}
         X = rng.random((128, 784)).astype(dtype)
         T = np.eye(10, dtype=dtype)[rng.integers(0, 10, 128)]
-        fn = compiled(prog, dtype=dtype).function
+        fn = compiled(prog).function  # follows its inputs: float32 in, float32 work
         data = {"x": X, "t": T}
         lg, gg = fn(p, data)
         lh, gh = hand_mlp(p, X, T)
+        assert gg["W1"].dtype == np.dtype(dtype), "generated code changed the dtype"
         assert np.allclose(gg["W1"], gh["W1"], rtol=1e-3, atol=1e-6), "generated != hand"
         n = 20 if quick else 100
         tg = best(lambda: fn(p, data), n)  # noqa: B023
         th = best(lambda: hand_mlp(p, X, T), n)  # noqa: B023
         tt = best(torch_mlp(torch, p, X, T), n) if torch else float("nan")
+        to = float("nan")
+        if torch:  # the same generated module, fed torch tensors
+            tparams = {k: torch.from_numpy(v) for k, v in p.items()}
+            tdata = {k: torch.from_numpy(v) for k, v in data.items()}
+            to = best(lambda: fn(tparams, tdata), n)  # noqa: B023
         print(
             f"{dtype:<8} {tg * 1e3:>9.3f}ms {th * 1e3:>9.3f}ms {tt * 1e3:>9.3f}ms "
-            f"{tg / th:>9.2f} {tg / tt:>9.2f}"
+            f"{tg / th:>9.2f} {tg / tt:>9.2f} {to * 1e3:>11.3f}ms"
         )
 
 
@@ -226,6 +236,64 @@ def bench_digits(torch, quick: bool) -> None:  # noqa: ANN001
     print(line)
 
 
+def bench_hvp(quick: bool) -> None:
+    """H v by the generated hvp against two gradient calls (scalar programs)."""
+    rng = np.random.default_rng(0)
+    print("\nhvp (forward-over-reverse) vs two gradient calls, batch 128, float64")
+    print(f"{'model':<24} {'gradient':>10} {'hvp':>10} {'hvp / 2 gradients':>18}")
+    for name in ("xor", "mlp_2_2_2", "softmax_regression", "logistic_regression"):
+        prog = chainrule.load(name)
+        code = compiled(prog)
+        p = {v.name: np.float64(rng.normal(0, 0.5)) for v in prog.params}
+        d = {v.name: rng.normal(size=128) for v in prog.inputs}
+        v = {k: np.float64(rng.normal()) for k in p}
+        n = 500 if quick else 3000
+        tg = best(lambda: code.function(p, d), n)  # noqa: B023
+        th = best(lambda: code.hvp(p, d, v), n)  # noqa: B023
+        print(f"{name:<24} {tg * 1e6:>8.1f}µs {th * 1e6:>8.1f}µs {th / (2 * tg):>18.2f}")
+
+
+def bench_gpu(torch, quick: bool) -> None:  # noqa: ANN001
+    """The same generated module on a GPU (PyTorch CUDA or CuPy), when there is one."""
+    xp, to_device = None, None
+    if torch is not None and torch.cuda.is_available():
+        xp, to_device = "torch cuda", lambda a: torch.from_numpy(a).cuda()
+    else:
+        try:
+            import cupy
+
+            if cupy.cuda.runtime.getDeviceCount() > 0:
+                xp, to_device = "cupy", cupy.asarray
+        except Exception:  # noqa: BLE001 - no CuPy, no driver, no device
+            pass
+    if xp is None:
+        print("\nGPU: none (no CUDA device with PyTorch or CuPy): skipped")
+        return
+    prog = chainrule.parse(MLP)
+    fn = compiled(prog).function
+    rng = np.random.default_rng(0)
+    print(f"\n784-256-10 MLP, batch 128, the same generated module on the GPU ({xp})")
+    for dtype in ("float32", "float64"):
+        p = {
+            "W1": rng.normal(0, 0.05, (256, 784)).astype(dtype),
+            "b1": np.zeros(256, dtype),
+            "W2": rng.normal(0, 0.1, (10, 256)).astype(dtype),
+            "b2": np.zeros(10, dtype),
+        }
+        data = {
+            "x": rng.random((128, 784)).astype(dtype),
+            "t": np.eye(10, dtype=dtype)[rng.integers(0, 10, 128)],
+        }
+        gp = {k: to_device(v) for k, v in p.items()}
+        gd = {k: to_device(v) for k, v in data.items()}
+
+        def call() -> None:
+            fn(gp, gd)[0].item()  # noqa: B023 - .item() waits for the device
+
+        tg = best(call, 20 if quick else 200)
+        print(f"{dtype:<8} {tg * 1e3:>9.3f}ms per gradient (device-synchronized)")
+
+
 def main(argv: list[str]) -> None:
     quick = "--quick" in argv
     torch = torch_or_none()
@@ -233,6 +301,8 @@ def main(argv: list[str]) -> None:
         print("(PyTorch not installed: its columns show nan)\n")
     bench_mlp(torch, quick)
     bench_xor(torch, quick)
+    bench_hvp(quick)
+    bench_gpu(torch, quick)
     bench_digits(torch, quick)
 
 

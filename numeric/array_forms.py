@@ -36,7 +36,8 @@ ARRAY_FORMS: dict[str, ArrayForm] = {
     """Logistic sigmoid 1/(1 + e^-z), from e^-|z| <= 1: no overflow in any dtype."""
     xp = array_namespace(z)
     e = xp.exp(-xp.abs(z))
-    return xp.where(z >= 0, 1 / (1 + e), e / (1 + e))
+    s = 1 / (1 + e)
+    return xp.where(z >= 0, s, e * s)
 ''',
         analytic="""def sigma(z):
     xp = array_namespace(z)
@@ -131,9 +132,13 @@ NAMESPACE_AND_DTYPE = '''def namespace_and_dtype(*groups):
     """The inputs' array library (NumPy for plain numbers and lists) and the type to
     compute in: the result type of the floating-point inputs (float64 if none)."""
     arrays = [v for group in groups for v in group.values() if hasattr(v, "dtype")]
-    xp = array_namespace(*arrays) if arrays else array_namespace(np.zeros(0))
+    numpy_only = all(isinstance(a, (np.ndarray, np.generic)) for a in arrays)
+    if numpy_only and hasattr(np, "isdtype"):
+        xp = np  # NumPy 2 is itself an array-API namespace
+    else:
+        xp = array_namespace(*(arrays or [np.zeros(0)]))
     kinds = ("real floating", "complex floating")
-    floats = [a.dtype for a in arrays if xp.isdtype(a.dtype, kinds)]
+    floats = [d for d in {a.dtype for a in arrays} if xp.isdtype(d, kinds)]
     return xp, (xp.result_type(*floats) if floats else xp.float64)
 '''
 

@@ -734,6 +734,12 @@ _ALLOWED_NAMES = (
             "arrays",
             "kinds",
             "floats",
+            "numpy_only",
+            "isinstance",
+            "all",
+            "ndarray",
+            "generic",
+            "d",
             "hasattr",
             "asin",
             "acos",
@@ -856,6 +862,7 @@ def audit_source(source: str, identifiers: Iterable[str], strings: Iterable[str]
         '"dtype"',
         '"real floating"',
         '"complex floating"',
+        '"isdtype"',
     }
     tokens = tokenize.generate_tokens(io.StringIO(source).readline)
     first_string = True
