@@ -49,6 +49,7 @@ from ..symbolic.functions import sigma, sigma_prime, softplus
 from ..symbolic.program import Assignment, Program
 from .array_forms import ARRAY_FORMS, NAMESPACE_AND_DTYPE, helper_source, with_needs
 from .functions import NUMPY_FUNCTIONS
+from .softmax_shift import SoftmaxShift, softmax_shifts
 
 _IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
 
@@ -345,6 +346,14 @@ class ScalarEmitter:
         symbols += [tangent(str(s)) for s in symbols if not isinstance(s, Tangent)]
         self.names = name_table(symbols, reserved=("v", "Hv"))  # hvp's own names
         self.printer = CodePrinter(self.names)
+        self.shifts = (
+            []
+            if analytic or instrument
+            else softmax_shifts(derivation, {str(x.name) for x in symbols})  # type: ignore[attr-defined]
+        )
+        for sh in self.shifts:
+            self.names[sh.shift] = python_name(sh.shift.name, self.names.values())
+        self.shift_map = {k: v for sh in self.shifts for k, v in sh.replacements.items()}
         self.fwd_exprs: list[tuple[sp.Basic, sp.Basic, str, str]] = []  # for the tangents
         self.signal_exprs: dict[sp.Basic, sp.Basic] = {}
         self.all_backward: list[_Line] = []
@@ -353,6 +362,8 @@ class ScalarEmitter:
 
     # -- helpers
     def pr(self, expr: sp.Basic) -> str:
+        if self.shift_map:
+            expr = expr.xreplace(self.shift_map)  # exp(z_k) → exp(z_k − S_max)
         return self.printer.doprint(expr)
 
     def is_batched(self, expr: sp.Basic) -> bool:
@@ -390,6 +401,9 @@ class ScalarEmitter:
             expr = a.expr if plain else stable_logs(a.expr, sig_arg)
             if self.is_batched(a.expr):
                 self.batched.add(a.symbol)
+            for sh in self.shifts:
+                if sh.node == a.symbol:
+                    out.append(self.shift_line(sh))
             self.forward_of.setdefault(a.expr, a.symbol)
             self.fwd_exprs.append((a.symbol, expr, "forward", a.name))
             out.append(
@@ -401,6 +415,20 @@ class ScalarEmitter:
                 )
             )
         return out
+
+    def true_value(self, sym: sp.Basic) -> str:
+        """A node's value as the model defines it (a shifted softmax sum scaled back)."""
+        for sh in self.shifts:
+            if sh.node == sym:
+                return f"{self.n(sym)} * xp.exp({self.n(sh.shift)})"
+        return self.n(sym)
+
+    def shift_line(self, sh: SoftmaxShift) -> _Line:
+        """S_max = max(z1, z2, …): the softmax exponents are shifted by it."""
+        if any(self.is_batched(u) for u in sh.arguments):
+            self.batched.add(sh.shift)
+        code = self.printer.doprint(sp.Max(*sh.arguments, evaluate=False))
+        return _Line(self.n(sh.shift), code, "softmax: exponents shifted by their max")
 
     def backward_lines(self) -> tuple[list[_Line], dict[str, str]]:
         """Error-signal lines and param → gradient code."""
@@ -487,7 +515,7 @@ class ScalarEmitter:
             *(ln.render() for ln in fwd),
             "    return {"
             + ", ".join(
-                f"{a.name!r}: {self.n(a.symbol)}"
+                f"{a.name!r}: {self.true_value(a.symbol)}"
                 for a in self.p.assignments
                 if a.name in self.needed
             )

@@ -132,3 +132,29 @@ def test_train_float32_end_to_end() -> None:
     assert seen and set(seen) == {np.dtype(np.float32)}
     assert all(v.dtype == np.float32 for v in r.params.values())
     assert r.history["epochs"][-1]["accuracy"] == 1.0
+
+
+@pytest.mark.parametrize("dtype, big", [(np.float64, 800.0), (np.float32, 120.0)])
+def test_unit_form_softmax_is_stable_in_every_dtype(dtype: Any, big: float) -> None:
+    """exp(z_k)/S past exp's overflow: generated code shifts the exponents by their max."""
+    code = compiled("softmax_regression")
+    assert "S_max = xp.maximum(xp.maximum(z1, z2), z3)" in code.source
+    params = {k: np.asarray(0.0, dtype) for k in code.params}
+    for k, b in zip(("b1", "b2", "b3"), (big, big - 1, big - 2), strict=True):
+        params[k] = np.asarray(b, dtype)  # z = (big, big - 1, big - 2) for x = 0
+    zero = np.zeros(2, dtype)
+    data = {"x1": zero, "x2": zero, "t1": np.array([1.0, 0.0], dtype)}
+    data |= {"t2": np.array([0.0, 1.0], dtype), "t3": zero}
+    with np.errstate(over="raise", invalid="raise", divide="raise"):
+        loss, grads = code.function(params, data)
+    y = np.exp([0.0, -1.0, -2.0]) / np.exp([0.0, -1.0, -2.0]).sum()
+    assert loss.dtype == dtype
+    np.testing.assert_allclose(loss, -(np.log(y[0]) + np.log(y[1])) / 2, rtol=1e-5)
+    # ∂L/∂b_k = mean over the examples of y_k − t_k
+    expected = [y[0] - 0.5, y[1] - 0.5, y[2]]
+    got = [grads[k] for k in ("b1", "b2", "b3")]
+    np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-7)
+    # forward() reports the model's own S = Σ exp(z_k)
+    small = {**params, "b1": np.asarray(1.0, dtype), "b2": np.asarray(0.0, dtype)}
+    small["b3"] = np.asarray(0.0, dtype)
+    np.testing.assert_allclose(code.forward(small, data)["S"], np.exp(1.0) + 2, rtol=1e-6)
