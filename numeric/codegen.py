@@ -44,10 +44,10 @@ from sympy.printing.numpy import NumPyPrinter
 
 from ..derive.records import BackpropDerivation
 from ..derive.second_order import Tangent, tangent, tangent_steps
+from ..ops import REGISTRY
 from ..symbolic.errors import ChainruleError
 from ..symbolic.functions import sigma, sigma_prime, softplus
 from ..symbolic.program import Assignment, Program
-from .array_forms import ARRAY_FORMS, NAMESPACE_AND_DTYPE, helper_source, with_needs
 from .functions import NUMPY_FUNCTIONS
 from .softmax_shift import SoftmaxShift, softmax_shifts
 
@@ -114,13 +114,47 @@ class CodegenError(ChainruleError):
 
 
 # ----------------------------------------------------------------------- helpers
-#: Helper source by name (views of the one table, :data:`array_forms.ARRAY_FORMS`):
-#: ``stable`` versions never overflow; ``analytic`` ones are holomorphic (complex step).
-HELPERS_STABLE: dict[str, str] = {k: helper_source(k) for k in ARRAY_FORMS}
-HELPERS_ANALYTIC: dict[str, str] = {k: helper_source(k, analytic=True) for k in ARRAY_FORMS}
+#: Helper source by name, from the operator registry (each entry's ``numpy_source``, the
+#: array-API form): ``stable`` versions never overflow; ``analytic`` ones are holomorphic
+#: (for complex-step checks).
+HELPERS_STABLE: dict[str, str] = {
+    op.numpy_call: op.numpy_source for op in REGISTRY if op.numpy_source
+}
+HELPERS_ANALYTIC: dict[str, str] = {
+    op.numpy_call: op.numpy_source_analytic or op.numpy_source for op in REGISTRY if op.numpy_source
+}
 
 #: Helpers that call other helpers.
-HELPER_NEEDS = {k: f.needs for k, f in ARRAY_FORMS.items() if f.needs}
+HELPER_NEEDS = {op.numpy_call: op.needs for op in REGISTRY if op.numpy_source and op.needs}
+
+#: The first helper of every generated module: the inputs' array library and dtype.
+NAMESPACE_AND_DTYPE = '''def namespace_and_dtype(*groups):
+    """The inputs' array library (NumPy for plain numbers and lists) and the type to
+    compute in: the result type of the floating-point inputs (float64 if none)."""
+    arrays = [v for group in groups for v in group.values() if hasattr(v, "dtype")]
+    numpy_only = all(isinstance(a, (np.ndarray, np.generic)) for a in arrays)
+    if numpy_only and hasattr(np, "isdtype"):
+        xp = np  # NumPy 2 is itself an array-API namespace
+    else:
+        xp = array_namespace(*(arrays or [np.zeros(0)]))
+    kinds = ("real floating", "complex floating")
+    floats = [d for d in {a.dtype for a in arrays} if xp.isdtype(d, kinds)]
+    return xp, (xp.result_type(*floats) if floats else xp.float64)
+'''
+
+
+def helper_source(name: str, analytic: bool = False) -> str:
+    """The generated source of one helper (``analytic``: the holomorphic form)."""
+    return (HELPERS_ANALYTIC if analytic else HELPERS_STABLE)[name]
+
+
+def with_needs(names: set[str]) -> set[str]:
+    """The helpers ``names`` call, themselves included."""
+    out = set(names)
+    for name in names:
+        out |= set(HELPER_NEEDS.get(name, ()))
+    return out
+
 
 #: NumPy names whose array-API spelling differs.
 _ARRAY_API_NAMES = {"arcsin": "asin", "arccos": "acos", "arctan": "atan", "power": "pow"}

@@ -315,13 +315,15 @@ def scalar_entries() -> list[Op]:
            expand=lambda z: 1 / (1 + sp.exp(-z)),
            numpy=_np_sigma, numpy_call="sigma",
            numpy_source='''def sigma(z):
-    """Logistic sigmoid 1/(1 + e^-z). For z far below 0, e^-z overflows to inf and
-    1/(1 + inf) is exactly the limit 0: the value is right, only the warning is muted."""
-    with np.errstate(over="ignore"):
-        return 1 / (1 + np.exp(-z))
+    """Logistic sigmoid 1/(1 + e^-z), from e^-|z| <= 1: no overflow in any dtype."""
+    xp = array_namespace(z)
+    e = xp.exp(-xp.abs(z))
+    s = 1 / (1 + e)
+    return xp.where(z >= 0, s, e * s)
 ''',
            numpy_source_analytic="""def sigma(z):
-    return 1 / (1 + np.exp(-z))
+    xp = array_namespace(z)
+    return 1 / (1 + xp.exp(-z))
 """,
            unicode="σ", latex=r"\sigma", mathml="σ"),
         Op("sigma_prime", sigma_prime, doc="σ'(z) = σ(z)(1 − σ(z))", in_language=False,
@@ -346,7 +348,8 @@ def scalar_entries() -> list[Op]:
            expand=lambda z: sp.Max(0, z),
            numpy=lambda z: np.maximum(z, 0.0), numpy_call="relu",
            numpy_source="""def relu(z):
-    return np.maximum(z, 0)
+    xp = array_namespace(z)
+    return xp.maximum(z, 0.0)
 """,
            unicode="ReLU", latex=r"\operatorname{ReLU}", mathml="ReLU"),
         Op("step", step, doc="threshold: 1 if z > 0 else 0",
@@ -355,7 +358,8 @@ def scalar_entries() -> list[Op]:
            numpy=_np_step, numpy_call="step",
            numpy_source='''def step(z):
     """Hard threshold; step(0) = 0, the convention relu'(0) = 0."""
-    return (z > 0).astype(np.result_type(z, DTYPE))
+    xp = array_namespace(z)
+    return xp.astype(z > 0, z.dtype)
 ''',
            unicode="step", latex=r"\operatorname{step}", mathml="step"),
         Op("softplus", softplus, doc="soft ReLU log(1 + e^z)",
@@ -363,11 +367,13 @@ def scalar_entries() -> list[Op]:
            expand=lambda z: sp.log(1 + sp.exp(z)),
            numpy=lambda z: np.logaddexp(0.0, z), numpy_call="softplus",
            numpy_source='''def softplus(z):
-    """log(1 + e^z) without overflow."""
-    return np.logaddexp(0, z)
+    """log(1 + e^z) = max(z, 0) + log(1 + e^-|z|): no overflow in any dtype."""
+    xp = array_namespace(z)
+    return xp.maximum(z, 0.0) + xp.log1p(xp.exp(-xp.abs(z)))
 ''',
            numpy_source_analytic="""def softplus(z):
-    return np.log(1 + np.exp(z))
+    xp = array_namespace(z)
+    return xp.log(1 + xp.exp(z))
 """,
            unicode="softplus", latex=r"\operatorname{softplus}", mathml="softplus"),
         Op("leaky_relu", leaky_relu, doc="z if z > 0 else a z (a = 0.01 by default)",
@@ -376,7 +382,8 @@ def scalar_entries() -> list[Op]:
            smooth=False, analytic=False,
            numpy=_np_leaky_relu, numpy_call="leaky_relu",
            numpy_source="""def leaky_relu(z, a):
-    return np.where(z > 0, z, a * z)
+    xp = array_namespace(z)
+    return xp.where(z > 0, z, a * z)
 """,
            unicode="LeakyReLU", latex=r"\operatorname{LeakyReLU}", mathml="LeakyReLU"),
         Op("elu", elu, doc="z if z > 0 else a (e^z − 1) (a = 1 by default)",
@@ -385,7 +392,8 @@ def scalar_entries() -> list[Op]:
            smooth=False, analytic=False,
            numpy=_np_elu, numpy_call="elu",
            numpy_source="""def elu(z, a):
-    return np.where(z > 0, z, a * np.expm1(np.minimum(z, 0)))
+    xp = array_namespace(z)
+    return xp.where(z > 0, z, a * xp.expm1(xp.minimum(z, 0.0)))
 """,
            unicode="ELU", latex=r"\operatorname{ELU}", mathml="ELU"),
         Op("leaky_relu_prime", leaky_relu_prime, arity=(2,), in_language=False,
@@ -393,7 +401,8 @@ def scalar_entries() -> list[Op]:
            smooth=False, analytic=False,
            numpy=_np_leaky_relu_prime, numpy_call="leaky_relu_prime",
            numpy_source="""def leaky_relu_prime(z, a):
-    return np.where(z > 0, 1, a)
+    xp = array_namespace(z)
+    return xp.where(z > 0, 1.0, a * xp.ones_like(z))
 """,
            unicode="LeakyReLU'", latex=r"\operatorname{LeakyReLU}'", mathml="LeakyReLU′"),
         Op("elu_prime", elu_prime, arity=(2,), in_language=False,
@@ -402,7 +411,8 @@ def scalar_entries() -> list[Op]:
            smooth=False, analytic=False,
            numpy=_np_elu_prime, numpy_call="elu_prime",
            numpy_source="""def elu_prime(z, a):
-    return np.where(z > 0, 1, a * np.exp(np.minimum(z, 0)))
+    xp = array_namespace(z)
+    return xp.where(z > 0, 1.0, a * xp.exp(xp.minimum(z, 0.0)))
 """,
            unicode="ELU'", latex=r"\operatorname{ELU}'", mathml="ELU′"),
         Op("exp", sp.exp, latex_commands=("exp",), partials=(lambda z: sp.exp(z),),

@@ -488,16 +488,29 @@ def _add_code(p: Any, e: sp.MatAdd) -> str:
 
 
 SOFTMAX_SOURCE = '''def softmax(z):
-    """Softmax of each column of z, stable (the column's max is subtracted)."""
-    e = np.exp(z - np.max(z, axis=0, keepdims=True))
-    return e / np.sum(e, axis=0, keepdims=True)
+    """Softmax of each column, stable (the column max is subtracted first)."""
+    xp = array_namespace(z)
+    e = xp.exp(z - xp.max(z, axis=0, keepdims=True))
+    return e / xp.sum(e, axis=0, keepdims=True)
 '''
 
+SOFTMAX_SOURCE_ANALYTIC = """def softmax(z):
+    xp = array_namespace(z)
+    e = xp.exp(z)
+    return e / xp.sum(e, axis=0, keepdims=True)
+"""
+
 LOG_SOFTMAX_SOURCE = '''def log_softmax(z):
-    """log softmax of each column of z: z - logsumexp(z), stable."""
-    m = np.max(z, axis=0, keepdims=True)
-    return z - m - np.log(np.sum(np.exp(z - m), axis=0, keepdims=True))
+    """log softmax of each column by log-sum-exp (no overflow, no log 0)."""
+    xp = array_namespace(z)
+    m = z - xp.max(z, axis=0, keepdims=True)
+    return m - xp.log(xp.sum(xp.exp(m), axis=0, keepdims=True))
 '''
+
+LOG_SOFTMAX_SOURCE_ANALYTIC = """def log_softmax(z):
+    xp = array_namespace(z)
+    return z - xp.log(xp.sum(xp.exp(z), axis=0, keepdims=True))
+"""
 
 
 # ================================================================ building
@@ -817,7 +830,7 @@ def tensor_entries() -> list[Op]:
            cost=lambda c, e: _softmax_cost(c, e, log=False),
            evaluate=lambda ev, e, rec: _softmax_np(rec(e.arg), ev.columns),
            numpy=lambda z: _softmax_np(z, 0), numpy_call="softmax",
-           numpy_source=SOFTMAX_SOURCE,
+           numpy_source=SOFTMAX_SOURCE, numpy_source_analytic=SOFTMAX_SOURCE_ANALYTIC,
            numpy_print=lambda p, e: f"softmax({p._print(e.arg)})",
            unicode="softmax", latex=r"\operatorname{softmax}", mathml="softmax"),
         Op("log_softmax", LogSoftmax, "tensor", "log softmax of each column",
@@ -830,6 +843,7 @@ def tensor_entries() -> list[Op]:
            evaluate=lambda ev, e, rec: _log_softmax_np(rec(e.arg), ev.columns),
            numpy=lambda z: _log_softmax_np(z, 0), numpy_call="log_softmax",
            numpy_source=LOG_SOFTMAX_SOURCE,
+           numpy_source_analytic=LOG_SOFTMAX_SOURCE_ANALYTIC,
            numpy_print=lambda p, e: f"log_softmax({p._print(e.arg)})",
            unicode="log_softmax", latex=r"\operatorname{log\_softmax}", mathml="log_softmax"),
         Op("sum_cols", SumCols, "tensor", "row sums (m, B) → (m, 1)",
