@@ -131,7 +131,8 @@ class SecondOrderDerivation:
             if all(sp.cancel(h[p, q] - c * a[p] * a[q]) == 0 for p in names for q in names):
                 found.append((c, a))
         polynomial = [f for f in found if all(sp.denom(v) == 1 for v in f[1].values())]
-        return (polynomial or found or [None])[0]
+        best = polynomial or found
+        return best[0] if best else None
 
 
 def _tidy_sign(expr: sp.Basic) -> sp.Basic:

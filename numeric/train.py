@@ -219,9 +219,9 @@ def train(
     derivation = _derivation(model)
     program = derivation.program
     code = compiled(derivation, reduction=config.reduction)  # computes in its inputs' dtype
-    train_data, val_data = (
-        _in_dtype(d, config.dtype) for d in _datasets(program, dataset, config, mapping)
-    )
+    train_raw, val_raw = _datasets(program, dataset, config, mapping)
+    train_data = _in_dtype(train_raw, config.dtype)
+    val_data = _in_dtype(val_raw, config.dtype) if val_raw is not None else None
     p = {
         k: np.array(v, dtype=config.dtype)
         for k, v in (
@@ -307,10 +307,8 @@ def _datasets(
     return data, None
 
 
-def _in_dtype(data: dict[str, np.ndarray] | None, dtype: str) -> dict[str, np.ndarray] | None:
+def _in_dtype(data: dict[str, np.ndarray], dtype: str) -> dict[str, np.ndarray]:
     """Floating-point data in the training dtype, once (integer labels stay integers)."""
-    if data is None:
-        return None
     return {
         k: v.astype(dtype) if np.issubdtype(v.dtype, np.floating) else v for k, v in data.items()
     }
