@@ -239,7 +239,7 @@ def bench_digits(torch, quick: bool) -> None:  # noqa: ANN001
 def bench_hvp(quick: bool) -> None:
     """H v by the generated hvp against two gradient calls (scalar programs)."""
     rng = np.random.default_rng(0)
-    print("\nhvp (forward-over-reverse) vs two gradient calls, batch 128, float64")
+    print("\nhvp (forward-over-reverse) vs two gradient calls, batch 128 (unit form: float64)")
     print(f"{'model':<24} {'gradient':>10} {'hvp':>10} {'hvp / 2 gradients':>18}")
     for name in ("xor", "mlp_2_2_2", "softmax_regression", "logistic_regression"):
         prog = chainrule.load(name)
@@ -251,6 +251,22 @@ def bench_hvp(quick: bool) -> None:
         tg = best(lambda: code.function(p, d), n)  # noqa: B023
         th = best(lambda: code.hvp(p, d, v), n)  # noqa: B023
         print(f"{name:<24} {tg * 1e6:>8.1f}µs {th * 1e6:>8.1f}µs {th / (2 * tg):>18.2f}")
+    code = compiled(chainrule.parse(MLP))
+    for dtype in ("float32", "float64"):
+        p = {
+            "W1": rng.normal(0, 0.05, (256, 784)).astype(dtype),
+            "b1": np.zeros(256, dtype),
+            "W2": rng.normal(0, 0.1, (10, 256)).astype(dtype),
+            "b2": np.zeros(10, dtype),
+        }
+        v = {k: rng.normal(size=a.shape).astype(dtype) for k, a in p.items()}
+        d = {"x": rng.random((128, 784)).astype(dtype)}
+        d["t"] = np.eye(10, dtype=dtype)[rng.integers(0, 10, 128)]
+        n = 10 if quick else 50
+        tg = best(lambda: code.function(p, d), n)  # noqa: B023
+        th = best(lambda: code.hvp(p, d, v), n)  # noqa: B023
+        label = f"784-256-10 MLP {dtype}"
+        print(f"{label:<24} {tg * 1e3:>8.2f}ms {th * 1e3:>8.2f}ms {th / (2 * tg):>18.2f}")
 
 
 def bench_gpu(torch, quick: bool) -> None:  # noqa: ANN001

@@ -321,10 +321,10 @@ class GeneratedCode:
 
     @property
     def hvp(self) -> Callable[..., dict[str, Any]]:
-        """``hvp(params, data, v, reduction="mean") -> {param: (H v)_param}`` (scalar
-        programs; forward mode over the backprop program)."""
+        """``hvp(params, data, v, reduction="mean") -> {param: (H v)_param}``: forward
+        mode over the backprop program."""
         if "hvp" not in self.namespace:
-            raise CodegenError("no hvp in this module (vector programs: use the unit form)")
+            raise CodegenError("no hvp in this module (an operation has no forward-mode rule)")
         return self.namespace["hvp"]
 
     @property

@@ -18,7 +18,8 @@ Every sub-expression's printed code carries a batch *state*:
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import re
+from collections.abc import Callable, Iterable
 from typing import Any
 
 import sympy as sp
@@ -279,6 +280,19 @@ class MatrixPrinter:
         return self(e.arg)  # NumPy broadcasting does it
 
 
+def _needed(lines: list[str], roots: Iterable[str]) -> list[str]:
+    """The ``name = code`` lines the roots read, directly or not (comments kept)."""
+    words = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+    used = {w for r in roots for w in words.findall(r)}
+    kept = []
+    for ln in reversed(lines):
+        target, sep, code = ln.strip().partition(" = ")
+        if ln.lstrip().startswith("#") or not sep or target in used:
+            kept.append(ln)
+            used |= set(words.findall(code))
+    return kept[::-1]
+
+
 def _reshape(code: str, shape: str, when: bool = True) -> str:
     """``xp.reshape(code, shape)`` (the array API has no ``.reshape`` method)."""
     return f"xp.reshape({code}, {shape})" if when else code
@@ -319,7 +333,7 @@ class VectorEmitter:
         self.needed = self.p.needed_by_loss()
         symbols = [v.symbol for v in self.p.variables] + [a.symbol for a in self.p.assignments]
         symbols += [s.signal for s in derivation.steps]
-        self.names = name_table(symbols)
+        self.names = name_table(symbols, reserved=("v", "Hv"))  # hvp's own names
         self.states: dict[sp.Basic, str] = {}
         reuse = {
             (a.expr.fn.expr, a.expr.arg): a.symbol
@@ -468,6 +482,7 @@ class VectorEmitter:
             note = f"  # {s.note.split(':')[0]}" if s.note else ""
             body.append(f"    {self.n(s.signal)} = {code}{note}")
             signal_lines.append(s)
+        passes = list(body)
         body.append("    grads = {")
         for v in self.p.params:
             code = grads.get(v.name, f"xp.zeros_like({self.n(v.symbol)})")
@@ -484,8 +499,82 @@ class VectorEmitter:
             *(f"    {t} = {c}" for t, c, _ in fwd),
             "    return {" + ", ".join(f"{key!r}: {self.rows(key, t)}" for t, _, key in fwd) + "}",
         ]
+        extra = []
+        if not (self.analytic or self.instrument):
+            try:
+                extra.append(self.hvp_function([ln for ln in passes if " loss = " not in ln]))
+            except CodegenError:
+                pass  # an operation without a forward-mode rule: no hvp for this model
         return assemble_module(
-            self.p, self.dtype, self.pr.helpers_used, body, fwd_body, self.analytic, self.instrument
+            self.p,
+            self.dtype,
+            self.pr.helpers_used,
+            body,
+            fwd_body,
+            self.analytic,
+            self.instrument,
+            extra,
+        )
+
+    def hvp_function(self, passes: list[str]) -> str:
+        """``hvp(params, data, v)``: tangent lines over the two passes (see vector_hvp)."""
+        from .codegen import python_name
+        from .vector_hvp import jvp
+
+        dots: dict[sp.Basic, sp.Basic] = {}
+        lines = ["    # tangents along v: u_dot = directional derivative of u"]
+
+        def tangent_of(sym: sp.Basic, name: str) -> sp.Basic:
+            t = (
+                sp.MatrixSymbol(f"{name}_dot", *sym.shape)
+                if getattr(sym, "is_Matrix", False)
+                else sp.Symbol(f"{name}_dot", real=True)
+            )
+            self.names[t] = python_name(f"{name}_dot", self.names.values())
+            dots[sym] = t
+            return t
+
+        for v in self.p.params:
+            t = tangent_of(v.symbol, v.name)
+            self.states[t] = "const"
+            code = f"xp.asarray(v[{v.name!r}], dtype=dtype)"
+            lines.append(f"    {self.n(t)} = {_reshape(code, '(-1, 1)', len(v.shape) == 1)}")
+        items = [
+            (a.symbol, a.name, self._stable(a.expr), "node")
+            for a in self.p.assignments
+            if a.name in self.needed
+        ]
+        items += [
+            (s.signal, s.node, s.expression, s.role) for s in self.d.steps if s.role != "loss"
+        ]
+        hv: dict[str, str] = {}
+        for sym, name, expr, role in items:
+            d = jvp(expr, dots)
+            if d is None:
+                continue
+            if role == "param":
+                hv[name] = self.param_gradient(name, d)
+                continue
+            code, st = self.pr(d)
+            if st == "batchT":
+                code, st = f"{_wrap(code)}.T", "batch"
+            if st == "sum":
+                raise CodegenError(f"the tangent of '{name}' sums over the batch")
+            t = tangent_of(sym, str(sym.name) if sym.name != name else name)
+            self.states[t] = st
+            lines.append(f"    {self.n(t)} = {code}")
+        out = [*passes, *_needed(lines, hv.values()), "    Hv = {"]
+        for v in self.p.params:
+            code = hv.get(v.name, f"xp.zeros_like({self.n(v.symbol)})")
+            if v.name not in hv and len(v.shape) == 1:
+                code = _reshape(code, "(-1,)")
+            out.append(f"        {v.name!r}: {code},")
+        out += ["    }", "    return Hv"]
+        return (
+            'def hvp(params, data, v, reduction="mean"):\n'
+            '    """H v: the Hessian of the loss (mean or sum) times v, a dict like params."""\n'
+            + "\n".join(out)
+            + "\n"
         )
 
     def signal_checks(self, steps: list[Any]) -> list[str]:

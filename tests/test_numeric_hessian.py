@@ -254,3 +254,44 @@ def test_report_of_the_shipped_logistic_model_has_the_closed_form_hessian(fmt: s
     assert r"\dot{\bar{w}}_{1} = x_{1} \dot{\bar{z}}" in so.tangents
     if fmt != "html":  # HTML carries MathML, not the LaTeX source
         assert r"\dot{z}" in text
+
+
+@pytest.mark.parametrize(
+    "model", ["vector_mlp", "softmax_regression_vector", "shared_weights", "residual", "tanh_mlp3"]
+)
+def test_generated_vector_hvp_is_the_mean_of_unit_form_hessians_times_v(model: str) -> None:
+    program = chainrule.load(model)
+    code = compiled(program)
+    params, data = random_point(program, np.random.default_rng(7), batch=3)
+    rng = np.random.default_rng(8)
+    v = {k: rng.normal(size=np.shape(p)) for k, p in params.items()}
+    hv = code.hvp(params, data, v)
+    flat_v = np.concatenate([np.ravel(v[k]) for k in params])
+    total = 0
+    for b in range(3):
+        point = {**params, **{k: x[b] for k, x in data.items()}}
+        total = total + hessian_at(program, point).hessian @ flat_v
+    got = np.concatenate([np.ravel(hv[k]) for k in params])
+    assert [np.shape(hv[k]) for k in params] == [np.shape(params[k]) for k in params]
+    np.testing.assert_allclose(got, total / 3, rtol=1e-9, atol=1e-12)
+
+
+def test_vector_hvp_follows_the_inputs_dtype_and_the_array_api() -> None:
+    xps = pytest.importorskip("array_api_strict")
+    program = chainrule.load("softmax_regression_vector")
+    code = compiled(program)
+    params, data = random_point(program, np.random.default_rng(2), batch=4)
+    v = {k: np.ones(np.shape(p)) for k, p in params.items()}
+    hv64 = code.hvp(params, data, v)
+    f32 = {k: np.asarray(a, np.float32) for k, a in params.items()}
+    hv32 = code.hvp(f32, {k: a.astype(np.float32) for k, a in data.items()}, v)
+    for k in params:
+        assert hv32[k].dtype == np.float32
+        np.testing.assert_allclose(hv32[k], hv64[k], rtol=1e-3, atol=1e-5)
+    strict = code.hvp(
+        {k: xps.asarray(a) for k, a in params.items()},
+        {k: xps.asarray(a) for k, a in data.items()},
+        {k: xps.asarray(a) for k, a in v.items()},
+    )
+    for k in params:
+        np.testing.assert_allclose(np.from_dlpack(strict[k]), hv64[k], rtol=1e-12, atol=1e-14)
