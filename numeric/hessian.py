@@ -61,19 +61,30 @@ def _finite_or_none(x: float) -> float | None:
     return float(x) if np.isfinite(x) else None
 
 
-def hessian_at(model: Any, point: Mapping[str, Any]) -> HessianResult:
+def hessian_at(model: Any, point: Mapping[str, Any], unit: bool = False) -> HessianResult:
     """The Hessian of the loss in every scalar parameter entry at ``point``.
 
     ``point`` gives parameters, inputs (one example) and optionally constants, in
-    declared shapes.
+    declared shapes. Vector programs use their generated matrix ``hvp``; ``unit=True``
+    (or a vector program without one) expands them to unit form first instead, an
+    independent route (slow for big nets: every weight is a node).
     """
     from ..api import load
-    from .codegen import compiled
 
     program = load(model)
     unknown = [k for k in point if k not in program]
     if unknown:
         raise ChainruleError("unknown name(s) in the point: " + ", ".join(sorted(unknown)))
+    if program.is_vector and not unit:
+        result = _vector_hessian(program, point)
+        if result is not None:
+            return result
+    return _unit_hessian(program, point)
+
+
+def _unit_hessian(program: Program, point: Mapping[str, Any]) -> HessianResult:
+    from .codegen import compiled
+
     unit, labels, flat = _unit_program(program, point)
     unit = _with_constants(unit, flat)
     code = compiled(unit)
@@ -92,6 +103,40 @@ def hessian_at(model: Any, point: Mapping[str, Any]) -> HessianResult:
             v = {k: float(k == name) for k in params}
             hv = code.hvp(params, data, v)
             columns.append([float(hv[k]) for k in params])
+    return HessianResult(float(loss), labels, np.array(columns).T, kinks(program))
+
+
+def _vector_hessian(program: Program, point: Mapping[str, Any]) -> HessianResult | None:
+    """H e_q for every entry q by the generated matrix ``hvp`` (one example)."""
+    from .codegen import compiled
+    from .vector_eval import leaf_values
+
+    leaf_values(program, point)  # shapes and missing values: located errors
+    consts = {v.name: float(point[v.name]) for v in program.consts if v.name in point}
+    program = _with_constants(program, consts) if consts else program
+    code = compiled(program)
+    if "hvp" not in code.namespace:
+        return None
+    params = {v.name: np.asarray(point[v.name], dtype=float) for v in program.params}
+    data = {
+        v.name: np.asarray(point[v.name], dtype=float)[None, ...]
+        for v in program.inputs
+        if v.name in point
+    }
+    labels = [
+        f"{name}[{','.join(map(str, idx))}]" if a.ndim else name
+        for name, a in params.items()
+        for idx in np.ndindex(*a.shape)
+    ]
+    with np.errstate(all="ignore"):
+        loss, _ = code.function(params, data)
+        columns = []
+        for name, a in params.items():
+            for idx in np.ndindex(*a.shape):
+                v = {k: np.zeros_like(x) for k, x in params.items()}
+                v[name][idx] = 1.0
+                hv = code.hvp(params, data, v)
+                columns.append(np.concatenate([np.ravel(hv[k]) for k in params]))
     return HessianResult(float(loss), labels, np.array(columns).T, kinks(program))
 
 
@@ -131,34 +176,43 @@ def _with_constants(program: Program, flat: Mapping[str, float]) -> Program:
 
 # ------------------------------------------------------------------ checking
 def gradient_differences(model: Any, point: Mapping[str, Any]) -> tuple[list[str], np.ndarray]:
-    """H by differentiating the (generated, first-order) gradient numerically, float64,
-    one column per parameter entry: complex step Im ∇L(p + i h e_q) / h (h = 1e-20) when
-    the model is analytic, else central differences at h = ε^(1/3)·max(1, |p_q|)."""
+    """H by differentiating the generated first-order gradient numerically, float64, one
+    column per parameter entry: complex step Im ∇L(p + i h e_q) / h (h = 1e-20) when the
+    model is analytic, else central differences at h = ε^(1/3)·max(1, |p_q|)."""
     from ..api import load
     from .codegen import compiled
     from .gradcheck import is_analytic, step_for
 
     program = load(model)
-    unit, labels, flat = _unit_program(program, point)
-    unit = _with_constants(unit, flat)
-    analytic = is_analytic(unit)
-    code = compiled(unit, dtype="complex128", analytic=True) if analytic else compiled(unit)
-    names = [v.name for v in unit.params]
-    data = {v.name: np.asarray([flat[v.name]]) for v in unit.inputs if v.name in flat}
-    base: dict[str, Any] = {k: flat[k] for k in names}
+    if program.is_vector:
+        from .vector_eval import leaf_values
 
-    def grad(params: dict[str, Any]) -> np.ndarray:
-        return np.array([complex(g) for g in code.function(params, data)[1].values()])
+        leaf_values(program, point)  # shapes and missing values: located errors
+    consts = {v.name: float(point[v.name]) for v in program.consts if v.name in point}
+    program = _with_constants(program, consts) if consts else program
+    analytic = is_analytic(program)
+    code = compiled(program, dtype="complex128", analytic=True) if analytic else compiled(program)
+    base = {v.name: np.asarray(point[v.name], dtype=complex) for v in program.params}
+    data = {v.name: np.asarray(point[v.name])[None, ...] for v in program.inputs if v.name in point}
+    entries = [(k, idx) for k, a in base.items() for idx in np.ndindex(*a.shape)]
+    labels = [f"{k}[{','.join(map(str, idx))}]" if idx else k for k, idx in entries]
+
+    def grad(name: str, idx: tuple[int, ...], step: complex) -> np.ndarray:
+        p = {k: a.copy() for k, a in base.items()}
+        p[name][idx] += step
+        g = code.function(p if analytic else {k: a.real for k, a in p.items()}, data)[1]
+        return np.concatenate([np.ravel(np.asarray(g[k])) for k in base])
 
     columns = []
     with np.errstate(all="ignore"):
-        for q in names:
+        for name, idx in entries:
             if analytic:
-                columns.append(grad({**base, q: base[q] + 1e-20j}).imag / 1e-20)
+                columns.append(grad(name, idx, 1e-20j).imag / 1e-20)
                 continue
-            h = step_for(base[q])
-            up, down = {**base, q: base[q] + h}, {**base, q: base[q] - h}
-            columns.append((grad(up) - grad(down)).real / ((base[q] + h) - (base[q] - h)))
+            x = float(base[name][idx].real)
+            h = step_for(x)
+            diff = (grad(name, idx, h) - grad(name, idx, -h)).real
+            columns.append(diff / ((x + h) - (x - h)))
     return labels, np.array(columns).T
 
 

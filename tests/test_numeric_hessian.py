@@ -270,7 +270,7 @@ def test_generated_vector_hvp_is_the_mean_of_unit_form_hessians_times_v(model: s
     total = 0
     for b in range(3):
         point = {**params, **{k: x[b] for k, x in data.items()}}
-        total = total + hessian_at(program, point).hessian @ flat_v
+        total = total + hessian_at(program, point, unit=True).hessian @ flat_v
     got = np.concatenate([np.ravel(hv[k]) for k in params])
     assert [np.shape(hv[k]) for k in params] == [np.shape(params[k]) for k in params]
     np.testing.assert_allclose(got, total / 3, rtol=1e-9, atol=1e-12)
@@ -295,3 +295,13 @@ def test_vector_hvp_follows_the_inputs_dtype_and_the_array_api() -> None:
     )
     for k in params:
         np.testing.assert_allclose(np.from_dlpack(strict[k]), hv64[k], rtol=1e-12, atol=1e-14)
+
+
+@pytest.mark.parametrize("model", VECTOR + ["shared_weights", "residual", "tanh_mlp3"])
+def test_vector_hessian_by_matrix_hvp_equals_the_unit_form_route(model: str) -> None:
+    program = chainrule.load(model)
+    point = one_example(program, 4)
+    fast, unit = hessian_at(program, point), hessian_at(program, point, unit=True)
+    assert fast.parameters == unit.parameters
+    np.testing.assert_allclose(fast.hessian, unit.hessian, rtol=1e-10, atol=1e-13)
+    assert fast.loss == pytest.approx(unit.loss, rel=1e-12)
