@@ -158,3 +158,14 @@ def test_unit_form_softmax_is_stable_in_every_dtype(dtype: Any, big: float) -> N
     small = {**params, "b1": np.asarray(1.0, dtype), "b2": np.asarray(0.0, dtype)}
     small["b3"] = np.asarray(0.0, dtype)
     np.testing.assert_allclose(code.forward(small, data)["S"], np.exp(1.0) + 2, rtol=1e-6)
+
+
+def test_cli_train_dtype_float32_saves_float32(tmp_path: Any) -> None:
+    from chainrule.cli import main
+
+    p = tmp_path / "p.npz"
+    argv = ["train", "xor", "--data", "xor", "--epochs", "400", "--lr", "2", "--batch", "4"]
+    rc = main([*argv, "--seed", "3", "--dtype", "float32", "--save", str(p)])
+    assert rc == 0
+    with np.load(p) as z:
+        assert {z[k].dtype for k in z.files} == {np.dtype(np.float32)}
