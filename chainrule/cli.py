@@ -34,6 +34,7 @@ examples:
   chainrule derive examples/logistic_least_squares.chain
   chainrule derive model.chain --method backprop --steps
   chainrule grad model.chain --at w=0.5,b=0.1,x=2,t=1 --format json
+  chainrule hessian model.chain --at w=0.5,b=0.1,x=2,t=1 --format json
   chainrule demo -o gallery/
 
 A model is a text file, one assignment per line, as the lectures write it:

@@ -8,11 +8,13 @@ import sys
 from .common import add_model_argument, load_model
 
 HELP = """\
-Print the derived backprop program as a self-contained Python module (it imports only
-numpy) defining loss_and_grad(params, data) -> (loss, grads) and forward(params, data).
-params and data are dicts of arrays keyed by the model's names; data arrays carry the
-batch along axis 0 (one row per example); the loss is the mean (or the sum) of the
-per-example losses and grads holds one array per parameter, in its shape.
+Print the derived backprop program as a self-contained Python module (it imports
+numpy and array_api_compat) defining loss_and_grad(params, data) -> (loss, grads),
+hvp(params, data, v) -> H v and forward(params, data). params and data are dicts of
+arrays keyed by the model's names; data arrays carry the batch along axis 0 (one row
+per example); the loss is the mean (or the sum) of the per-example losses and grads
+holds one array per parameter, in its shape. The code computes in the dtype and the
+array library (NumPy, CuPy, PyTorch, JAX, array-api-strict) of its inputs.
 
 examples:
   chainrule codegen xor
