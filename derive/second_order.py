@@ -51,12 +51,27 @@ def tangent(name: str) -> Tangent:
     return Tangent(f"{name}_dot", real=True)
 
 
+class TangentMatrix(sp.MatrixSymbol):
+    """The tangent of a vector or matrix value (Ẇ⁽¹⁾, z̄̇), a matrix symbol ``W1_dot``."""
+
+    @property
+    def of(self) -> str:
+        return str(self.name)[: -len("_dot")]
+
+
+def tangent_like(value: sp.Basic, name: str) -> sp.Basic:
+    """u̇ in the shape of u: a :class:`Tangent` or a :class:`TangentMatrix`."""
+    if getattr(value, "is_Matrix", False):
+        return TangentMatrix(f"{name}_dot", *value.shape)
+    return tangent(name)
+
+
 @dataclass
 class TangentStep:
     """One tangent line u̇ = Σ ∂u/∂a ȧ of the differentiated backprop program."""
 
     of: sp.Basic  # u: a node symbol or an error signal
-    tangent: Tangent  # u̇
+    tangent: sp.Basic  # u̇: a Tangent (or a TangentMatrix in vector programs)
     expression: sp.Basic  # in forward values, error signals and tangents
     kind: str  # "forward", "backward" or "gradient" (the tangent of p̄: (H v)_p)
     node: str  # the program name of the node (or parameter)
@@ -67,7 +82,7 @@ class SecondOrderDerivation:
     """The tangent program of a backprop derivation (forward-over-reverse)."""
 
     backprop: BackpropDerivation
-    directions: dict[str, Tangent]  # parameter → ṗ
+    directions: dict[str, sp.Basic]  # parameter → ṗ
     steps: list[TangentStep]
     almost_everywhere: list[str] = field(default_factory=list)  # non-smooth functions met
 
@@ -156,11 +171,10 @@ def second_order(model: object) -> SecondOrderDerivation:
     if isinstance(model, BackpropDerivation):
         bp = model
     else:
-        program = load(model)  # type: ignore[arg-type]
-        if program.is_vector:
-            raise ValueError("second_order takes a unit-form program (see unit_form)")
-        bp = backprop(program)
+        bp = backprop(load(model))  # type: ignore[arg-type]
     program = bp.program
+    if program.is_vector:
+        return _vector_second_order(bp)
     needed = program.needed_by_loss()
     lines = [(a.symbol, a.expr, "forward", a.name) for a in program.assignments if a.name in needed]
     for s in bp.steps:
@@ -174,6 +188,31 @@ def second_order(model: object) -> SecondOrderDerivation:
 
 
 Line = tuple[sp.Basic, sp.Basic, str, str]  # (u, its expression, kind, program name)
+
+
+def _vector_second_order(bp: BackpropDerivation) -> SecondOrderDerivation:
+    """The tangent program of a vector backprop by the matrix rules of vector_tangents."""
+    from .vector_tangents import jvp
+
+    program = bp.program
+    needed = program.needed_by_loss()
+    lines = [(a.symbol, a.expr, "forward", a.name) for a in program.assignments if a.name in needed]
+    for s in bp.steps:
+        if s.role != "loss":
+            lines.append(
+                (s.signal, s.expression, "gradient" if s.role == "param" else "backward", s.node)
+            )
+    directions = {v.name: tangent_like(v.symbol, v.name) for v in program.params}
+    dots: dict[sp.Basic, sp.Basic] = {program.symbol(k): t for k, t in directions.items()}
+    steps = []
+    for of, expr, kind, node in lines:
+        d = jvp(expr, dots)
+        if d is None:
+            continue
+        t = tangent_like(of, str(of.name))  # type: ignore[attr-defined]
+        dots[of] = t
+        steps.append(TangentStep(of, t, d, kind, node))
+    return SecondOrderDerivation(bp, directions, _needed_by_gradients(steps), _non_smooth(program))
 
 
 def tangent_steps(lines: list[Line], directions: dict[sp.Basic, Tangent]) -> list[TangentStep]:

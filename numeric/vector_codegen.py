@@ -518,8 +518,8 @@ class VectorEmitter:
 
     def hvp_function(self, passes: list[str]) -> str:
         """``hvp(params, data, v)``: tangent lines over the two passes (see vector_hvp)."""
+        from ..derive.vector_tangents import TangentError, jvp
         from .codegen import python_name
-        from .vector_hvp import jvp
 
         dots: dict[sp.Basic, sp.Basic] = {}
         lines = ["    # tangents along v: u_dot = directional derivative of u"]
@@ -549,7 +549,10 @@ class VectorEmitter:
         ]
         hv: dict[str, str] = {}
         for sym, name, expr, role in items:
-            d = jvp(expr, dots)
+            try:
+                d = jvp(expr, dots)
+            except TangentError as exc:
+                raise CodegenError(str(exc)) from None
             if d is None:
                 continue
             if role == "param":

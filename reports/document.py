@@ -288,11 +288,15 @@ def backprop_section(ctx: _Ctx, derivation: Derivation) -> BackpropSection | Non
 def second_order_view(derivation: Derivation) -> SecondOrderView | None:
     """The backprop program differentiated once more (scalar programs)."""
     from ..derive.second_order import second_order
+    from ..derive.vector_tangents import TangentError
     from .second_order import second_order_latex
 
-    if derivation.backprop is None or derivation.program.is_vector:
+    if derivation.backprop is None:
         return None
-    return SecondOrderView(**second_order_latex(second_order(derivation.backprop)))
+    try:
+        return SecondOrderView(**second_order_latex(second_order(derivation.backprop)))
+    except TangentError:
+        return None
 
 
 # -------------------------------------------------------------- cost section

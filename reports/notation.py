@@ -157,6 +157,9 @@ class LectureTextPrinter(StrPrinter):
     def _print_Tangent(self, expr: sp.Symbol) -> str:
         return dotted_name(expr.name, vector=self._settings["vector"])
 
+    def _print_TangentMatrix(self, expr: sp.MatrixSymbol) -> str:
+        return dotted_name(str(expr.name), vector=True)
+
     def _print_ErrorSignalMatrix(self, expr: sp.MatrixSymbol) -> str:
         return pretty_name(str(expr.name)[: -len("_bar")], vector=True, bar=True)
 
@@ -242,6 +245,9 @@ class LectureLatexPrinter(LatexPrinter):
 
     def _print_Tangent(self, expr: sp.Symbol) -> str:
         return dotted_name(expr.name, vector=self._settings["vector"], latex=True)
+
+    def _print_TangentMatrix(self, expr: sp.MatrixSymbol) -> str:
+        return dotted_name(str(expr.name), vector=True, latex=True)
 
     def _print_ErrorSignalMatrix(self, expr: sp.MatrixSymbol) -> str:
         return pretty_name(str(expr.name)[: -len("_bar")], vector=True, bar=True, latex=True)

@@ -35,11 +35,12 @@ def _show(expr: sp.Basic, latex: bool = False) -> str:
 
 def tangent_lines(d: SecondOrderDerivation) -> list[str]:
     """One line per tangent, ż = … ; a gradient's tangent is marked (H v)_p."""
+    vec = d.program.is_vector
     out = []
     for s in d.steps:
-        line = f"{to_unicode(s.tangent)} = {to_unicode(s.expression)}"
+        line = f"{to_unicode(s.tangent, vec)} = {to_unicode(s.expression, vec)}"
         if s.kind == "gradient":
-            line += f"      = (H v)_{pretty_name(s.node)}"
+            line += f"      = (H v)_{pretty_name(s.node, vec)}"
         out.append(line)
     return out
 
@@ -47,6 +48,11 @@ def tangent_lines(d: SecondOrderDerivation) -> list[str]:
 def entry_lines(d: SecondOrderDerivation) -> list[str]:
     """∂²L/∂p∂q per example in closed form (small models), and the rank-one form."""
     names = list(d.directions)
+    if d.program.is_vector:
+        return [
+            "(vector program: the entries of H are evaluated by "
+            "'chainrule hessian MODEL --at …', H v by the generated hvp)"
+        ]
     if len(names) > MAX_ENTRIES_SHOWN:
         return [
             f"({len(names)} parameters: the {len(names)}×{len(names)} entries are evaluated "
@@ -60,12 +66,12 @@ def entry_lines(d: SecondOrderDerivation) -> list[str]:
     found = d.rank_one()
     if found is not None:
         c, a = found
-        vec = ", ".join(to_unicode(a[p]) for p in names)
+        entries_a = ", ".join(to_unicode(a[p]) for p in names)
         out.append(
-            f"Rank one per example: H = Σₙ {_show(c)} a aᵀ with a = ({vec}) "
+            f"Rank one per example: H = Σₙ {_show(c)} a aᵀ with a = ({entries_a}) "
             f"= ∂z/∂({', '.join(pretty_name(p) for p in names)})"
             if _is_gradient_of_one_node(d, a)
-            else f"Rank one per example: H = Σₙ {_show(c)} a aᵀ with a = ({vec})"
+            else f"Rank one per example: H = Σₙ {_show(c)} a aᵀ with a = ({entries_a})"
         )
     return out
 
@@ -95,14 +101,11 @@ def note_line(d: SecondOrderDerivation) -> str:
     )
 
 
-def second_order_text(d: SecondOrderDerivation | None, vector: bool = False) -> str:
+def second_order_text(d: SecondOrderDerivation | None) -> str:
     """The section ``derive --order 2`` prints."""
     out = ["", TITLE, "-" * len(TITLE)]
-    if d is None or vector:
-        out.append(
-            "vector programs: the Hessian is derived on the unit form (every entry a "
-            "parameter); 'chainrule hessian MODEL --at …' evaluates it"
-        )
+    if d is None:
+        out.append("an operation of this model has no forward-mode rule: no second order")
         return "\n".join(out) + "\n"
     out.append(EXPLAIN)
     out += tangent_lines(d)
@@ -116,6 +119,7 @@ def second_order_text(d: SecondOrderDerivation | None, vector: bool = False) -> 
 def second_order_dict(d: SecondOrderDerivation) -> dict[str, Any]:
     """JSON: the tangent lines (text and LaTeX), the non-smooth functions, the entries."""
     names = list(d.directions)
+    vec = d.program.is_vector
     out: dict[str, Any] = {
         "method": "forward-over-reverse",
         "tangents": [
@@ -123,14 +127,14 @@ def second_order_dict(d: SecondOrderDerivation) -> dict[str, Any]:
                 "tangent": str(s.tangent),
                 "of": str(s.of),
                 "kind": s.kind,
-                "text": f"{to_unicode(s.tangent)} = {to_unicode(s.expression)}",
-                "latex": f"{to_latex(s.tangent)} = {to_latex(s.expression)}",
+                "text": f"{to_unicode(s.tangent, vec)} = {to_unicode(s.expression, vec)}",
+                "latex": f"{to_latex(s.tangent, vec)} = {to_latex(s.expression, vec)}",
             }
             for s in d.steps
         ],
         "almost_everywhere": list(d.almost_everywhere),
     }
-    if len(names) <= MAX_ENTRIES_SHOWN:
+    if len(names) <= MAX_ENTRIES_SHOWN and not vec:
         out["hessian_entries"] = [
             {"row": p, "column": q, "text": _show(d.closed_form(p, q))}
             for i, p in enumerate(names)
@@ -149,20 +153,23 @@ def second_order_latex(d: SecondOrderDerivation) -> dict[str, Any]:
     """Lines for the report: tangent lines and closed-form entries, in LaTeX."""
     names = list(d.directions)
     loss = d.program.loss
+    vec = d.program.is_vector
     entries = []
-    if len(names) <= MAX_ENTRIES_SHOWN:
+    if len(names) <= MAX_ENTRIES_SHOWN and not vec:
         for i, p in enumerate(names):
             for q in names[i:]:
                 lhs = rf"\frac{{\partial^2 {pretty_name(loss, latex=True)}}}{{{_d2(p, q)}}}"
                 entries.append(f"{lhs} = {_show(d.closed_form(p, q), latex=True)}")
-    found = d.rank_one() if len(names) <= MAX_ENTRIES_SHOWN else None
+    found = d.rank_one() if len(names) <= MAX_ENTRIES_SHOWN and not vec else None
     rank_one = ""
     if found is not None:
         c, a = found
-        vec = ", ".join(to_latex(a[p]) for p in names)
-        rank_one = rf"H = \sum_n {_show(c, latex=True)}\, a a^\top,\quad a = ({vec})"
+        entries_a = ", ".join(to_latex(a[p]) for p in names)
+        rank_one = rf"H = \sum_n {_show(c, latex=True)}\, a a^\top,\quad a = ({entries_a})"
     return {
-        "tangents": [f"{to_latex(s.tangent)} = {to_latex(s.expression)}" for s in d.steps],
+        "tangents": [
+            f"{to_latex(s.tangent, vec)} = {to_latex(s.expression, vec)}" for s in d.steps
+        ],
         "entries": entries,
         "rank_one": rank_one,
         "note": note_line(d),

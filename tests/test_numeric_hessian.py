@@ -305,3 +305,13 @@ def test_vector_hessian_by_matrix_hvp_equals_the_unit_form_route(model: str) -> 
     assert fast.parameters == unit.parameters
     np.testing.assert_allclose(fast.hessian, unit.hessian, rtol=1e-10, atol=1e-13)
     assert fast.loss == pytest.approx(unit.loss, rel=1e-12)
+
+
+def test_derive_order_2_of_a_vector_program_in_matrix_notation(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    code, out, _ = run_cli(capsys, "derive", "vector_mlp", "--method", "backprop", "--order", "2")
+    section = out.split("Second order")[1]
+    assert code == 0
+    assert "ż = Ẇ⁽¹⁾ x + ḃ⁽¹⁾" in section and "ḣ = σ'(z) ∘ ż" in section
+    assert "W̄̇⁽¹⁾ = z̄̇ xᵀ" in section and "(H v)_W⁽¹⁾" in section

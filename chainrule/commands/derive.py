@@ -176,11 +176,15 @@ def _with_second_order(program: Program, text: str, fmt: str) -> str:
     import json
 
     from ..derive.second_order import second_order
+    from ..derive.vector_tangents import TangentError
     from ..reports.second_order import second_order_dict, second_order_text
 
-    d = None if program.is_vector else second_order(program)
+    try:
+        d = second_order(program)
+    except TangentError:
+        d = None
     if fmt == "json":
         doc = json.loads(text)
         doc["second_order"] = second_order_dict(d) if d is not None else None
         return json.dumps(doc, indent=2, ensure_ascii=False) + "\n"
-    return text.rstrip("\n") + "\n" + second_order_text(d, program.is_vector)
+    return text.rstrip("\n") + "\n" + second_order_text(d)

@@ -1,4 +1,4 @@
-"""``hvp(params, data, v)`` for vector programs: forward mode over the backprop program.
+"""Tangent rules for vector programs: forward mode over the vector backprop program.
 
 The same idea as for scalar programs (:mod:`chainrule.derive.second_order`): every
 line ``u = f(a, …)`` of the forward and backward passes gets a tangent line
@@ -27,7 +27,12 @@ from ..ops.tensor import (
     SumRows,
     _softmax_vjp,
 )
-from .codegen import CodegenError
+from ..symbolic.errors import ChainruleError
+
+
+class TangentError(ChainruleError):
+    """An operation has no forward-mode rule (no second order for this model)."""
+
 
 Tangents = dict[sp.Basic, sp.Basic]
 
@@ -44,7 +49,7 @@ def jvp(e: sp.Basic, dots: Tangents) -> sp.Basic | None:
             return rule(e, dots)
     if isinstance(e, sp.Function) and not is_matrix(e):
         return _scalar_function(e, dots)
-    raise CodegenError(f"no forward-mode rule for {type(e).__name__}")
+    raise TangentError(f"no forward-mode rule for {type(e).__name__}")
 
 
 def _sum(terms: list[sp.Basic]) -> sp.Basic | None:
@@ -74,7 +79,7 @@ def _add(e: sp.Basic, dots: Tangents) -> sp.Basic | None:
 def _pow(e: sp.Basic, dots: Tangents) -> sp.Basic | None:
     base, exp = e.args
     if exp.free_symbols & set(dots):
-        raise CodegenError("no forward-mode rule for a varying exponent")
+        raise TangentError("no forward-mode rule for a varying exponent")
     d = jvp(base, dots)
     return None if d is None else exp * base ** (exp - 1) * d
 
@@ -133,7 +138,7 @@ def _log_softmax(e: LogSoftmax, dots: Tangents) -> sp.Basic | None:
     if d is None:
         return None
     if e.shape[1] != 1:
-        raise CodegenError("log_softmax of a matrix: no forward-mode rule")
+        raise TangentError("log_softmax of a matrix: no forward-mode rule")
     return mat_add(d, Broadcast(-Dot(Softmax(e.arg), d), *e.shape))
 
 
