@@ -28,6 +28,10 @@ from ..symbolic.errors import ChainruleError
 from ..symbolic.program import Program
 
 
+#: At most this many parameter entries (a 5000 × 5000 Hessian is 200 MB of float64).
+MAX_PARAMETERS = 5000
+
+
 @dataclass
 class HessianResult:
     """H at one point: rows and columns follow ``parameters``."""
@@ -75,6 +79,13 @@ def hessian_at(model: Any, point: Mapping[str, Any], unit: bool = False) -> Hess
     unknown = [k for k in point if k not in program]
     if unknown:
         raise ChainruleError("unknown name(s) in the point: " + ", ".join(sorted(unknown)))
+    n = sum(int(np.size(point[v.name])) for v in program.params if v.name in point)
+    if n > MAX_PARAMETERS:
+        raise ChainruleError(
+            f"the Hessian of {n:,} parameter entries has {n * n:,} entries, more than "
+            f"chainrule computes at once (at most {MAX_PARAMETERS:,} parameters); use "
+            "H v products instead: hvp(params, data, v) in 'chainrule codegen MODEL'"
+        )
     if program.is_vector and not unit:
         result = _vector_hessian(program, point)
         if result is not None:

@@ -315,3 +315,14 @@ def test_derive_order_2_of_a_vector_program_in_matrix_notation(
     assert code == 0
     assert "ż = Ẇ⁽¹⁾ x + ḃ⁽¹⁾" in section and "ḣ = σ'(z) ∘ ż" in section
     assert "W̄̇⁽¹⁾ = z̄̇ xᵀ" in section and "(H v)_W⁽¹⁾" in section
+
+
+def test_cli_hessian_refuses_a_huge_hessian_with_a_clear_error(
+    capsys: pytest.CaptureFixture[str], tmp_path: Any
+) -> None:
+    model = tmp_path / "big.chain"
+    model.write_text("param W[80, 80]\ninput x[80], t\ny = sum(W @ x)\nL = (y - t)^2\nloss L")
+    point = tmp_path / "p.json"
+    point.write_text(json.dumps({"W": np.zeros((80, 80)).tolist(), "x": [0.0] * 80, "t": 1}))
+    code, _, err = run_cli(capsys, "hessian", str(model), "--at-file", str(point))
+    assert code == 2 and "6,400 parameter entries" in err and "hvp" in err
