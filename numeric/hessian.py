@@ -27,7 +27,6 @@ import sympy as sp
 from ..symbolic.errors import ChainruleError
 from ..symbolic.program import Program
 
-
 #: At most this many parameter entries (a 5000 × 5000 Hessian is 200 MB of float64).
 MAX_PARAMETERS = 5000
 
