@@ -7,7 +7,9 @@ the time of one gradient evaluation (forward + backward):
 * the 2-2-1 XOR net (unit form), batch 4 (overhead-bound);
 * digits 64-32-10 training to a fixed epoch count (time and test accuracy);
 * ``hvp`` (forward-over-reverse) against two gradient calls;
-* the same generated module fed PyTorch tensors (CPU, and the GPU when there is one).
+* the same generated module fed PyTorch tensors (CPU, and the GPU when there is one);
+* JAX CPU ``jit(value_and_grad)`` of the same loss when JAX is installed (float32; float64
+  only with ``JAX_ENABLE_X64=1``).
 
 The generated module computes in its inputs' dtype: float32 arrays in, float32 work.
 Targets (issues 4 and 15): generated code within 1.1× of hand-written NumPy in float32
@@ -106,14 +108,40 @@ def torch_mlp(torch, p: dict, X: np.ndarray, T: np.ndarray):  # noqa: ANN001, AN
     return step
 
 
+def jax_or_none():  # noqa: ANN201
+    try:
+        import jax
+
+        return jax
+    except ImportError:
+        return None
+
+
+def jax_mlp(jax, p: dict, X: np.ndarray, T: np.ndarray):  # noqa: ANN001, ANN201
+    """jit(value_and_grad) of the same loss, the way a JAX user writes it."""
+    jnp = jax.numpy
+
+    def loss(q: dict, x: object, t: object) -> object:
+        h = jax.nn.sigmoid(x @ q["W1"].T + q["b1"])
+        u = h @ q["W2"].T + q["b2"]
+        return -(t * jax.nn.log_softmax(u, axis=1)).sum() / x.shape[0]
+
+    f = jax.jit(jax.value_and_grad(loss))
+    jp = {k: jnp.asarray(v) for k, v in p.items()}
+    jx, jt = jnp.asarray(X), jnp.asarray(T)
+    f(jp, jx, jt)[0].block_until_ready()  # compile once
+    return lambda: f(jp, jx, jt)[0].block_until_ready()
+
+
 def bench_mlp(torch, quick: bool) -> None:  # noqa: ANN001
     prog = chainrule.parse(MLP)
     rng = np.random.default_rng(0)
     print("784-256-10 MLP, batch 128: one gradient (forward + backward)")
     print(
-        f"{'dtype':<8} {'generated':>11} {'hand NumPy':>11} {'PyTorch':>11} "
+        f"{'dtype':<8} {'generated':>11} {'hand NumPy':>11} {'PyTorch':>11} {'JAX jit':>11} "
         f"{'gen/hand':>9} {'gen/torch':>9} {'gen on torch':>13}"
     )
+    jax = jax_or_none()
     for dtype in ("float32", "float64"):
         p = {
             "W1": rng.normal(0, 0.05, (256, 784)),
@@ -139,9 +167,12 @@ def bench_mlp(torch, quick: bool) -> None:  # noqa: ANN001
             tparams = {k: torch.from_numpy(v) for k, v in p.items()}
             tdata = {k: torch.from_numpy(v) for k, v in data.items()}
             to = best(lambda: fn(tparams, tdata), n)  # noqa: B023
+        tj = float("nan")
+        if jax is not None and (dtype == "float32" or jax.config.read("jax_enable_x64")):
+            tj = best(jax_mlp(jax, p, X, T), n)
         print(
             f"{dtype:<8} {tg * 1e3:>9.3f}ms {th * 1e3:>9.3f}ms {tt * 1e3:>9.3f}ms "
-            f"{tg / th:>9.2f} {tg / tt:>9.2f} {to * 1e3:>11.3f}ms"
+            f"{tj * 1e3:>9.3f}ms {tg / th:>9.2f} {tg / tt:>9.2f} {to * 1e3:>11.3f}ms"
         )
 
 

@@ -169,3 +169,18 @@ def test_cli_train_dtype_float32_saves_float32(tmp_path: Any) -> None:
     assert rc == 0
     with np.load(p) as z:
         assert {z[k].dtype for k in z.files} == {np.dtype(np.float32)}
+
+
+@pytest.mark.parametrize("model", ["xor", "vector_mlp", "softmax_regression_vector"])
+def test_jax_arrays_in_jax_arrays_out(model: str) -> None:
+    jnp = pytest.importorskip("jax.numpy")
+    fn = compiled(model).function
+    params, data = point(model)
+    loss, grads = fn(params, data)
+    p = {k: jnp.asarray(np.asarray(v, np.float32)) for k, v in params.items()}
+    d = {k: jnp.asarray(np.asarray(v, np.float32)) for k, v in data.items()}
+    jloss, jgrads = fn(p, d)
+    assert type(jloss) is type(jnp.asarray(0.0)) and jloss.dtype == jnp.float32
+    for k, g in jgrads.items():
+        assert type(g) is type(jnp.asarray(0.0)) and g.dtype == jnp.float32
+        np.testing.assert_allclose(np.asarray(g), grads[k], rtol=2e-3, atol=2e-5)
