@@ -184,3 +184,23 @@ def test_jax_arrays_in_jax_arrays_out(model: str) -> None:
     for k, g in jgrads.items():
         assert type(g) is type(jnp.asarray(0.0)) and g.dtype == jnp.float32
         np.testing.assert_allclose(np.asarray(g), grads[k], rtol=2e-3, atol=2e-5)
+
+
+def test_cupy_arrays_on_the_gpu_in_cupy_arrays_out() -> None:
+    cupy = pytest.importorskip("cupy")
+    try:
+        if cupy.cuda.runtime.getDeviceCount() < 1:
+            pytest.skip("no CUDA device")
+    except Exception:  # noqa: BLE001 - no driver
+        pytest.skip("no CUDA driver")
+    fn = compiled("vector_mlp").function
+    params, data = point("vector_mlp")
+    loss, grads = fn(params, data)
+    gloss, ggrads = fn(
+        {k: cupy.asarray(np.asarray(v, np.float32)) for k, v in params.items()},
+        {k: cupy.asarray(np.asarray(v, np.float32)) for k, v in data.items()},
+    )
+    assert isinstance(gloss, cupy.ndarray) and gloss.dtype == np.float32
+    for k, g in ggrads.items():
+        assert isinstance(g, cupy.ndarray)
+        np.testing.assert_allclose(cupy.asnumpy(g), grads[k], rtol=2e-3, atol=2e-5)
