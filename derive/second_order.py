@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 
 import sympy as sp
 
-from ..symbolic.functions import NON_SMOOTH, sigma, sigma_prime
+from ..ops import REGISTRY, in_forward_values
 from ..symbolic.program import Program
 from .differentiate import local_derivative
 from .records import BackpropDerivation
@@ -121,13 +121,14 @@ class SecondOrderDerivation:
         subs = {s.signal: signals[s.node] for s in self.backprop.steps}
         seed = next(s.signal for s in self.backprop.steps if s.role == "loss")
         entry = self.hessian_entry(p, q).xreplace(subs).xreplace({seed: 1})
-        sig = {a.expr.args[0]: a.symbol for a in program.assignments if isinstance(a.expr, sigma)}
-        entry = entry.replace(
-            sigma_prime, lambda u: sig[u] * (1 - sig[u]) if u in sig else sigma_prime(u)
-        )
-        entry = entry.replace(sigma, lambda u: sig.get(u, sigma(u)))
+        forward = {
+            a.expr: a.symbol
+            for a in program.assignments
+            if isinstance(a.expr, sp.Function) and REGISTRY.for_node(a.expr) is not None
+        }
+        entry = in_forward_values(entry, forward)
         entry = _tidy_sign(sp.factor(sp.cancel(sp.together(entry))))
-        return entry.xreplace({y: sigma(u) for u, y in sig.items()})
+        return entry.xreplace({y: f for f, y in forward.items()})
 
     def rank_one(self) -> tuple[sp.Basic, dict[str, sp.Basic]] | None:
         """(c, a) when every example's Hessian is c·a aᵀ (logistic regression:
@@ -165,7 +166,7 @@ def _tidy_sign(expr: sp.Basic) -> sp.Basic:
 
 def second_order(model: object) -> SecondOrderDerivation:
     """Differentiate the backprop program of a scalar (unit-form) model in forward mode."""
-    from ..api import load
+    from ..symbolic.build import load_model as load
     from .backprop import backprop
 
     if isinstance(model, BackpropDerivation):
@@ -274,6 +275,9 @@ def _non_smooth(program: Program) -> list[str]:
     for a in program.assignments:
         if a.name in needed:
             found |= {
-                type(e).__name__ for e in sp.preorder_traversal(a.expr) if isinstance(e, NON_SMOOTH)
+                type(e).__name__
+                for e in sp.preorder_traversal(a.expr)
+                if isinstance(e, sp.Heaviside | sp.Piecewise)
+                or (isinstance(e, sp.Basic) and not getattr(REGISTRY.for_node(e), "smooth", True))
             }
     return sorted(found)

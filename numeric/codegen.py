@@ -34,237 +34,36 @@ import io
 import keyword
 import re
 import tokenize
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 import sympy as sp
-from sympy.printing.numpy import NumPyPrinter
 
-from ..derive.records import BackpropDerivation
+from ..derive.records import BackpropDerivation, function_definitions
 from ..derive.second_order import Tangent, tangent, tangent_steps
-from ..ops import REGISTRY
-from ..symbolic.errors import ChainruleError
-from ..symbolic.functions import sigma, sigma_prime, softplus
+from ..ops import REGISTRY, in_forward_values
 from ..symbolic.program import Assignment, Program
-from .functions import NUMPY_FUNCTIONS
-from .softmax_shift import SoftmaxShift, softmax_shifts
-
-_IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
-
-#: The activation helpers generated code may call (one list: numeric.functions).
-ACTIVATIONS = frozenset(NUMPY_FUNCTIONS)
-
-#: Names the generated module defines or uses itself; program names that collide get a
-#: trailing underscore.
-RESERVED = (
-    frozenset(
-        {
-            "np",
-            "xp",
-            "dtype",
-            "namespace_and_dtype",
-            "array_namespace",
-            "params",
-            "data",
-            "reduction",
-            "grads",
-            "loss",
-            "B",
-            "scale",
-            "DTYPE",
-            "values",
-            "loss_and_grad",
-            "forward",
-            "hvp",
-            "delta",
-            "signals",
-            "probes",
-            "float",
-            "dict",
-            "len",
-            "sign",
-            "logsumexp",
-            "softmax",
-            "log_softmax",
-            "self",
-            "None",
-            "True",
-            "False",
-        }
-    )
-    | ACTIVATIONS
+from .code_base import (  # noqa: F401  (re-exported: the public names of generated code)
+    ACTIVATIONS,
+    DTYPES,
+    HELPER_NEEDS,
+    HELPERS_ANALYTIC,
+    HELPERS_STABLE,
+    RESERVED,
+    CodegenError,
+    CodePrinter,
+    _safe_text,
+    assemble_module,
+    helper_source,
+    kink_arguments,
+    name_table,
+    namespace_lines,
+    python_name,
+    with_needs,
 )
-
-#: Explicit casts (``--dtype``); without one, generated code computes in its inputs' dtype.
-DTYPES = ("float64", "float32", "complex128")
-
-
-def namespace_lines(dtype: str | None) -> list[str]:
-    """The first lines of a generated function: the inputs' array library and dtype."""
-    out = ["    xp, dtype = namespace_and_dtype(params, data)"]
-    if dtype is not None:
-        out.append(f"    dtype = xp.{dtype}  # an explicit cast, as generated (--dtype)")
-    return out
-
-
-class CodegenError(ChainruleError):
-    """The derivation cannot become NumPy code (e.g. it contains a DiracDelta)."""
-
-
-# ----------------------------------------------------------------------- helpers
-#: Helper source by name, from the operator registry (each entry's ``numpy_source``, the
-#: array-API form): ``stable`` versions never overflow; ``analytic`` ones are holomorphic
-#: (for complex-step checks).
-HELPERS_STABLE: dict[str, str] = {
-    op.numpy_call: op.numpy_source for op in REGISTRY if op.numpy_source
-}
-HELPERS_ANALYTIC: dict[str, str] = {
-    op.numpy_call: op.numpy_source_analytic or op.numpy_source for op in REGISTRY if op.numpy_source
-}
-
-#: Helpers that call other helpers.
-HELPER_NEEDS = {op.numpy_call: op.needs for op in REGISTRY if op.numpy_source and op.needs}
-
-#: The first helper of every generated module: the inputs' array library and dtype.
-NAMESPACE_AND_DTYPE = '''def namespace_and_dtype(*groups):
-    """The inputs' array library (NumPy for plain numbers and lists) and the type to
-    compute in: the result type of the floating-point inputs (float64 if none)."""
-    arrays = [v for group in groups for v in group.values() if hasattr(v, "dtype")]
-    numpy_only = all(isinstance(a, (np.ndarray, np.generic)) for a in arrays)
-    if numpy_only and hasattr(np, "isdtype"):
-        xp = np  # NumPy 2 is itself an array-API namespace
-    else:
-        xp = array_namespace(*(arrays or [np.zeros(0)]))
-    kinds = ("real floating", "complex floating")
-    floats = [d for d in {a.dtype for a in arrays} if xp.isdtype(d, kinds)]
-    return xp, (xp.result_type(*floats) if floats else xp.float64)
-'''
-
-
-def helper_source(name: str, analytic: bool = False) -> str:
-    """The generated source of one helper (``analytic``: the holomorphic form)."""
-    return (HELPERS_ANALYTIC if analytic else HELPERS_STABLE)[name]
-
-
-def with_needs(names: set[str]) -> set[str]:
-    """The helpers ``names`` call, themselves included."""
-    out = set(names)
-    for name in names:
-        out |= set(HELPER_NEEDS.get(name, ()))
-    return out
-
-
-#: NumPy names whose array-API spelling differs.
-_ARRAY_API_NAMES = {"arcsin": "asin", "arccos": "acos", "arctan": "atan", "power": "pow"}
-
-
-# ----------------------------------------------------------------------- names
-def python_name(name: str, taken: Iterable[str] = ()) -> str:
-    """A safe Python identifier for a checked program name.
-
-    >>> python_name("lambda"), python_name("z1"), python_name("loss")
-    ('lambda_', 'z1', 'loss_')
-    """
-    if not _IDENT.match(name):
-        raise CodegenError(f"'{name}' is not a valid name ([A-Za-z_][A-Za-z0-9_]*)")
-    used = set(taken)
-    out = name
-    while keyword.iskeyword(out) or keyword.issoftkeyword(out) or out in RESERVED or out in used:
-        out += "_"
-    return out
-
-
-def name_table(symbols: Iterable[sp.Basic], reserved: Iterable[str] = ()) -> dict[sp.Basic, str]:
-    """Symbol → unique safe identifier (program order kept), avoiding ``reserved``."""
-    table: dict[sp.Basic, str] = {}
-    taken = set(reserved)
-    for s in symbols:
-        if s not in table:
-            table[s] = python_name(str(s.name), taken)  # type: ignore[attr-defined]
-            taken.add(table[s])
-    return table
-
-
-# --------------------------------------------------------------------- printer
-class CodePrinter(NumPyPrinter):
-    """SymPy → array-API source with ``xp.`` calls and the program's (renamed) names."""
-
-    def __init__(self, names: Mapping[sp.Basic, str]) -> None:
-        super().__init__(
-            {"fully_qualified_modules": True, "inline": True, "allow_unknown_functions": False}
-        )
-        self.names = names
-        self.helpers_used: set[str] = set()
-
-    def _module_format(self, fqn: str, register: bool = True) -> str:
-        if fqn.startswith("numpy."):
-            name = fqn[len("numpy.") :]
-            return "xp." + _ARRAY_API_NAMES.get(name, name)
-        raise CodegenError(f"generated code would need {fqn}")
-
-    def _print_Symbol(self, expr: sp.Symbol) -> str:
-        try:
-            return self.names[expr]
-        except KeyError:
-            raise CodegenError(f"no value for '{expr}' in generated code") from None
-
-    def _print_MatrixSymbol(self, expr: sp.Basic) -> str:
-        return self.names.get(expr, str(expr.name))  # type: ignore[attr-defined]
-
-    def _print_Function(self, expr: sp.Basic) -> str:
-        name = type(expr).__name__
-        if name not in HELPERS_STABLE:
-            raise CodegenError(f"no NumPy code for the function {name}")
-        self.helpers_used.add(name)
-        return f"{name}({', '.join(self._print(a) for a in expr.args)})"
-
-    def _print_Abs(self, expr: sp.Basic) -> str:
-        return f"xp.abs({self._print(expr.args[0])})"
-
-    def _print_sign(self, expr: sp.Basic) -> str:
-        return f"xp.sign({self._print(expr.args[0])})"
-
-    def _print_Max(self, expr: sp.Basic) -> str:
-        return self._fold("xp.maximum", expr.args)
-
-    def _print_Min(self, expr: sp.Basic) -> str:
-        return self._fold("xp.minimum", expr.args)
-
-    def _fold(self, fn: str, args: tuple) -> str:
-        out = self._print(args[0])
-        for a in args[1:]:
-            out = f"{fn}({out}, {self._print(a)})"
-        return out
-
-    def _print_Pow(self, expr: sp.Pow, rational: bool = False) -> str:
-        base, exp = expr.args
-        if exp.is_Integer and exp < 0:
-            denom = sp.Pow(base, -exp, evaluate=False) if exp != -1 else base
-            return f"1/{self.parenthesize(denom, 1000)}"
-        return super()._print_Pow(expr, rational=rational)
-
-    def _print_Rational(self, expr: sp.Rational) -> str:
-        return repr(expr.p / expr.q)  # the double nearest p/q, as Python computes p/q
-
-    def _print_Float(self, expr: sp.Float) -> str:
-        return repr(float(expr))
-
-    def _print_Exp1(self, expr: sp.Basic) -> str:
-        return "xp.e"
-
-    def _print_Pi(self, expr: sp.Basic) -> str:
-        return "xp.pi"
-
-    def _print_DiracDelta(self, expr: sp.Basic) -> str:
-        raise CodegenError("DiracDelta in a derivative")
-
-    def _print_Derivative(self, expr: sp.Basic) -> str:
-        raise CodegenError("unevaluated Derivative")
-
-    def _print_not_supported(self, expr: sp.Basic) -> str:
-        raise CodegenError(f"no NumPy code for {type(expr).__name__}")
+from .softmax_shift import SoftmaxShift, softmax_shifts
 
 
 # ---------------------------------------------------------------- pre-checks
@@ -425,14 +224,12 @@ class ScalarEmitter:
 
     def forward_lines(self) -> list[_Line]:
         out = []
-        sig_arg = {
-            a.symbol: a.expr.args[0] for a in self.p.assignments if isinstance(a.expr, sigma)
-        }
+        logs = stable_log_forms(self.p)
         for a in self.p.assignments:
             if a.name not in self.needed:
                 continue
             plain = self.analytic or self.instrument
-            expr = a.expr if plain else stable_logs(a.expr, sig_arg)
+            expr = a.expr if plain else stable_logs(a.expr, logs)
             if self.is_batched(a.expr):
                 self.batched.add(a.symbol)
             for sh in self.shifts:
@@ -494,18 +291,13 @@ class ScalarEmitter:
 
     def reuse(self, expr: sp.Basic) -> sp.Basic:
         """Write σ'(z) as h(1 − h) and f(z) as h when the forward pass computed h = f(z)."""
-
-        def sp_rewrite(z: sp.Basic) -> sp.Basic:
-            h = self.forward_of.get(sigma(z))
-            return h * (1 - h) if h is not None else sigma_prime(z)
-
-        expr = expr.replace(sigma_prime, sp_rewrite)
-        return expr.xreplace(
+        return in_forward_values(
+            expr,
             {
                 e: s
                 for e, s in self.forward_of.items()
                 if not e.is_Atom and not isinstance(e, sp.Add | sp.Mul)
-            }
+            },
         )
 
     # -- module
@@ -566,6 +358,7 @@ class ScalarEmitter:
             self.analytic,
             self.instrument,
             extra,
+            sources=self.printer.user_sources,
         )
 
     def hvp_function(self, head: list[str], fwd: list[_Line]) -> str:
@@ -639,17 +432,29 @@ class ScalarEmitter:
         return out
 
 
-def stable_logs(expr: sp.Basic, sig_arg: Mapping[sp.Basic, sp.Basic]) -> sp.Basic:
-    """log σ(u) → −softplus(−u) and log(1 − σ(u)) → −softplus(u) (no log 0 for large |u|)."""
-    if not sig_arg or not expr.has(sp.log):
+def stable_log_forms(program: Program) -> dict[sp.Basic, tuple[Any, tuple[sp.Basic, ...]]]:
+    """Nodes ``y = f(u)`` whose function's entry has a stable ``log`` form (σ)."""
+    out = {}
+    for a in program.assignments:
+        op = REGISTRY.for_node(a.expr)
+        if op is not None and op.kind == "scalar" and op.log_form is not None:
+            out[a.symbol] = (op, a.expr.args)
+    return out
+
+
+def stable_logs(expr: sp.Basic, forms: Mapping[sp.Basic, tuple[Any, tuple]]) -> sp.Basic:
+    """log y → the entry's log form and log(1 − y) → its complement form where y = f(u)
+    (log σ(u) = −softplus(−u), log(1 − σ(u)) = −softplus(u): no log 0 for large |u|)."""
+    if not forms or not expr.has(sp.log):
         return expr
 
     def rewrite(arg: sp.Basic) -> sp.Basic:
-        if arg in sig_arg:
-            return -softplus(-sig_arg[arg])
-        for y, u in sig_arg.items():
-            if sp.expand(arg - (1 - y)) == 0:
-                return -softplus(u)
+        if arg in forms:
+            op, args = forms[arg]
+            return op.log_form(*args)
+        for y, (op, args) in forms.items():
+            if op.log_complement is not None and sp.expand(arg - (1 - y)) == 0:
+                return op.log_complement(*args)
         return sp.log(arg)
 
     return expr.replace(sp.log, rewrite)
@@ -667,7 +472,9 @@ def fuse_sigmoid_cross_entropy(
     sig_nodes = {
         a.symbol: a.expr.args[0]
         for a in program.assignments
-        if isinstance(a.expr, sigma) and a.expr.args[0].is_Symbol
+        if a.expr.args
+        and a.expr.args[0].is_Symbol
+        and getattr(REGISTRY.for_node(a.expr), "extra", {}).get("cancel_in_reader")
     }
     for y, u in sig_nodes.items():
         ysig = next((s.signal for s in d.steps if s.node == str(y)), None)
@@ -699,83 +506,6 @@ def dead_code_free(lines: list[_Line], grads: Mapping[str, str], keep_all: bool)
             kept.append(ln)
             used |= set(re.findall(r"[A-Za-z_][A-Za-z0-9_]*", ln.code))
     return kept[::-1]
-
-
-def kink_arguments(expr: sp.Basic) -> list[sp.Basic]:
-    """Expressions whose sign change crosses a kink of a non-smooth atom."""
-    from ..symbolic.functions import NON_SMOOTH, elu, leaky_relu, relu, step
-
-    out: list[sp.Basic] = []
-    for atom in sp.preorder_traversal(expr):
-        if not isinstance(atom, NON_SMOOTH):
-            continue
-        if isinstance(atom, relu | step | leaky_relu | elu | sp.Abs | sp.sign | sp.Heaviside):
-            out.append(atom.args[0])
-        elif isinstance(atom, sp.Max | sp.Min):
-            args = atom.args
-            out += [args[i] - args[j] for i in range(len(args)) for j in range(i + 1, len(args))]
-        elif isinstance(atom, sp.Piecewise):
-            for _, cond in atom.args:
-                if isinstance(cond, sp.core.relational.Relational):
-                    out.append(cond.lhs - cond.rhs)
-    return out
-
-
-# --------------------------------------------------------------- the module
-def assemble_module(
-    program: Program,
-    dtype: str | None,
-    helpers: set[str],
-    body: list[str],
-    fwd_body: list[str],
-    analytic: bool = False,
-    instrument: bool = False,
-    extra: Sequence[str] = (),
-) -> str:
-    """The module text: docstring, imports, helpers, ``loss_and_grad``, ``extra``
-    functions (``hvp``), ``forward``."""
-    wanted = with_needs(set(helpers))
-    params = ", ".join(v.name for v in program.params)
-    inputs = ", ".join(v.name for v in program.inputs) or "(none)"
-    title = _safe_text(program.title or program.filename)
-    sig_extra = ", delta=None, signals=None, probes=None" if instrument else ""
-    init = (
-        [
-            "    delta = {} if delta is None else delta",
-            "    signals = {} if signals is None else signals",
-            "    probes = [] if probes is None else probes",
-        ]
-        if instrument
-        else []
-    )
-    parts = [
-        f'"""Loss and gradient of {title}, generated by chainrule.\n\n'
-        f"params: {params}\ndata:   {inputs} (arrays, one row per example)\n\n"
-        "Arrays of any array-API library (NumPy, CuPy, PyTorch, JAX, array-api-strict)\n"
-        "come back as arrays of the same library, computed in the inputs' dtype.\n"
-        '"""\n',
-        "import numpy as np\nfrom array_api_compat import array_namespace\n",
-        NAMESPACE_AND_DTYPE,
-        *[helper_source(h, analytic) for h in sorted(wanted, key=_helper_order)],
-        f'def loss_and_grad(params, data, reduction="mean"{sig_extra}):\n'
-        '    """(loss, grads): the mean (or sum) of per-example losses and its gradient."""\n'
-        + "\n".join(init + body)
-        + "\n",
-        *extra,
-        "def forward(params, data):\n"
-        '    """Every node\'s value (the forward pass only)."""\n' + "\n".join(fwd_body) + "\n",
-    ]
-    return "\n\n\n".join(p.rstrip("\n") for p in parts) + "\n"
-
-
-def _helper_order(name: str) -> tuple[int, str]:
-    return (1 if name in HELPER_NEEDS else 0, name)
-
-
-def _safe_text(text: str) -> str:
-    """A title for the docstring: printable ASCII without quotes or backslashes."""
-    clean = "".join(ch for ch in text if ch.isascii() and ch.isprintable() and ch not in "\"'\\")
-    return clean[:80] or "a model"
 
 
 # ------------------------------------------------------------------ auditing
@@ -855,11 +585,8 @@ _ALLOWED_NAMES = (
             "where",
             "maximum",
             "minimum",
-            "tanh",
             "sinh",
             "cosh",
-            "sin",
-            "cos",
             "tan",
             "sqrt",
             "sign",
@@ -885,14 +612,11 @@ _ALLOWED_NAMES = (
             "arcsin",
             "arccos",
             "logsumexp",
-            "softmax",
-            "log_softmax",
             "amax",
             "transpose",
             "broadcast_to",
             "ndim",
             "select",
-            "heaviside",
             "inf",
             "nan",
             "out",
@@ -907,6 +631,9 @@ _ALLOWED_NAMES = (
         }
     )
     | ACTIVATIONS
+    # every operation's NumPy name (xp.tanh → tanh) and generated helper (softmax)
+    | {op.numpy_call.rsplit(".", 1)[-1] for op in REGISTRY if op.numpy_call}
+    | {"heaviside"}  # SymPy's Heaviside prints as xp.heaviside
 )
 
 
@@ -991,7 +718,11 @@ def generate(
     if reduction == "sum":
         source = source.replace('reduction="mean"', 'reduction="sum"', 1)
     strings = [v.name for v in program.variables] + [a.name for a in program.assignments]
-    namespace = compile_module(source, names.values(), strings)
+    defined = function_definitions(program, *[s.expression for s in derivation.steps])
+    helpers = {d.name for d in defined} | {
+        python_name(str(p), {d.name}) for d in defined for p in d.params
+    }
+    namespace = compile_module(source, [*names.values(), *helpers], strings)
     return GeneratedCode(
         source,
         namespace,

@@ -298,9 +298,15 @@ def check_hessian(
 def kinks(program: Program) -> list[str]:
     """Each non-smooth atom the loss depends on and where its kink is, as code reads:
     ``relu(W1 @ x) (kink at W1 @ x = 0)``."""
-    from ..symbolic.functions import NON_SMOOTH
-    from ..symbolic.matrix_ops import Elementwise, U
-    from .codegen import kink_arguments
+    from ..ops import REGISTRY, Elementwise, U
+    from .code_base import kink_arguments
+
+    def non_smooth(e: sp.Basic) -> bool:
+        if isinstance(e, sp.Heaviside | sp.Piecewise):
+            return True
+        op = REGISTRY.for_node(e) if isinstance(e, sp.Basic) and e.args else None
+        return op is not None and op.kind == "scalar" and not op.smooth
+
     from .numpy_printer import numpy_code
 
     def show(e: sp.Basic) -> str:
@@ -312,9 +318,11 @@ def kinks(program: Program) -> list[str]:
         if a.name not in needed:
             continue
         for e in sp.preorder_traversal(a.expr):
-            if isinstance(e, Elementwise) and e.fn.expr.has(*NON_SMOOTH):
+            if isinstance(e, Elementwise) and any(
+                non_smooth(f) for f in sp.preorder_traversal(e.fn.expr)
+            ):
                 e = e.fn.expr.xreplace({U: e.arg})  # componentwise: a kink per unit
-            elif not isinstance(e, NON_SMOOTH) or e.has(U):
+            elif not non_smooth(e) or e.has(U):
                 continue
             where = " or ".join(f"{show(k)} = 0" for k in kink_arguments(e))
             text = f"{show(e)} (kink at {where})" if where else show(e)

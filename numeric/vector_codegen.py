@@ -25,20 +25,8 @@ from typing import Any
 import sympy as sp
 
 from ..derive.records import BackpropDerivation
-from ..symbolic.functions import sigma, sigma_prime
-from ..symbolic.matrix_ops import (
-    Broadcast,
-    Dot,
-    Elementwise,
-    LogSoftmax,
-    MatSum,
-    Mean,
-    Norm2,
-    Softmax,
-    SumRows,
-    U,
-)
-from .codegen import (
+from ..ops import REGISTRY, Elementwise, U, in_forward_values
+from .code_base import (
     CodegenError,
     CodePrinter,
     assemble_module,
@@ -66,9 +54,11 @@ class MatrixPrinter:
         names: dict[sp.Basic, str],
         states: dict[sp.Basic, str],
         reuse: dict[tuple[sp.Basic, sp.Basic], sp.Basic],
+        sizes: dict[str, int] | None = None,
     ) -> None:
         self.names = names
         self.states = states
+        self.sizes = dict(sizes or {})  # size names bound to numbers
         self.reuse = reuse  # (function body in U, argument) → forward node symbol
         self.scalar = CodePrinter(names)
 
@@ -76,7 +66,22 @@ class MatrixPrinter:
     def helpers_used(self) -> set[str]:
         return self.scalar.helpers_used
 
+    # -- what the registry's batched rules use
+    @staticmethod
+    def wrap(code: str) -> str:
+        return _wrap(code)
+
+    @staticmethod
+    def combine(states: list[str], what: str) -> str:
+        return _combine(states, what)
+
+    def use_helper(self, name: str) -> None:
+        self.helpers_used.add(name)
+
     def __call__(self, e: sp.Basic) -> Code:
+        op = REGISTRY.for_node(e)
+        if op is not None and op.batched is not None:
+            return op.batched(self, e)
         for cls in type(e).__mro__:
             method = getattr(self, "p_" + cls.__name__, None)
             if method is not None:
@@ -94,6 +99,16 @@ class MatrixPrinter:
 
     def p_NumberSymbol(self, e: sp.Basic) -> Code:
         return self.scalar._print(e), "const"
+
+    def p_OneMatrix(self, e: sp.Basic) -> Code:
+        """𝟙 (the cotangent of a sum): a column of ones when its size is a number, else 1
+        (it only ever meets arrays it broadcasts against)."""
+        rows = sp.sympify(e.shape[0]).xreplace(
+            {sp.Symbol(k, integer=True, positive=True): v for k, v in self.sizes.items()}
+        )
+        if rows.is_Integer and e.shape[1] == 1:
+            return f"xp.ones(({int(rows)}, 1), dtype=dtype)", "const"
+        return "1", "const"
 
     # -- structure
     def p_Transpose(self, e: sp.Basic) -> Code:
@@ -209,7 +224,7 @@ class MatrixPrinter:
             self.scalar.names = self.names
 
     def _reuse_in_body(self, body: sp.Basic, arg: sp.Basic, extra: dict[sp.Basic, str]) -> sp.Basic:
-        """σ'(u) → s(1 − s) and f(u) → h where the forward pass has h = f(arg).
+        """σ'(u) → h(1 − h) and f(u) → h where the forward pass has h = f(arg).
 
         Forward nodes enter the scalar body as placeholder symbols (added to ``extra``
         with the node's name) so the body stays a scalar expression.
@@ -220,10 +235,7 @@ class MatrixPrinter:
                 ph = sp.Symbol(f"REUSE{k}_PLACEHOLDER")
                 extra[ph] = self.names[sym]
                 subs[fbody] = ph
-        if sigma(U) in subs:
-            s = subs[sigma(U)]
-            body = body.replace(sigma_prime, lambda u: s * (1 - s) if u == U else sigma_prime(u))
-        return body.xreplace(subs) if subs else body
+        return in_forward_values(body, subs) if subs else body
 
     def p_Function(self, e: sp.Basic) -> Code:
         parts = [self(a) for a in e.args]
@@ -241,43 +253,14 @@ class MatrixPrinter:
     p_Max = p_Function
     p_Min = p_Function
 
-    def p_Softmax(self, e: sp.Basic) -> Code:
-        code, st = self(e.arg)
-        self.helpers_used.add("softmax")
-        return f"softmax({code})", st
-
-    def p_LogSoftmax(self, e: sp.Basic) -> Code:
-        code, st = self(e.arg)
-        self.helpers_used.add("log_softmax")
-        return f"log_softmax({code})", st
-
     # -- reductions (per example: over axis 0 of the (n, B) columns)
-    def _reduce(self, fn: str, code: str, st: str) -> Code:
+    def reduce(self, fn: str, code: str, st: str) -> Code:
+        """A reduction of each example's entries (over axis 0 of the (n, B) columns)."""
         if st == "batch":
             return f"xp.{fn}({code}, axis=0, keepdims=True)", "batch"
         if st == "const":
             return f"xp.{fn}({code})", "const"
         raise CodegenError(f"cannot batch {fn} of a {st} value")
-
-    def p_MatSum(self, e: MatSum) -> Code:
-        return self._reduce("sum", *self(e.args[0]))
-
-    def p_SumRows(self, e: SumRows) -> Code:
-        return self._reduce("sum", *self(e.arg))
-
-    def p_Mean(self, e: Mean) -> Code:
-        return self._reduce("mean", *self(e.args[0]))
-
-    def p_Dot(self, e: Dot) -> Code:
-        (a, sa), (b, sb) = self(e.args[0]), self(e.args[1])
-        return self._reduce("sum", f"{_wrap(a)}*{_wrap(b)}", _combine([sa, sb], "dot"))
-
-    def p_Norm2(self, e: Norm2) -> Code:
-        a, st = self(e.args[0])
-        return self._reduce("sum", f"{_wrap(a)}**2", st)
-
-    def p_Broadcast(self, e: Broadcast) -> Code:
-        return self(e.arg)  # NumPy broadcasting does it
 
 
 def _needed(lines: list[str], roots: Iterable[str]) -> list[str]:
@@ -340,7 +323,7 @@ class VectorEmitter:
             for a in self.p.assignments
             if isinstance(a.expr, Elementwise) and a.name in self.needed
         }
-        self.pr = MatrixPrinter(self.names, self.states, reuse)
+        self.pr = MatrixPrinter(self.names, self.states, reuse, self.p.sizes)
         self.kind: dict[str, str] = {}  # name → "vector" | "scalar" | "matrix"
 
     def n(self, sym: sp.Basic) -> str:
@@ -397,16 +380,20 @@ class VectorEmitter:
             lines.append((self.n(a.symbol), code, a.name))
 
     def _stable(self, expr: sp.Basic) -> sp.Basic:
-        """log(y) with y = softmax(u) → log_softmax(u): no log 0 when y underflows."""
-        softmax_of = {
-            a.symbol: a.expr.arg for a in self.p.assignments if isinstance(a.expr, Softmax)
-        }
-        if not softmax_of:
+        """log(y) with y = f(u) → the entry's stable form (log softmax(u) → log_softmax(u)):
+        no log 0 when y underflows."""
+        forms = {}
+        for a in self.p.assignments:
+            op = REGISTRY.for_node(a.expr)
+            if op is not None and op.log_form is not None and op.kind == "tensor":
+                forms[a.symbol] = (op, a.expr.args)
+        if not forms:
             return expr
         subs = {}
         for e in sp.preorder_traversal(expr):
-            if isinstance(e, Elementwise) and e.fn.expr == sp.log(U) and e.arg in softmax_of:
-                subs[e] = LogSoftmax(softmax_of[e.arg])
+            if isinstance(e, Elementwise) and e.fn.expr == sp.log(U) and e.arg in forms:
+                op, args = forms[e.arg]
+                subs[e] = op.log_form(*args)
         return expr.xreplace(subs) if subs else expr
 
     def rows(self, name: str, code: str) -> str:
@@ -514,12 +501,13 @@ class VectorEmitter:
             self.analytic,
             self.instrument,
             extra,
+            sources=self.pr.scalar.user_sources,
         )
 
     def hvp_function(self, passes: list[str]) -> str:
         """``hvp(params, data, v)``: tangent lines over the two passes (see vector_hvp)."""
         from ..derive.vector_tangents import TangentError, jvp
-        from .codegen import python_name
+        from .code_base import python_name
 
         dots: dict[sp.Basic, sp.Basic] = {}
         lines = ["    # tangents along v: u_dot = directional derivative of u"]
@@ -604,7 +592,7 @@ class VectorEmitter:
         return f"B*{_wrap(code)}"
 
     def probes(self) -> list[str]:
-        from .codegen import kink_arguments
+        from .code_base import kink_arguments
 
         out = []
         for a in self.p.assignments:

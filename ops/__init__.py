@@ -14,6 +14,8 @@ False
 
 from __future__ import annotations
 
+import sympy as sp
+
 from .algebra import U, Verbatim, is_matrix, mat_add, mat_mul, scale, split_scalar
 from .registry import Op, OpError, Registry, UnknownOperation
 from .scalar import ScalarFunction, register_scalar, scalar_entries
@@ -64,6 +66,25 @@ def register(op: Op) -> Op:
 
 from .user import primitive  # noqa: E402  (uses REGISTRY)
 
+
+def in_forward_values(expr: sp.Basic, forward: dict[sp.Basic, sp.Basic]) -> sp.Basic:
+    """Named derivatives in forward values where their entries have a closed form in
+    the function (σ'(z) = σ(z)(1 − σ(z)) → y(1 − y) where the forward pass has y = σ(z)),
+    then every forward function application by its node."""
+    for op in REGISTRY:
+        if op.expand_derivative is None:
+            continue
+
+        def closed(*args: sp.Basic, op: object = op) -> sp.Basic:
+            full = op.expand_derivative(*args)  # type: ignore[attr-defined]
+            if all(f in forward for f in full.atoms(sp.Function)):
+                return full
+            return op.node(*args)  # type: ignore[attr-defined]
+
+        expr = expr.replace(op.node, closed)
+    return expr.xreplace(forward)
+
+
 __all__ = [
     "REGISTRY",
     "ColumnwiseOp",
@@ -78,6 +99,7 @@ __all__ = [
     "UnknownOperation",
     "Verbatim",
     "elementwise",
+    "in_forward_values",
     "is_matrix",
     "local_partial",
     "mat_add",

@@ -81,6 +81,12 @@ class Op:
     expand: Callable[..., sp.Basic] | None = None  # the calculus-class form (exp, log, Max)
     expand_derivative: Callable[..., sp.Basic] | None = None  # σ'(z) → σ(z)(1 − σ(z))
     jacobian: Callable[[sp.Basic, sp.Basic], sp.Basic | None] | None = None  # for teaching
+    #: forward mode: ``jvp(node, tangent)``, ``tangent(arg)`` an argument's tangent or None
+    jvp: Callable[[Any, Callable[[sp.Basic], sp.Basic | None]], sp.Basic | None] | None = None
+    #: a stable form of ``log`` of the operation's value (log σ(u) = −softplus(−u))
+    log_form: Callable[..., sp.Basic] | None = None
+    #: ``log`` of one minus its value (log(1 − σ(u)) = −softplus(u))
+    log_complement: Callable[..., sp.Basic] | None = None
     #: ``fuse(program, assignment, signal)``: a :class:`Fusion` of this node with its reader
     fuse: Callable[[Any, Any, Callable[[str], sp.Basic]], Fusion | None] | None = None
 
@@ -99,6 +105,7 @@ class Op:
     numpy_source_analytic: str = ""  # holomorphic helper (complex-step checks)
     needs: tuple[str, ...] = ()  # helpers that numpy_source calls
     numpy_print: Callable[[Any, sp.Basic], str] | None = None  # (printer, node) → code
+    batched: Callable[[Any, sp.Basic], tuple[str, str]] | None = None  # vector programs' code
 
     # -- renderings
     unicode: str = ""  # "σ"

@@ -303,6 +303,20 @@ def _extremum(is_max: bool, n: int = 8) -> tuple:
 _MANY = (2, 3, 4, 5, 6, 7, 8)
 
 
+def _pairwise_kinks(*args: sp.Basic) -> list[sp.Basic]:
+    """max/min change branch where two arguments are equal."""
+    return [args[i] - args[j] for i in range(len(args)) for j in range(i + 1, len(args))]
+
+
+def kinks(op: Op, args: tuple[sp.Basic, ...]) -> list[sp.Basic]:
+    """Expressions whose sign change crosses a kink of a non-smooth function (the first
+    argument of relu, step, abs, …; pairwise differences for max and min)."""
+    if op.smooth:
+        return []
+    rule = op.extra.get("kinks")
+    return list(rule(*args)) if rule else [args[0]]
+
+
 # ------------------------------------------------------------------ the entries
 # fmt: off
 def scalar_entries() -> list[Op]:
@@ -313,6 +327,9 @@ def scalar_entries() -> list[Op]:
            latex_commands=("sigma",),
            partials=(lambda z: sigma_prime(z),),
            expand=lambda z: 1 / (1 + sp.exp(-z)),
+           log_form=lambda z: -softplus(-z),  # log σ(z), no log 0 for large |z|
+           log_complement=lambda z: -softplus(z),  # log(1 − σ(z))
+           extra={"cancel_in_reader": True},  # σ'(u) cancels against cross-entropy's 1/y
            numpy=_np_sigma, numpy_call="sigma",
            numpy_source='''def sigma(z):
     """Logistic sigmoid 1/(1 + e^-z). For z far below 0, e^-z overflows to inf and
@@ -353,7 +370,7 @@ def scalar_entries() -> list[Op]:
 """,
            unicode="ReLU", latex=r"\operatorname{ReLU}", mathml="ReLU"),
         Op("step", step, doc="threshold: 1 if z > 0 else 0",
-           answer_spellings=("heaviside", "H"),
+           answer_spellings=("H",),
            partials=(lambda z: S.Zero,), smooth=False, analytic=False,  # almost everywhere
            numpy=_np_step, numpy_call="step",
            numpy_source='''def step(z):
@@ -429,10 +446,12 @@ def scalar_entries() -> list[Op]:
         Op("sign", sp.sign, in_language=False, answer_spellings=("sgn",), latex_commands=("sgn",),
            partials=(lambda z: S.Zero,), smooth=False, analytic=False,  # almost everywhere
            numpy=np.sign, numpy_call="np.sign", unicode="sign", latex=r"\operatorname{sign}"),
-        Op("max", sp.Max, arity=_MANY, latex_commands=("max",), partials=_extremum(True),
+        Op("max", sp.Max, arity=_MANY, extra={"kinks": _pairwise_kinks},
+           latex_commands=("max",), partials=_extremum(True),
            smooth=False, analytic=False, numpy=np.maximum, numpy_call="np.maximum",
            unicode="max", latex=r"\max", mathml="max"),
-        Op("min", sp.Min, arity=_MANY, latex_commands=("min",), partials=_extremum(False),
+        Op("min", sp.Min, arity=_MANY, extra={"kinks": _pairwise_kinks},
+           latex_commands=("min",), partials=_extremum(False),
            smooth=False, analytic=False, numpy=np.minimum, numpy_call="np.minimum",
            unicode="min", latex=r"\min", mathml="min"),
         Op("sin", sp.sin, latex_commands=("sin",), partials=(lambda z: sp.cos(z),),

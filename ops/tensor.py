@@ -26,7 +26,9 @@ import numpy as np
 import sympy as sp
 from sympy.matrices.expressions.matexpr import MatrixExpr
 
+from . import batched as bt
 from . import index_rules as ix
+from . import tangents as tg
 from .algebra import (
     U,
     Verbatim,
@@ -718,6 +720,7 @@ def tensor_entries() -> list[Op]:
     """The shipped tensor operations, one record each."""
     return [
         Op("matmul", sp.MatMul, "tensor", "matrix product A @ B",
+           jvp=tg.matmul,
            index_form=ix.matmul,
            operator="@", arity=(2,), build_tensor=_build_matmul,
            vjp=_matmul_vjp,                                    # Ā = Ḡ Bᵀ, B̄ = Aᵀ Ḡ
@@ -726,6 +729,7 @@ def tensor_entries() -> list[Op]:
            numpy_print=_matmul_code,
            unicode="@", latex=" ", mathml="⁢", extra={"unicode_form": _matmul_unicode}),
         Op("add", sp.MatAdd, "tensor", "elementwise sum A + B",
+           jvp=tg.add,
            index_form=ix.matadd,
            vjp=lambda g, ans, i: g,                             # each addend gets Ḡ
            unit_form=lambda x, e: reduce(lambda a, b: a + b, [x(a) for a in e.args]),
@@ -735,6 +739,7 @@ def tensor_entries() -> list[Op]:
            unicode="+", latex="+", mathml="+",
            extra={"unicode_form": lambda e, p: p._print_Add(e)}),  # y − t: positive terms first
         Op("transpose", sp.Transpose, "tensor", "transpose Aᵀ (A.T)",
+           jvp=tg.transpose,
            index_form=ix.transpose,
            vjp=lambda g, ans, i: g.T,                           # Ā = Ḡᵀ
            unit_form=lambda x, e: x(e.arg).T,
@@ -744,6 +749,7 @@ def tensor_entries() -> list[Op]:
            unicode="ᵀ", latex=r"^\top", mathml="⊤",
            extra={"unicode_form": _transpose_unicode, "latex_form": _transpose_latex}),
         Op("hadamard", sp.HadamardProduct, "tensor", "elementwise product A ∘ B (A * B)",
+           jvp=tg.hadamard_product,
            index_form=ix.hadamard,
            vjp=lambda g, ans, i: hadamard(g, *[a for k, a in enumerate(ans.args) if k != i]),
            jacobian=_hadamard_jacobian,
@@ -755,6 +761,7 @@ def tensor_entries() -> list[Op]:
            unicode="∘", latex=r"\circ", mathml="∘",
            extra={"unicode_form": _hadamard_form(" ∘ "), "latex_form": _hadamard_form(r" \circ ")}),
         Op("hadamard_power", sp.HadamardPower, "tensor", "elementwise power A^p",
+           jvp=tg.hadamard_power,
            index_form=ix.hadamard_power,
            vjp=_hadamard_power_vjp,                             # Ā = Ḡ ∘ p A^(p−1)
            unit_form=lambda x, e: x(e.args[0]).applyfunc(lambda v: v ** e.args[1]),
@@ -765,6 +772,7 @@ def tensor_entries() -> list[Op]:
            unicode="∘", latex=r"^{\circ}",
            extra={"unicode_form": _power_unicode, "latex_form": _power_latex}),
         Op("elementwise", Elementwise, "tensor", "a scalar function on every entry",
+           jvp=tg.elementwise,
            index_form=ix.elementwise,
            vjp=_elementwise_vjp,                                # z̄ = h̄ ∘ φ'(z)
            jacobian=_elementwise_jacobian,
@@ -772,6 +780,7 @@ def tensor_entries() -> list[Op]:
            cost=lambda c, e: c.per_entry(e.fn.expr, _entries(c, e)),
            evaluate=lambda ev, e, rec: ev.elementwise(e, rec)),
         Op("broadcast", Broadcast, "tensor", "a scalar, row or column repeated (NumPy rules)",
+           jvp=tg.broadcast, batched=bt.broadcast,
            index_form=ix.broadcast,
            vjp=lambda g, ans, i: unbroadcast(g, ans.arg),       # bias: Σ over the batch
            unit_form=_broadcast_units,
@@ -779,6 +788,7 @@ def tensor_entries() -> list[Op]:
            evaluate=lambda ev, e, rec: ev.broadcast(rec(e.arg), e),
            numpy_print=lambda p, e: f"np.broadcast_to({p._print(e.arg)}, {p.shape(e)})"),
         Op("sum", MatSum, "tensor", "sum of all entries",
+           jvp=tg.linear(MatSum), batched=bt.reduction("sum"),
            index_form=ix.matsum,
            arity=(1,), build_tensor=_reduction_builder(MatSum, lambda a: a),
            vjp=lambda g, ans, i: spread(g, ans.args[0]),        # x̄ = ḡ 𝟙
@@ -788,6 +798,7 @@ def tensor_entries() -> list[Op]:
            numpy_print=lambda p, e: f"np.sum({p._print(e.args[0])})",
            unicode="sum", latex=r"\operatorname{sum}", mathml="sum"),
         Op("mean", Mean, "tensor", "mean of all entries",
+           jvp=tg.linear(Mean), batched=bt.reduction("mean"),
            index_form=ix.mean,
            arity=(1,), build_tensor=_reduction_builder(Mean, lambda a: a),
            vjp=lambda g, ans, i: spread(g / arg_size(ans.args[0]), ans.args[0]),
@@ -797,6 +808,7 @@ def tensor_entries() -> list[Op]:
            numpy_print=lambda p, e: f"np.mean({p._print(e.args[0])})",
            unicode="mean", latex=r"\operatorname{mean}", mathml="mean"),
         Op("dot", Dot, "tensor", "inner product Σ uᵢ vᵢ",
+           jvp=tg.dot, batched=bt.dot,
            index_form=ix.dot,
            arity=(2,), build_tensor=_build_dot,
            vjp=lambda g, ans, i: scale(g, ans.args[1 - i]),     # ū = ḡ v, v̄ = ḡ u
@@ -809,6 +821,7 @@ def tensor_entries() -> list[Op]:
            unicode="·", latex=r"\cdot", mathml="⋅",
            extra={"unicode_form": _dot_unicode, "latex_form": _dot_latex}),
         Op("norm2", Norm2, "tensor", "squared Euclidean norm ‖v‖²",
+           jvp=tg.norm2(Dot), batched=bt.norm2,
            index_form=ix.norm2,
            arity=(1,), build_tensor=_reduction_builder(Norm2, lambda a: a**2),
            vjp=lambda g, ans, i: scale(2 * g, ans.args[0]),     # v̄ = 2 ḡ v
@@ -821,6 +834,8 @@ def tensor_entries() -> list[Op]:
                   "latex_form": lambda e, p:
                       rf"\left\lVert {e._args_text(p)} \right\rVert^2"}),
         Op("softmax", Softmax, "tensor", "softmax of each column",
+           jvp=tg.softmax(_softmax_vjp), batched=bt.helper("softmax"),
+           log_form=lambda u: LogSoftmax(u),  # log softmax(u) = log_softmax(u)
            index_form=ix.softmax,
            arity=(1,), build_tensor=_columnwise_builder(Softmax),
            latex_commands=("softmax",),
@@ -834,6 +849,7 @@ def tensor_entries() -> list[Op]:
            numpy_print=lambda p, e: f"softmax({p._print(e.arg)})",
            unicode="softmax", latex=r"\operatorname{softmax}", mathml="softmax"),
         Op("log_softmax", LogSoftmax, "tensor", "log softmax of each column",
+           jvp=tg.log_softmax(Softmax, Dot, Broadcast), batched=bt.helper("log_softmax"),
            index_form=ix.log_softmax,
            arity=(1,), build_tensor=_columnwise_builder(LogSoftmax),
            vjp=_log_softmax_vjp,                                # z̄ = ḡ − softmax(z) Σḡ
@@ -856,6 +872,7 @@ def tensor_entries() -> list[Op]:
            extra={"unicode_form": lambda e, p: f"{p._print(e.arg)} 𝟙",
                   "latex_form": lambda e, p: rf"{p._print(e.arg)} \mathbf{{1}}"}),
         Op("sum_rows", SumRows, "tensor", "column sums (m, n) → (1, n)",
+           jvp=tg.linear(SumRows), batched=bt.reduction("sum"),
            index_form=ix.sum_rows,
            vjp=lambda g, ans, i: Broadcast(g, *ans.arg.shape),
            unit_form=lambda x, e: Matrix([[sp.Add(*c) for c in _columns(x(e.arg))]]),

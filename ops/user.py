@@ -149,7 +149,7 @@ def primitive(
             in_language=False,
             unicode=unicode + mark,
             latex=latex + mark,
-            doc=f"∂{name}/∂{p}",
+            doc=f"d{name}/d{p}, " + ("as declared" if derivative is not None else "from the body"),
             declared=derivative is not None,
         )
         derivs.append(register_scalar(registry, d_op))

@@ -24,6 +24,7 @@ from typing import Any
 import sympy as sp
 
 from ..derive.index_form import EntryDerivative, Index, IndexDerivation, IndexLine
+from ..symbolic.greek import NAMES  # noqa: I001
 from .notation import LectureLatexPrinter, LectureTextPrinter, pretty_name, to_latex, to_unicode
 
 PREC_MUL = sp.printing.precedence.PRECEDENCE["Mul"]
@@ -630,13 +631,9 @@ def _ascii(text: str) -> str:
 def _rules_tex(text: str) -> str:
     """Rule names inside ``\\text{…}``: Greek letters and ∂ as math, ``_`` escaped."""
     text = _tex_escape(text)
-    for a, b in (
-        ("Σ", r"$\Sigma$"),
-        ("∂", r"$\partial$"),
-        ("δ", r"$\delta$"),
-        ("σ", r"$\sigma$"),
-        ("'", "$'$"),
-    ):
+    for a in sorted({c for c in text if c in NAMES}):  # Greek letters (Σ, δ, σ)
+        text = text.replace(a, "$\\" + NAMES[a] + "$")
+    for a, b in (("∂", r"$\partial$"), ("'", "$'$")):
         text = text.replace(a, b)
     return text
 

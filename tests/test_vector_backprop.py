@@ -13,8 +13,8 @@ from chainrule.derive.vector import jacobians, vector_backprop
 from chainrule.numeric.agreement import rel_err, unit_form_agreement
 from chainrule.numeric.vector_eval import loss_at, random_point, vector_gradient_at
 from chainrule.ops.scalar import sigma_prime
+from chainrule.ops.tensor import MatSum, Softmax, elementwise
 from chainrule.symbolic import ChainruleError, ModelError, parse_program
-from chainrule.symbolic.matrix_ops import MatSum, Softmax, elementwise
 
 VECTOR_EXAMPLES = [
     "vector_mlp",

@@ -12,8 +12,8 @@ from chainrule.numeric.agreement import rel_err
 from chainrule.numeric.numpy_printer import numpy_code
 from chainrule.numeric.vector_eval import NUMPY_NAMESPACE, backward_values, random_point
 from chainrule.ops.scalar import sigma_prime
+from chainrule.ops.tensor import elementwise
 from chainrule.symbolic import parse_program
-from chainrule.symbolic.matrix_ops import elementwise
 
 EXAMPLES = ["vector_mlp", "softmax_regression_vector", "tanh_mlp3", "residual", "shared_weights"]
 
