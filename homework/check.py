@@ -42,7 +42,9 @@ import sympy as sp
 
 from ..derive.backprop import backprop
 from ..derive.records import BackpropStep
+from ..ops import scalar as F
 from ..symbolic import expand_derivatives, expand_fully
+from ..symbolic import grammar as g
 from ..symbolic.errors import ChainruleError, ModelError
 from ..symbolic.program import Program
 from .answer_matrix import MatrixAnswerBuilder, ShapeMismatch
@@ -196,7 +198,7 @@ class Truth:
     def answer_builder(self) -> AnswerBuilder | MatrixAnswerBuilder:
         return AnswerBuilder(self.program, signals=self.signal_symbols)
 
-    def shape_problem(self, node: str, expr: sp.Basic) -> str | None:
+    def shape_problem(self, node: str, expr: sp.Basic, written: str | None = None) -> str | None:
         """Words when ``expr`` cannot be ``node``'s signal by its shape (None: fine)."""
         return None
 
@@ -223,7 +225,43 @@ class Truth:
         """The leaves (params and inputs) at point ``j``, by name."""
         return {v.name: float(self.env[v.symbol][j]) for v in self._leaves()}
 
+    def pretty(self, node: str) -> str:
+        """v̄ in lecture notation (W̄⁽²⁾)."""
+        from ..reports.notation import pretty_name
+
+        try:
+            return pretty_name(node, vector=self.program.is_vector, bar=True)
+        except Exception:  # noqa: BLE001 - a message must never fail
+            return f"{node}_bar"
+
+    def pretty_written(self, name: str) -> str:
+        """A written answer name in lecture notation (``W1`` → W⁽¹⁾, ``z1_bar`` → z̄⁽¹⁾)."""
+        from ..reports.notation import pretty_name
+
+        bar = name.endswith("_bar")
+        base = name.removesuffix("_bar")
+        try:
+            return pretty_name(base, vector=self.program.is_vector, bar=bar)
+        except Exception:  # noqa: BLE001
+            return name
+
+    def for_answer(self, answer: Answer) -> Truth:
+        """This truth, or one for the model with the answer's named inline values as nodes
+        of their own (cached per set of names)."""
+        if not answer.intermediates:
+            return self
+        from .intermediates import extend_program
+
+        key = tuple(sorted((k, sp.srepr(v)) for k, v in answer.intermediates.items()))
+        cache: dict[tuple, Truth] = self.__dict__.setdefault("_extended", {})
+        if key not in cache:
+            program = extend_program(self.program, answer.intermediates)
+            cache[key] = type(self)(program, self.n_points, self.seed)
+        return cache[key]
+
     def target_name(self, node: str) -> str:
+        if node not in self.program:
+            return f"{node}_bar"
         item = self.program[node]
         return f"{getattr(item, 'display', node) or node}_bar"
 
@@ -240,22 +278,14 @@ class Truth:
             steps = list(enumerate(self.derivation.steps))
             self._variants = [v for i, s in steps for v in self._step_variants(i, s)]
             self._variants += [v for i, s in steps for v in self._swapped_indices(i, s)]
+            self._variants += [v for i, s in steps for v in self._activation_swaps(i, s)]
         return self._variants
 
     def _step_variants(self, i: int, step: BackpropStep) -> Iterator[Variant]:
         node, contribs = step.node, step.contributions
+        for child, rest_terms in fan_out_groups(contribs):
+            yield self._variant(i, sp.Add(*rest_terms), self.fan_out_message(step, child))
         for c in contribs:
-            if len(contribs) > 1:
-                rest = sp.Add(*[o.term for o in contribs if o is not c])
-                others = ", ".join(o.child for o in contribs if o is not c)
-                yield self._variant(
-                    i,
-                    rest,
-                    f"fan-out contribution left out: {node} feeds "
-                    f"{', '.join(o.child for o in contribs)}, but the term "
-                    f"through {c.child} ({c.child}_bar * d{c.child}/d{node}) is "
-                    f"missing (only {others} counted)",
-                )
             if c.local_derivative != 1:
                 missing = _show(c.local_derivative)
                 term = step.expression - c.term + c.term / c.local_derivative
@@ -273,6 +303,78 @@ class Truth:
                             f"missing factor {_show(f)} of the local derivative "
                             f"d{c.child}/d{node} = {missing} in {node}_bar",
                         )
+
+    def _activation_swaps(self, i: int, step: BackpropStep) -> Iterator[Variant]:
+        """σ(z) where σ'(z) belongs (also tanh for 1 − tanh², ReLU for step)."""
+        expr = step.expression
+        swaps: list[tuple[sp.Basic, str, str]] = []
+        if expr.has(F.sigma_prime):
+            swaps.append((expr.replace(F.sigma_prime, F.sigma), "σ", "σ'"))
+        for t in expr.atoms(sp.tanh):
+            d = 1 - t**2
+            if expr.has(d):
+                swaps.append((expr.xreplace({d: t}), "tanh", "tanh' = 1 − tanh²"))
+        if expr.has(F.step):
+            swaps.append((expr.replace(F.step, F.relu), "ReLU", "ReLU' = step"))
+        for new, f, fprime in swaps:
+            if new != expr:
+                yield self._variant(
+                    i,
+                    new,
+                    f"{f} where {fprime} belongs: {step.node}_bar multiplies by the "
+                    f"activation itself instead of its derivative",
+                )
+
+    def fan_out_message(self, step: BackpropStep, child: str) -> str:
+        """Words for a left-out fan-out term, naming it (a regularizer's term by name)."""
+        node = step.node
+        children = list(dict.fromkeys(c.child for c in step.contributions))
+        others = ", ".join(c for c in children if c != child)
+        term = sum_terms([c.term for c in step.contributions if c.child == child])
+        shown = self.show_term(term)
+        if self.is_regularizer(child):
+            return (
+                f"fan-out contribution left out: {node} also feeds the regularizer {child}; "
+                f"the regularization term {shown} (through {child}) is missing "
+                f"(only {others} counted)"
+            )
+        return (
+            f"fan-out contribution left out: {node} feeds {', '.join(children)}, but the "
+            f"term through {child} ({shown}) is missing (only {others} counted)"
+        )
+
+    def is_regularizer(self, node: str) -> bool:
+        """A node computed from parameters only (no data): a penalty such as ‖W‖²/2."""
+        item = self.program[node]
+        expr = self.node_forms().get(item.symbol, getattr(item, "expr", None))
+        inputs = [v.symbol for v in self.program.inputs]
+        return expr is not None and not expr.has(*inputs) if inputs else False
+
+    def show_term(self, term: sp.Basic) -> str:
+        """A backprop term in lecture notation, signals of constants' paths resolved
+        (R̄ W⁽¹⁾ with R̄ = λ shows as λ W⁽¹⁾)."""
+        loss = self.signal_symbols.get(self.program.loss)
+        forms = {
+            s.signal: s.expression
+            for s in self.derivation.steps
+            if not (
+                s.expression.free_symbols
+                - self.signal_set
+                - {c.symbol for c in self.program.consts}
+            )
+        }
+        try:
+            value = term
+            for _ in range(len(forms) + 1):
+                nxt = value.xreplace(forms)
+                if nxt == value:
+                    break
+                value = nxt
+            if loss is not None:
+                value = value.xreplace({loss: sp.S.One})
+            return _lecture(value, self.program.is_vector)
+        except Exception:  # noqa: BLE001 - a message must never fail
+            return _show(term)
 
     def _swapped_indices(self, i: int, step: BackpropStep) -> Iterator[Variant]:
         """Unit-form weights indexed the wrong way round (``v12`` for ``v21``): the
@@ -337,7 +439,33 @@ def _full(v: Any, k: int) -> np.ndarray:
 
 
 def _show(expr: sp.Basic) -> str:
-    return str(expr).replace("sigma_prime(", "sigma'(")
+    return str(expr).replace("sigma_prime(", "sigma'(").replace("**", "^")
+
+
+def _lecture(expr: sp.Basic, vector: bool) -> str:
+    """Lecture notation (ȳ hᵀ, σ'(z), λ W⁽¹⁾) for messages."""
+    from ..reports.notation import to_unicode
+
+    try:
+        return to_unicode(expr, vector=vector)
+    except Exception:  # noqa: BLE001 - a message must never fail
+        return _show(expr)
+
+
+def fan_out_groups(contribs: list) -> Iterator[tuple[str, list[sp.Basic]]]:
+    """Per child of a fan-out node: the terms that remain when that child's are left out
+    (a child reached twice, as R in ``W*W``, is left out as a whole)."""
+    children = list(dict.fromkeys(c.child for c in contribs))
+    if len(children) < 2:
+        return
+    for child in children:
+        yield child, [c.term for c in contribs if c.child != child]
+
+
+def sum_terms(terms: list[sp.Basic]) -> sp.Basic:
+    from ..symbolic.matrix_ops import is_matrix, mat_add
+
+    return mat_add(*terms) if terms and is_matrix(terms[0]) else sp.Add(*terms)
 
 
 # ------------------------------------------------------------------ comparing
@@ -493,15 +621,24 @@ class _Checker:
                 column=1,
             )
         try:
+            if isinstance(self.builder, MatrixAnswerBuilder):
+                item = self.truth.program[al.node]
+                self.builder.set_line(al.source, al.tree, (self.truth.pretty(al.node), item.shape))
             expr = self.builder.build(al.tree)
-            problem = self.truth.shape_problem(al.node, expr)
+            written = (
+                self.builder.written(al.tree)
+                if isinstance(self.builder, MatrixAnswerBuilder)
+                else None
+            )
+            problem = self.truth.shape_problem(al.node, expr, written)
             if problem is not None:
-                return self._wrong_shape(al, target, expr, problem)
-            return self._judge(al, target, expr)
+                result = self._wrong_shape(al, target, expr, problem)
+            else:
+                result = self._judge(al, target, expr)
         except ShapeMismatch as exc:  # read fine, but the shapes in it do not fit
             self.wrong[al.node] = [al.line]
             msg = "shape error: " + exc.message + (f" (hint: {exc.hint})" if exc.hint else "")
-            return LineResult(al.line, target, "incorrect", msg, column=exc.span.column)
+            result = LineResult(al.line, target, "incorrect", msg, column=exc.span.column)
         except ModelError as exc:
             return _unparseable(al, target, exc)
         except (
@@ -519,6 +656,41 @@ class _Checker:
                 "unparseable",
                 f"cannot evaluate this expression ({exc.__class__.__name__})",
             )
+        if result.status == "incorrect" and (
+            result.message.startswith(("shape error", "wrong shape", "does not match"))
+        ):
+            mixup = self._layer_mixup(al)
+            if mixup is not None:
+                result.message = f"{mixup} ({result.message})"
+        return result
+
+    def _layer_mixup(self, al: AnswerLine) -> str | None:
+        """A name of the wrong layer (W⁽¹⁾ where W⁽²⁾ belongs): the first single rename
+        that makes the line right."""
+        assert al.tree is not None and al.node is not None
+        names = self.builder.names
+        written = sorted(set(_tree_names(al.tree)))
+        for name in written:
+            m = _LAYERED_NAME.match(name)
+            if not m:
+                continue
+            for d in "123456789":
+                other = f"{m.group(1)}{d}{m.group(3) or ''}"
+                if d == m.group(2) or not (other in names.items or names.signal_node(other)):
+                    continue
+                try:
+                    expr = self.builder.build(_rename(al.tree, {name: other}))
+                    if self.truth.shape_problem(al.node, expr) is not None:
+                        continue
+                    value = self.truth.eval(expr, self.truth.env)
+                except (ChainruleError, ValueError, TypeError, ArithmeticError, RecursionError):
+                    continue
+                if self.truth.points_close(value, self.truth.value(al.node)).all():
+                    return (
+                        f"layer mix-up: you wrote {self.truth.pretty_written(name)} where "
+                        f"{self.truth.pretty_written(other)} belongs"
+                    )
+        return None
 
     def _wrong_shape(self, al: AnswerLine, target: str, expr: sp.Basic, problem: str) -> LineResult:
         """A well-formed expression of the wrong shape: incorrect, values shown."""
@@ -598,6 +770,35 @@ class _Checker:
         return out
 
 
+_LAYERED_NAME = re.compile(r"^([A-Za-z]+_?)(\d)(_bar)?$")
+
+
+def _tree_names(e: Any) -> Iterator[str]:
+    if isinstance(e, g.Name):
+        yield e.id
+    for attr in ("left", "right", "operand"):
+        child = getattr(e, attr, None)
+        if child is not None:
+            yield from _tree_names(child)
+    for child in getattr(e, "args", ()) or ():
+        yield from _tree_names(child)
+
+
+def _rename(e: Any, mapping: dict[str, str]) -> Any:
+    """The tree with names renamed (frozen nodes are rebuilt)."""
+    if isinstance(e, g.Name):
+        return g.Name(e.span, mapping.get(e.id, e.id))
+    if isinstance(e, g.BinOp):
+        return g.BinOp(e.span, e.op, _rename(e.left, mapping), _rename(e.right, mapping))
+    if isinstance(e, g.Neg):
+        return g.Neg(e.span, _rename(e.operand, mapping))
+    if isinstance(e, g.Transpose):
+        return g.Transpose(e.span, _rename(e.operand, mapping))
+    if isinstance(e, g.Call):
+        return g.Call(e.span, e.func, tuple(_rename(a, mapping) for a in e.args), e.prime)
+    return e
+
+
 def _signals_in(expr: sp.Basic) -> set[sp.Basic]:
     """Symbols and matrix symbols (error signals of vector programs) in ``expr``."""
     out = set(expr.free_symbols)
@@ -632,7 +833,9 @@ def iter_check(
     if own is not None:
         yield from own(truth)
         return
+    truth = truth.for_answer(answer)
     checker = _Checker(truth, symbolic_seconds)
+    checker.builder.names.items.update(answer.aliases)
     for al in answer.lines:
         yield checker.check(al)
 
@@ -655,5 +858,9 @@ def check_answer(
     lines = list(iter_check(truth, answer, symbolic_seconds))
     error = first_line(answer.error)
     return CheckResult(
-        answer.filename, verdict_of(lines, error), lines, missing_params(truth, lines), error
+        answer.filename,
+        verdict_of(lines, error),
+        lines,
+        missing_params(truth.for_answer(answer), lines),
+        error,
     )

@@ -53,6 +53,17 @@ INJECTIONS = [
     "\\bar{{z}} = \\input{{{s}}}",
     "\\bar{{z}} = \\immediate\\write18{{touch {s}}}",
     "\\bar{{z}} = \\bar{{y}}\\,\\sigma'(z) \\def\\x{{touch {s}}}",
+    # the notation added for course answers (functions, NumPy calls, indicators, δ, prose)
+    "zbar = np.__class__",
+    "zbar = np.system('touch {s}')",
+    "zbar = outer(ybar.__class__, x)",
+    "zbar = ybar * [__import__('os') > 0]",
+    "dW = __import__('os').system('touch {s}')",
+    "delta_z = (lambda: 1)()",
+    "\\bar{{z}} = \\operatorname{{__import__}}(os)",
+    "\\bar{{z}} = \\mathbb{{1}}[\\input{{{s}}} > 0]",
+    "\\bar{{z}} = \\tanh^{{\\write18{{touch {s}}}}}(z)",
+    "Then $\\bar{{z}} = \\input{{{s}}}$ follows.",
 ]
 
 
@@ -86,6 +97,19 @@ def test_injection_is_unparseable_and_runs_nothing(truth: Truth, tmp_path: Path)
         "\\bar{z} = 9^{9^{9^{9}}}",
         "\\bar{z} = " + "\\frac{" * 1_000 + "1" + "}{2}" * 1_000,
         "\\bar{z} = \\sum_{k=1}^{100000000} k",
+        # new syntax: rewrites that grow, powers and nesting stay bounded
+        "zbar = " + "sinh(" * 40 + "z" + ")" * 40,
+        "zbar = " + "cosh(" * 30 + "sech(z)" + ")" * 30,
+        "\\bar{z} = " + "\\sinh(" * 40 + "z" + ")" * 40,
+        "\\bar{z} = \\tanh^{99999}(z)",
+        "zbar = tanh^99999(z)",
+        "zbar = sigma^9^9^9(z)",
+        "zbar = " + "[z > " * 200 + "0" + "]" * 200,
+        "zbar = " + "diag(" * 200 + "z" + ")" * 200,
+        "\\bar{z} = " + "\\mathbb{1}[z > " * 200 + "0" + "]" * 200,
+        "\\bar{z} = " + "\\hat{" * 200 + "y" + "}" * 200,
+        "zbar = " + "z̄" * 3_000,
+        "\\bar{z} = " + "\\frac{\\partial L}{\\partial y}" * 2_000,
     ],
 )
 def test_huge_inputs_are_refused_quickly(truth: Truth, line: str) -> None:
