@@ -26,9 +26,9 @@ from __future__ import annotations
 
 import re
 
+from ..ops import REGISTRY, Registry
 from ..symbolic import grammar as g
 from ..symbolic.errors import LimitError, ModelError, SourceSpan
-from ..ops import REGISTRY, Registry
 from .notation import CALL_ONLY_SPELLINGS, function_of, to_text_unicode
 
 _TOKEN_RE = re.compile(
