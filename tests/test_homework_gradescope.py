@@ -236,6 +236,10 @@ def test_grade_feedback_pages(tmp_path: Path, capsys: pytest.CaptureFixture[str]
         "eve.txt.html",
         "eve.txt.md",
     ]
+    import csv
+
+    rows = {r["submission"]: r for r in csv.DictReader((tmp_path / "g.csv").open())}
+    assert "points" not in rows["ann.txt"]  # no rubric: equal weights, as before
     ann = (out / "ann.txt.html").read_text()
     assert "W2_bar" in ann and "transpose" in ann and "expected" in ann and "0 / 1" in ann
     assert "incorrect" in (out / "ann.txt.md").read_text()
@@ -287,3 +291,26 @@ def test_autograder_bundle_runs_in_a_temporary_root(
     data = json.loads((root / "results" / "results.json").read_text())
     validate_results(data)
     assert data["score"] == 0 and "no answer file" in data["output"]
+
+
+def test_grade_with_a_rubric_scores_by_points(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import csv
+
+    subs = tmp_path / "subs"
+    subs.mkdir()
+    (subs / "ann.txt").write_text((ANSWERS / "vector_mlp" / "wrong_transpose.txt").read_text())
+    rubric = tmp_path / "rubric.toml"
+    rubric.write_text(RUBRIC)
+    args = ["grade", "vector_mlp", str(subs), "-o", str(tmp_path / "g.csv"), "--no-progress"]
+    args += ["--rubric", str(rubric), "--json", str(tmp_path / "g.json"), "--jobs", "1"]
+    code, _, err = run_cli(args, capsys)
+    assert code == 0, err
+    (row,) = csv.DictReader((tmp_path / "g.csv").open())
+    got, total = float(row["points"]), float(row["max_points"])
+    assert total == 1 + 3 + 2 + 1 + 1 + 1 + 1 - 0  # y, W2 (3), b2 (2), h, z, W1, b1
+    assert got == total - 1  # the transposed W2_bar keeps 3 − 1
+    assert float(row["score"]) == pytest.approx(got / total, abs=1e-4)
+    data = json.loads((tmp_path / "g.json").read_text())
+    assert data["submissions"][0]["points"] == got

@@ -128,9 +128,11 @@ def run(args: argparse.Namespace) -> int:
             )
     order = [n for n in truth.program.topological_order() if n in truth.steps]
     targets = [truth.target_name(n) for n in order]
-    Path(args.output).write_text(grades_csv(results, targets), encoding="utf-8")
+    points = rubric.score if rubric else None
+    Path(args.output).write_text(grades_csv(results, targets, points), encoding="utf-8")
     if args.json:
-        Path(args.json).write_text(grades_json(results, str(args.model)), encoding="utf-8")
+        text = grades_json(results, str(args.model), points)
+        Path(args.json).write_text(text, encoding="utf-8")
     if args.feedback:
         write_feedback(results, args.feedback, str(args.model), rubric)
     n_ok = sum(1 for r in results if r.verdict == "correct")
