@@ -41,6 +41,7 @@ from .notation import (
     expand_macros,
     hat_is_prediction,
     node_layers,
+    substitute,
     to_text_unicode,
 )
 
@@ -172,6 +173,9 @@ def parse_answer_text(
             parsed = _parse_line(code, raw, filename, line_no, fmt, names, limits, answer)
             if parsed is not None:  # None: a definition (a = W x + b), matched and kept
                 answer.lines.append(parsed)
+    unused = [al for n, al in names.macro_lines.items() if n not in names.used]
+    if unused:  # a shorthand no line uses: most likely a target chainrule cannot read
+        answer.lines = sorted(answer.lines + unused, key=lambda al: al.line)
     return answer
 
 
@@ -249,6 +253,20 @@ def _parse_line(
         if answer is not None and names.is_definition(target):
             tree = _parse_rhs(rhs, raw, filename, line_no, rhs_col, fmt, names, limits)
             names.define(target, tree, answer, span)
+            if target in names.macros:  # kept; refused at the end if no line uses it
+                names.macro_lines[target] = AnswerLine(
+                    line_no,
+                    target_text,
+                    None,
+                    None,
+                    ModelError(
+                        f"cannot tell which error signal '{target}' is: it is not a model "
+                        "name, and no later line uses it",
+                        span,
+                        "write e.g. 'zbar = …', 'z_bar = …' or 'dL/dw = …'",
+                    ),
+                    raw,
+                )
             return None
         node = names.target_node(target, span, answer)
         tree = _parse_rhs(rhs, raw, filename, line_no, rhs_col, fmt, names, limits)
@@ -314,6 +332,8 @@ def _parse_rhs(
 ) -> g.Expr:
     tree = _parse_rhs_tree(rhs, raw, filename, line_no, col, fmt, names, limits)
     tree = hat_is_prediction(tree, names.program, names.items)
+    if names.macros:
+        tree = substitute(tree, names.macros, names.used)
     return expand_macros(tree, names.program.is_vector)
 
 
@@ -376,6 +396,9 @@ class AnswerNames:
     def __init__(self, program: Program) -> None:
         self.program = program
         self.items: dict[str, str] = {}  # written name → model name
+        self.macros: dict[str, g.Expr] = {}  # the student's shorthands (e = y − t)
+        self.macro_lines: dict[str, AnswerLine] = {}  # their lines, until a line uses them
+        self.used: set[str] = set()
         for v in program.variables:
             self.items[v.name] = v.name
         for a in program.assignments:  # a re-assigned c means its latest version
@@ -395,7 +418,7 @@ class AnswerNames:
 
     def known(self) -> set[str]:
         """Every name an answer may write (for LaTeX letter splitting)."""
-        out = set(self.items)
+        out = set(self.items) | set(self.macros)
         out |= {f"{n}_bar" for n in self.items} | {f"{n}bar" for n in self.items}
         return out
 
@@ -440,13 +463,10 @@ class AnswerNames:
                 span,
                 "a line restating the forward pass must match the model's definition",
             )
-        if found is None:
-            raise ModelError(
-                f"'{name}' is not a model name, and its definition matches no value the "
-                "model computes",
-                span,
-                "define a value the model computes, e.g. a = W^{(1)}x + b^{(1)}",
-            )
+        if found is None:  # the student's own shorthand (e = y − t): written out where used
+            self.macros[name] = tree
+            return
+        self.macros.pop(name, None)
         node, sub = found
         if sub is None:
             self.items[name] = node
@@ -521,8 +541,16 @@ class AnswerNames:
                 span,
             )
         node = self.signal_node(target)
+        base = re.sub(r"_?bar$", "", target) if target.endswith("bar") else target
+        if node is None and base in self.macros:
+            self.used.add(base)
+            raise ModelError(
+                f"'{base}' is your own shorthand for a value the model does not compute as "
+                "one node, so its error signal cannot be checked",
+                span,
+                "give the error signals of the model's values, e.g. \\bar{z} = …",
+            )
         if node is None:
-            base = re.sub(r"_?bar$", "", target) if target.endswith("bar") else target
             node = (
                 self.implicit(base, answer) if base != target or base.startswith("delta") else None
             )

@@ -470,3 +470,32 @@ def _rename(e: g.Expr, mapping: dict[str, str]) -> g.Expr:
     if isinstance(e, g.Call):
         return g.Call(e.span, e.func, tuple(_rename(a, mapping) for a in e.args), e.prime)
     return e
+
+
+def substitute(tree: g.Expr, macros: dict[str, g.Expr], used: set[str] | None = None) -> g.Expr:
+    """Names of the student's shorthands replaced by their definitions (size bounded);
+    the names replaced are added to ``used``."""
+
+    def sub(e: g.Expr) -> g.Expr:
+        if isinstance(e, g.Name):
+            if e.id in macros and used is not None:
+                used.add(e.id)
+            return macros.get(e.id, e)
+        if isinstance(e, g.BinOp):
+            return g.BinOp(e.span, e.op, sub(e.left), sub(e.right))
+        if isinstance(e, g.Neg):
+            return g.Neg(e.span, sub(e.operand))
+        if isinstance(e, g.Transpose):
+            return g.Transpose(e.span, sub(e.operand))
+        if isinstance(e, g.Call):
+            return g.Call(e.span, e.func, tuple(sub(a) for a in e.args), e.prime)
+        return e
+
+    out = sub(tree)
+    if tree_size(out) > MAX_EXPANDED_NODES:
+        raise LimitError(
+            f"the expression grows past {MAX_EXPANDED_NODES:,} terms once your own names "
+            "are written out",
+            tree.span,
+        )
+    return out

@@ -315,7 +315,9 @@ def test_named_intermediate_wrong_twins(tanh_l2: Truth) -> None:
     assert line[0] == "a_bar" and line[1] == "incorrect"
     assert "missing local derivative" in line[2]
     (line,) = judge(tanh_l2, "q = W^{(1)}x\n\\bar{y} = y - t")[:1]
-    assert line[1] == "unparseable" and "matches no value the model computes" in line[2]
+    assert line[1] == "unparseable" and "no later line uses it" in line[2]
+    (line,) = judge(tanh_l2, "q = W^{(1)}x\n\\bar{q} = \\bar{h}")
+    assert line[1] == "unparseable" and "your own shorthand" in line[2]
     (line,) = judge(tanh_l2, "y = W^{(1)}\\,x")
     assert line[1] == "unparseable" and "model value" in line[2]
 
@@ -469,3 +471,24 @@ def test_a_names_the_pre_activation_the_model_names_z() -> None:
     ]
     (r,) = judge(truth, "\\bar{a}^{(1)} = W^{(2)\\top}\\bar{z}^{(2)}")
     assert r[:2] == ("z1_bar", "incorrect") and "missing local derivative" in r[2]
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "e = y - t\nW2bar = e h^T\nb2bar = e",
+        "\\mathbf{r} = \\mathbf{y} - \\mathbf{t}\n\\bar{\\mathbf{W}}^{(2)} = \\mathbf{r}\\mathbf{h}^\\top",
+        "g = \\bar{h}\\circ\\sigma'(z)\n\\bar{W}^{(1)} = g x^\\top\n\\bar{b}^{(1)} = g",
+        "s = sigma(z)\nzbar = hbar * s * (1 - s)",
+    ],
+)
+def test_shorthands_are_written_out(mlp: Truth, text: str) -> None:
+    lines = judge(mlp, text)
+    assert lines and all(s == "correct" for _, s, _ in lines), lines
+
+
+def test_shorthand_wrong_twin_and_unused(mlp: Truth) -> None:
+    lines = judge(mlp, "e = y + t\nW2bar = e h^T")
+    assert lines[0][1] == "incorrect"
+    lines = judge(mlp, "ybr = y - t\nW2bar = ybar h^T")
+    assert [(t, s) for t, s, _ in lines] == [("ybr", "unparseable"), ("W2_bar", "correct")]
