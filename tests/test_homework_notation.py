@@ -477,7 +477,8 @@ def test_a_names_the_pre_activation_the_model_names_z() -> None:
     "text",
     [
         "e = y - t\nW2bar = e h^T\nb2bar = e",
-        "\\mathbf{r} = \\mathbf{y} - \\mathbf{t}\n\\bar{\\mathbf{W}}^{(2)} = \\mathbf{r}\\mathbf{h}^\\top",
+        "\\mathbf{r} = \\mathbf{y} - \\mathbf{t}\n"
+        "\\bar{\\mathbf{W}}^{(2)} = \\mathbf{r}\\mathbf{h}^\\top",
         "g = \\bar{h}\\circ\\sigma'(z)\n\\bar{W}^{(1)} = g x^\\top\n\\bar{b}^{(1)} = g",
         "s = sigma(z)\nzbar = hbar * s * (1 - s)",
     ],
