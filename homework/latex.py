@@ -237,8 +237,13 @@ def tokenize_latex(text: str, span_of) -> list[Tok]:  # noqa: ANN001 - span_of(c
                 )
             )
         pos = m.end()
-    toks.append(Tok("END", "", len(text) + 1))
+    # END repeated, so that looking a few tokens ahead never runs off the list
+    toks.extend(Tok("END", "", len(text) + 1) for _ in range(LOOKAHEAD))
     return toks
+
+
+#: How far the parser looks ahead (``W^{(2)}``: five tokens), with room to spare.
+LOOKAHEAD = 16
 
 
 # ------------------------------------------------------------------ names
@@ -303,7 +308,7 @@ class LatexParser:
     # -- helpers
     @property
     def tok(self) -> Tok:
-        return self.toks[self.i]
+        return self.toks[min(self.i, len(self.toks) - 1)]
 
     def at(self, kind: str, *texts: str) -> bool:
         return self.tok.kind == kind and (not texts or self.tok.text in texts)

@@ -259,3 +259,32 @@ def test_sandbox_limits_each_task() -> None:
     assert time.monotonic() - start < 5
     assert [out[i].status for i in range(5)] == ["ok", "timeout", "memory", "crashed", "ok"]
     assert out[1].messages == ["started"]
+
+
+def test_random_notation_soup_never_crashes() -> None:
+    """Random mixtures of the answer notation (LaTeX, Unicode, code styles) are judged or
+    refused line by line; nothing raises."""
+    import random
+
+    from chainrule.homework.answers import parse_answer_text
+    from chainrule.homework.check import check_answer
+
+    atoms = [
+        *(
+            r"\bar{y} \bar{z} h x t W^{(2)} W^{(1)} \sigma \tanh ^2 ^ _ { } ( ) [ ] \top ' \circ"
+            r" + - \frac \partial L \mathbb{1} \hat \delta ^{(1)} ^{[2]} > 0 1 \left( \right)"
+            r" \sinh \operatorname{sech} &= \\ $ \nabla_ dW a = , \geq \otimes \mathsf{T}"
+        ).split(),
+        *"ᵀ z̄ ⁽²⁾ σ' ∘ np.outer( sum( * @ .T x' e diag( [z>0] ŷ δ⁽¹⁾ 𝟙".split(),
+    ]
+    targets = [r"\bar{z}", "zbar", r"\bar{W}^{(1)}", "W2bar", r"\delta^{(2)}", "a", "dW1"]
+    rng = random.Random(12)
+    program = chainrule.load("vector_mlp")
+    truth = Truth(program)
+    for _ in range(300):
+        text = "\n".join(
+            f"{rng.choice(targets)} = " + " ".join(rng.choices(atoms, k=rng.randint(1, 12)))
+            for _ in range(rng.randint(1, 3))
+        )
+        res = check_answer(truth, parse_answer_text(text, "soup", program), symbolic_seconds=0.2)
+        assert all(r.status in ("correct", "incorrect", "unparseable") for r in res.lines)
