@@ -225,6 +225,15 @@ class MatrixAnswerBuilder(VectorBuilder):
                     "for the elementwise (Hadamard) product write '*' "
                     "('∘', \\circ or \\odot in LaTeX); " + hint
                 )
+            elif a[1] == 1 and b[1] == 1:  # two columns: the outer product u vᵀ was meant?
+                t = "^\\top" if "\\" in self.source else ".T"
+                right_text = self.written(node.right)
+                if not right_text.isalnum():
+                    right_text = f"({right_text})"
+                hint = (
+                    f"a missing transpose? the outer product is "
+                    f"{self.written(node.left)} {right_text}{t}"
+                )
             raise ShapeMismatch(
                 f"{self.written(node.left)} times {self.written(node.right)}: ({a[0]}, {a[1]}) @ "
                 f"({b[0]}, {b[1]}): inner sizes {a[1]} and {b[0]} differ",

@@ -63,6 +63,8 @@ def diagnosis_kind(status: str, message: str) -> str:
         if message.startswith(starts):
             if kind == "transpose" and "transpose" not in message:
                 return "shape"
+            if kind == "shape" and "missing transpose" in message:
+                return "transpose"
             if kind == "fan_out" and "regularizer" in message:
                 return "regularization"
             return kind

@@ -174,6 +174,7 @@ def test_bad_rubric_exits_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) 
         ("incorrect", "wrong shape: you wrote h ybarᵀ; … check the transpose", "transpose"),
         ("incorrect", "transposed: your matrix is the transpose", "transpose"),
         ("incorrect", "shape error: ybar times h", "shape"),
+        ("incorrect", "shape error: z times x … (hint: a missing transpose? …)", "transpose"),
         (
             "incorrect",
             "fan-out contribution left out: W1 also feeds the regularizer R",
