@@ -150,14 +150,15 @@ def parse_answer_text(
             return notation.parse(text, filename, program, fmt)
     answer = Answer(filename, fmt)
     raw_lines = text.splitlines()
-    if not any(_content(r, fmt) for r in raw_lines):
+    known = AnswerNames(program).known()
+    if not any(_content(r, fmt, known) for r in raw_lines):
         answer.error = ModelError(
             "the answer is empty (no 'target = expression' lines)", SourceSpan(filename, 1, 1)
         )
         return answer
     names = AnswerNames(program)
     for line_no, raw in enumerate(raw_lines, start=1):
-        content = _content(raw, fmt)
+        content = _content(raw, fmt, known)
         if content and is_numeric_header(content):
             break  # numeric answers of an exercise follow (chainrule.homework.numeric)
         for code in _statements(content, fmt):
@@ -204,8 +205,29 @@ def _statements(code: str, fmt: str) -> list[str]:
     return [p for p in parts if p]
 
 
-def _content(raw: str, fmt: str) -> str:
-    """The part of a line that holds an answer (comments and LaTeX wrappers removed)."""
+def _content(raw: str, fmt: str, known: set[str] | frozenset[str] = frozenset()) -> str:
+    """The part of a line that holds an answer (comments, LaTeX wrappers and lines of
+    prose or Markdown with no ``=`` removed; ``known`` names are never prose)."""
+    code = _content_of(raw, fmt)
+    return "" if "=" not in code and _is_prose(code, known) else code
+
+
+_MARKDOWN = re.compile(r"^(#{1,6}(\s|$)|```|~~~|>\s|[-*+]\s|\d+\.\s)")
+_TWO_WORDS = re.compile(r"\b[A-Za-z]{3,}[,:;.]?\s+[A-Za-z]{2,}\b")
+
+
+def _is_prose(code: str, known: set[str] | frozenset[str] = frozenset()) -> bool:
+    """A sentence or a Markdown marker line, not a formula (``The backward pass:``)."""
+    if _MARKDOWN.match(code):
+        return True
+    formula = re.search(r"[*^_'@∘·]|\w\(", re.sub(r"\$[^$]*\$|\\[A-Za-z]+", " ", code))
+    words = re.sub(r"\\[A-Za-z]+", " ", code)
+    for name in sorted(known, key=len, reverse=True):  # model names are no prose
+        words = re.sub(rf"\b{re.escape(name)}\b", " 0 ", words)
+    return not formula and bool(_TWO_WORDS.search(words))
+
+
+def _content_of(raw: str, fmt: str) -> str:
     if fmt == "latex":
         code = _strip_latex_comment(raw)
         if _PREAMBLE.match(code):

@@ -493,3 +493,28 @@ def test_shorthand_wrong_twin_and_unused(mlp: Truth) -> None:
     assert lines[0][1] == "incorrect"
     lines = judge(mlp, "ybr = y - t\nW2bar = ybar h^T")
     assert [(t, s) for t, s, _ in lines] == [("ybr", "unparseable"), ("W2_bar", "correct")]
+
+
+def test_prose_and_markdown_around_answers(lls: Truth) -> None:
+    text = "\n".join(
+        [
+            "# My homework",
+            "The backward pass (for part b):",
+            "```",
+            "ybar = y - t",
+            "zbar = ybar * sigma'(z)",
+            "```",
+            "and in LaTeX: $\\bar{w} = \\bar{z}\\,x$",
+            "- $\\bar{b} = \\bar{z}$",
+        ]
+    )
+    lines = judge(lls, text)
+    assert [(t, s) for t, s, _ in lines] == [
+        ("y_bar", "correct"),
+        ("z_bar", "correct"),
+        ("w_bar", "correct"),
+        ("b_bar", "correct"),
+    ]
+    # a formula that lost its '=' is still reported, not skipped as prose
+    lines = judge(lls, "ybar = y - t\nzbar ybar sigma(z)")
+    assert [s for _, s, _ in lines] == ["correct", "unparseable"]
