@@ -201,8 +201,15 @@ def _statements(code: str, fmt: str) -> list[str]:
     if fmt != "latex" or not code:
         return [code] if code else []
     parts = [p.strip().rstrip(",.;").strip() for p in re.split(r"\\\\(?:\[[^\]]*\])?", code)]
-    parts = [re.sub(r"(?:\s*(?:,|\\q?quad|\\text\{[^{}]*\}))+\s*$", "", p) for p in parts]
-    return [p for p in parts if p]
+    out: list[str] = []
+    for part in parts:  # a = …, \quad b = …: statements side by side
+        for piece in re.split(r"\s*[,;]?\s*\\q?quad\s*|\s*;\s*", part):
+            if out and "=" not in piece:
+                out[-1] += " " + piece
+            else:
+                out.append(piece)
+    out = [re.sub(r"(?:\s*(?:,|\\q?quad|\\text\{[^{}]*\}))+\s*$", "", p) for p in out]
+    return [p.strip() for p in out if p.strip()]
 
 
 def _content(raw: str, fmt: str, known: set[str] | frozenset[str] = frozenset()) -> str:

@@ -268,6 +268,9 @@ class NameParts:
     def resolve(self, known: set[str] | None) -> str:
         cands = self.candidates()
         chosen = next((c for c in cands if known and c in known), None)
+        whole = self.base + self.layer
+        if chosen is None and known and re.fullmatch(r"[ijkln]", self.sub) and whole in known:
+            chosen = whole  # \bar{z}_i of a vector z: the statement holds entry by entry
         if chosen is None:
             chosen = cands[0] if (not self.sub or self.sub.isdigit()) else cands[1]
         if self.deco:
@@ -659,7 +662,7 @@ class LatexParser:
     def parse_command(self) -> g.Expr:
         t = self.tok
         name = t.text
-        if name in ("frac", "dfrac", "tfrac", "partial"):
+        if name in ("frac", "dfrac", "tfrac", "partial", "nabla"):
             leibniz = self._leibniz()
             if leibniz is not None:
                 return leibniz
@@ -696,6 +699,14 @@ class LatexParser:
             parts.deco = DECORATIONS[name]
             return self.name_with_scripts(parts, self.span(t))
 
+        if name in NAME_STYLES and self._styled_function() is not None:
+            func = self._styled_function()
+            self.i += 4  # \boldsymbol{\sigma}: the function, in bold
+            return self.parse_function(func, t)  # type: ignore[arg-type]
+        if name in NAME_STYLES and self._styled_one():
+            self.take()
+            one = self.take() if self.at("NUM") else [self.take(), self.take(), self.take()][1]
+            return g.Num(self.span(one), "1")  # \mathbf{1}: ones, as the number 1 broadcasts
         if name in NAME_STYLES or name in GREEK:
             parts = self.name_group_or_greek()
             return self.name_with_scripts(parts, self.span(t))
@@ -720,7 +731,7 @@ class LatexParser:
     def _leibniz(self) -> g.Expr | None:
         r"""``\frac{\partial L}{\partial y}`` (L the loss) inside an expression: ȳ."""
         start, t, saved = self.i, self.tok, list(self.toks)
-        found = _derivative_prefix(self)
+        found = _nabla_prefix(self) if t.text == "nabla" else _derivative_prefix(self)
         if found is not None and found[0] in self.loss_names:
             return g.Name(self.span(t), f"{found[1]}_bar")
         self.i, self.toks = start, saved
@@ -750,6 +761,25 @@ class LatexParser:
         if isinstance(inner, g.Call) and inner.func == "step":
             return inner
         raise ModelError("the indicator needs a condition, e.g. \\mathbb{1}[z > 0]", self.span(t))
+
+    def _styled_function(self) -> str | None:
+        """``\\boldsymbol{\\sigma}``, ``\\mathrm{\\tanh}``: a function command in a style."""
+        t = self.toks
+        if t[self.i + 1].text == "{" and t[self.i + 2].kind == "CMD" and t[self.i + 3].text == "}":
+            return self.commands.get(t[self.i + 2].text)
+        return None
+
+    def _styled_one(self) -> bool:
+        """``\\mathbf{1}`` / ``\\mathbf 1`` not followed by a condition (the ones vector)."""
+        t = self.toks
+        if t[self.i + 1].kind == "NUM" and t[self.i + 1].text == "1":
+            return t[self.i + 2].text not in ("[", "(", "_")
+        return (
+            t[self.i + 1].text == "{"
+            and t[self.i + 2].text == "1"
+            and t[self.i + 3].text == "}"
+            and t[self.i + 4].text not in ("[", "(", "_")
+        )
 
     def _power_ahead(self) -> bool:
         """``^2`` or ``^{2}`` after a function name: a function power (tanh²)."""
@@ -781,10 +811,24 @@ class LatexParser:
         t = self.take()
         if t.text in GREEK:
             return NameParts(t.text)
+        if self.at("WORD"):  # \mathbf h: one letter without braces
+            self._single_char_atom_split()
+            return NameParts(self.take().text)
+        if self.at("CMD") and self.tok.text in GREEK:  # \boldsymbol\delta
+            return NameParts(self.take().text)
         if not self.at("OP", "{"):
             raise ModelError(f"expected '{{' after \\{t.text}", self.span())
         self.take()
         inner = self.tok
+        if inner.kind == "CMD" and inner.text in ("bar", "overline", *DECORATIONS):
+            self.take()  # \mathbf{\bar{W}}: the decoration inside the style
+            parts = self.nested(self.name_group)
+            if inner.text in DECORATIONS:
+                parts.deco = DECORATIONS[inner.text]
+            else:
+                parts.bar = True
+            self.expect("}", "'}'")
+            return parts
         if inner.kind == "WORD" and self.toks[self.i + 1].text == "}":
             self.take()
             self.take()
@@ -1069,6 +1113,12 @@ def latex_target(text: str, known_names: set[str] | None = None) -> str:
 def _nabla_target(p: LatexParser) -> str | None:
     """``\\nabla_{\\mathbf{W}^{(1)}} \\mathcal{L}`` → ``dL/dW1``."""
     p.i = 0
+    found = _nabla_prefix(p)
+    return f"d{found[0]}/d{found[1]}" if found is not None and p.at("END") else None
+
+
+def _nabla_prefix(p: LatexParser) -> tuple[str, str] | None:
+    """Read ``\\nabla_{v} L`` at the parser's position: (top, wrt), or None."""
     try:
         if not p.at("CMD", "nabla"):
             return None
@@ -1081,8 +1131,8 @@ def _nabla_target(p: LatexParser) -> str | None:
         else:
             wrt = p.parse_atom()
         top = p.parse_atom() if not p.at("END") else g.Name(p.span(), "L")
-        if isinstance(wrt, g.Name) and isinstance(top, g.Name) and p.at("END"):
-            return f"d{top.id}/d{wrt.id}"
+        if isinstance(wrt, g.Name) and isinstance(top, g.Name):
+            return top.id, wrt.id
     except (ModelError, IndexError):
         return None
     return None

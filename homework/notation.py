@@ -202,6 +202,16 @@ def _expand(tree: g.Expr, matrix: bool) -> g.Expr:
         return g.Call(tree.span, tree.func, args, tree.prime)
     if isinstance(tree, g.BinOp):
         if matrix and tree.op in ("@", JUXT):
+            for side in ("left", "right"):  # −diag(v) B = −(v ∘ B)
+                neg = getattr(tree, side)
+                if isinstance(neg, g.Neg) and _is_diag(neg.operand):
+                    inner = g.BinOp(
+                        tree.span,
+                        tree.op,
+                        neg.operand if side == "left" else tree.left,
+                        neg.operand if side == "right" else tree.right,
+                    )
+                    return g.Neg(neg.span, _expand(inner, matrix))
             if _is_diag(tree.left):
                 v = _expand(tree.left.args[0], matrix)  # type: ignore[attr-defined]
                 return g.BinOp(tree.span, "*", v, _expand(tree.right, matrix))

@@ -518,3 +518,33 @@ def test_prose_and_markdown_around_answers(lls: Truth) -> None:
     # a formula that lost its '=' is still reported, not skipped as prose
     lines = judge(lls, "ybar = y - t\nzbar ybar sigma(z)")
     assert [s for _, s, _ in lines] == ["correct", "unparseable"]
+
+
+VECTOR_LATEX = [
+    r"\nabla_{\mathbf{h}} \mathcal{L} = (\mathbf{W}^{(2)})^{T} \nabla_{\mathbf{y}} \mathcal{L}",
+    r"\bar{\mathbf z} = \bar{\mathbf h} \odot \mathbf h \odot (\mathbf 1 - \mathbf h)",
+    r"\mathbf{\bar{W}}^{(1)} = \bar{\mathbf{z}}\mathbf{x}^\top",
+    r"\frac{\partial L}{\partial \mathbf b_1} = \boldsymbol\delta_1",
+    r"\bar{y} = \mathbf{y} - \mathbf{t}, \quad \bar{W}^{(2)} = \bar{y} h^\top",
+    r"\bar z_i = \bar h_i \sigma'(z_i)",
+    r"\bar{\boldsymbol{z}} = \bar{\boldsymbol{h}} \odot \boldsymbol{\sigma}'(\boldsymbol{z})",
+    r"\bar{z} = \operatorname{diag}(\sigma'(z))\, W^{(2)\top}\bar{y}",
+    r"\bar{W}^{(1)} = \left[\left(W^{(2)}\right)^T (y - t) \odot \sigma'(z)\right] x^T",
+    r"\boldsymbol{\delta}^{(1)} = \left( \mathbf{W}^{(2)T} \boldsymbol{\delta}^{(2)} \right)"
+    r" \odot \sigma'\!\left(\mathbf{z}\right)",
+]
+
+
+@pytest.mark.parametrize("line", VECTOR_LATEX)
+def test_vector_latex_styles(mlp: Truth, line: str) -> None:
+    lines = judge(mlp, line, "latex")
+    assert lines and all(s == "correct" for _, s, _ in lines), lines
+
+
+@pytest.mark.parametrize("line", VECTOR_LATEX)
+def test_vector_latex_styles_wrong_twin(mlp: Truth, line: str) -> None:
+    twin = line.replace(r"\odot", "+", 1) if r"\odot" in line else line.replace("=", "= -", 1)
+    if "=" in twin.split("=", 2)[-1] and r"\quad" in twin:
+        twin = twin.replace(r"\bar{y} h^\top", r"h \bar{y}^\top")
+    lines = judge(mlp, twin, "latex")
+    assert any(s == "incorrect" for _, s, _ in lines), lines
