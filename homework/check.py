@@ -283,8 +283,9 @@ class Truth:
 
     def _step_variants(self, i: int, step: BackpropStep) -> Iterator[Variant]:
         node, contribs = step.node, step.contributions
-        for child, rest_terms in fan_out_groups(contribs):
-            yield self._variant(i, sp.Add(*rest_terms), self.fan_out_message(step, child))
+        for child, rest_terms, left_out in fan_out_groups(contribs):
+            message = self.fan_out_message(step, child, left_out)
+            yield self._variant(i, sp.Add(*rest_terms), message)
         for c in contribs:
             if c.local_derivative != 1:
                 missing = _show(c.local_derivative)
@@ -325,13 +326,18 @@ class Truth:
                     f"activation itself instead of its derivative",
                 )
 
-    def fan_out_message(self, step: BackpropStep, child: str) -> str:
+    def fan_out_message(self, step: BackpropStep, child: str, left_out: list[sp.Basic]) -> str:
         """Words for a left-out fan-out term, naming it (a regularizer's term by name)."""
         node = step.node
         children = list(dict.fromkeys(c.child for c in step.contributions))
         others = ", ".join(c for c in children if c != child)
-        term = sum_terms([c.term for c in step.contributions if c.child == child])
-        shown = self.show_term(term)
+        shown = self.show_term(sum_terms(left_out))
+        paths = sum(1 for c in step.contributions if c.child == child)
+        if paths > len(left_out):
+            return (
+                f"fan-out contribution left out: {node} reaches {child} along {paths} paths, "
+                f"but the term {shown} of one of them is missing"
+            )
         if self.is_regularizer(child):
             return (
                 f"fan-out contribution left out: {node} also feeds the regularizer {child}; "
@@ -452,14 +458,18 @@ def _lecture(expr: sp.Basic, vector: bool) -> str:
         return _show(expr)
 
 
-def fan_out_groups(contribs: list) -> Iterator[tuple[str, list[sp.Basic]]]:
-    """Per child of a fan-out node: the terms that remain when that child's are left out
-    (a child reached twice, as R in ``W*W``, is left out as a whole)."""
+def fan_out_groups(contribs: list) -> Iterator[tuple[str, list[sp.Basic], list[sp.Basic]]]:
+    """Fan-out mistakes: (child, terms kept, terms left out). Each child's terms are left
+    out as a whole (R in ``W*W``), and, for a child reached along several paths (``h2 =
+    h1 + relu(W h1)``), each path's term on its own."""
     children = list(dict.fromkeys(c.child for c in contribs))
-    if len(children) < 2:
-        return
     for child in children:
-        yield child, [c.term for c in contribs if c.child != child]
+        mine = [c for c in contribs if c.child == child]
+        if len(children) > 1:
+            yield child, [c.term for c in contribs if c.child != child], [c.term for c in mine]
+        if len(mine) > 1:
+            for c in mine:
+                yield child, [o.term for o in contribs if o is not c], [c.term]
 
 
 def sum_terms(terms: list[sp.Basic]) -> sp.Basic:

@@ -214,8 +214,9 @@ class VectorTruth(Truth):
 
     def _step_variants(self, i: int, step: BackpropStep) -> Iterator[Variant]:
         node, contribs = step.node, step.contributions
-        for child, rest_terms in fan_out_groups(contribs):
-            yield self._variant(i, sum_terms(rest_terms), self.fan_out_message(step, child))
+        for child, rest_terms, left_out in fan_out_groups(contribs):
+            message = self.fan_out_message(step, child, left_out)
+            yield self._variant(i, sum_terms(rest_terms), message)
         for c in contribs:
             if isinstance(c.term, sp.HadamardProduct):
                 for f in c.term.args:

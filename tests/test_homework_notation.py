@@ -548,3 +548,11 @@ def test_vector_latex_styles_wrong_twin(mlp: Truth, line: str) -> None:
         twin = twin.replace(r"\bar{y} h^\top", r"h \bar{y}^\top")
     lines = judge(mlp, twin, "latex")
     assert any(s == "incorrect" for _, s, _ in lines), lines
+
+
+def test_fan_out_along_two_paths_to_one_child() -> None:
+    truth = Truth(chainrule.load("residual"))  # h2 = h1 + relu(W @ h1)
+    status, message = only(truth, "h1bar = h2bar")
+    assert status == "incorrect" and "reaches h2 along 2 paths" in message
+    status, message = only(truth, "h1bar = W.T @ (h2bar * step(W @ h1)) + h2bar")
+    assert status == "correct"
