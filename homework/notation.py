@@ -164,21 +164,42 @@ def expand_macros(tree: g.Expr, matrix: bool) -> g.Expr:
     return out
 
 
+def _kids(e: g.Expr) -> list[g.Expr]:
+    kids = [getattr(e, a) for a in ("left", "right", "operand") if hasattr(e, a)]
+    return kids + list(getattr(e, "args", ()) or ())
+
+
 def tree_size(tree: g.Expr) -> int:
-    """Nodes of the tree with shared sub-trees counted each time (memoized, no blow-up)."""
+    """Nodes of the tree with shared sub-trees counted each time (memoized, no blow-up,
+    no recursion: a deep tree is no problem)."""
     memo: dict[int, int] = {}
+    stack: list[tuple[g.Expr, bool]] = [(tree, False)]
+    while stack:
+        e, done = stack.pop()
+        if id(e) in memo:
+            continue
+        if done:
+            n = 1 + sum(memo[id(k)] for k in _kids(e))
+            memo[id(e)] = min(n, 10 * MAX_EXPANDED_NODES)
+        else:
+            stack.append((e, True))
+            stack.extend((k, False) for k in _kids(e) if id(k) not in memo)
+    return memo[id(tree)]
 
-    def size(e: g.Expr) -> int:
-        hit = memo.get(id(e))
-        if hit is not None:
-            return hit
-        kids = [getattr(e, a) for a in ("left", "right", "operand") if hasattr(e, a)]
-        kids += list(getattr(e, "args", ()) or ())
-        n = 1 + sum(size(k) for k in kids)
-        memo[id(e)] = min(n, 10 * MAX_EXPANDED_NODES)
-        return memo[id(e)]
 
-    return size(tree)
+def tree_depth(tree: g.Expr) -> int:
+    """The nesting depth of a tree (iteratively)."""
+    deepest, stack = 0, [(tree, 1)]
+    while stack:
+        e, d = stack.pop()
+        deepest = max(deepest, d)
+        if d <= 10 * MAX_DEPTH:
+            stack.extend((k, d + 1) for k in _kids(e))
+    return deepest
+
+
+#: Deepest expression a rewrite may produce (the grammar allows 100 levels per line).
+MAX_DEPTH = 250
 
 
 def _expand(tree: g.Expr, matrix: bool) -> g.Expr:
@@ -502,6 +523,12 @@ def substitute(tree: g.Expr, macros: dict[str, g.Expr], used: set[str] | None = 
         return e
 
     out = sub(tree)
+    if tree_depth(out) > MAX_DEPTH:
+        raise LimitError(
+            f"the expression is nested deeper than {MAX_DEPTH} levels once your own names "
+            "are written out",
+            tree.span,
+        )
     if tree_size(out) > MAX_EXPANDED_NODES:
         raise LimitError(
             f"the expression grows past {MAX_EXPANDED_NODES:,} terms once your own names "

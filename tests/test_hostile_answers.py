@@ -288,3 +288,15 @@ def test_random_notation_soup_never_crashes() -> None:
         )
         res = check_answer(truth, parse_answer_text(text, "soup", program), symbolic_seconds=0.2)
         assert all(r.status in ("correct", "incorrect", "unparseable") for r in res.lines)
+
+
+def test_shorthands_cannot_nest_or_grow_without_bound(truth: Truth) -> None:
+    deep = ["a0 = x"] + [f"a{i} = " + "-" * 90 + f"a{i - 1}" for i in range(1, 30)]
+    wide = ["b0 = x"] + [f"b{i} = b{i - 1} + b{i - 1}" for i in range(1, 40)]
+    for lines, last in ((deep, "a29"), (wide, "b39")):
+        start = time.monotonic()
+        res = check_file_text(truth, "\n".join([*lines, f"zbar = {last}"]))
+        assert time.monotonic() - start < LIMITS.wall_seconds
+        assert res.verdict != "error"
+        assert res.lines[-1].status == "unparseable"
+        assert any("once your own names are written out" in r.message for r in res.lines)
