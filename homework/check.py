@@ -71,6 +71,7 @@ class LineResult:
     column: int | None = None
     symbolic: str = "skipped"  # proved | not proved … | skipped
     carried_from: list[int] = field(default_factory=list)
+    source: str = ""  # the line as the student wrote it (for feedback pages)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -618,6 +619,12 @@ class _Checker:
         self.wrong: dict[str, list[int]] = {}  # node → lines where its wrong value began
 
     def check(self, al: AnswerLine) -> LineResult:
+        result = self._check(al)
+        text = " ".join(al.source.split())
+        result.source = text if len(text) <= 300 else text[:299] + "…"
+        return result
+
+    def _check(self, al: AnswerLine) -> LineResult:
         target = self.truth.target_name(al.node) if al.node else (al.target_text or "?")
         if al.error is not None:
             return _unparseable(al, target, al.error)

@@ -47,13 +47,17 @@ def feedback_markdown(res: CheckResult, model: str, rubric: Rubric | None = None
     ]
     if res.error:
         out += [f"Error: {_md_code(res.error)}", ""]
-    out += ["| line | target | verdict | points | diagnosis |", "|---|---|---|---|---|"]
+    out += [
+        "| line | you wrote | target | verdict | points | diagnosis |",
+        "|---|---|---|---|---|---|",
+    ]
     for r in res.lines:
         pts = f"{rubric.earned(r):g} / {rubric.line_points(r.target):g}"
         detail = "<br>".join([_md_code(r.message), *(_md_code(c) for c in _cx_lines(r))])
-        out.append(f"| {r.line} | {_md_code(r.target)} | {r.status} | {pts} | {detail} |")
+        wrote = _md_code(r.source) if r.source else ""
+        out.append(f"| {r.line} | {wrote} | {_md_code(r.target)} | {r.status} | {pts} | {detail} |")
     for m in res.missing:
-        out.append(f"| – | {_md_code(m)} | missing | 0 / {rubric.line_points(m):g} | no line |")
+        out.append(f"| – | | {_md_code(m)} | missing | 0 / {rubric.line_points(m):g} | no line |")
     return "\n".join(out) + "\n"
 
 
@@ -73,13 +77,14 @@ def feedback_html(res: CheckResult, model: str, rubric: Rubric | None = None) ->
     for r in res.lines:
         detail = "<br>".join(f"<code>{e(safe_text(s))}</code>" for s in [r.message, *_cx_lines(r)])
         rows.append(
-            f"<tr><td>{r.line}</td><td>{e(r.target)}</td><td class='{e(r.status)}'>"
+            f"<tr><td>{r.line}</td><td><code>{e(safe_text(r.source))}</code></td>"
+            f"<td>{e(r.target)}</td><td class='{e(r.status)}'>"
             f"{e(r.status)}</td><td>{rubric.earned(r):g} / {rubric.line_points(r.target):g}"
             f"</td><td>{detail}</td></tr>"
         )
     for m in res.missing:
         rows.append(
-            f"<tr><td>–</td><td>{e(m)}</td><td class='missing'>missing</td>"
+            f"<tr><td>–</td><td></td><td>{e(m)}</td><td class='missing'>missing</td>"
             f"<td>0 / {rubric.line_points(m):g}</td><td>no line</td></tr>"
         )
     error = f"<p>Error: <code>{e(safe_text(res.error))}</code></p>" if res.error else ""
@@ -88,7 +93,8 @@ def feedback_html(res: CheckResult, model: str, rubric: Rubric | None = None) ->
         f"<title>Feedback: {e(res.answer)}</title><style>{_STYLE}</style></head><body>"
         f"<h1>Feedback: {e(res.answer)}</h1><p>Model: <code>{e(model)}</code> · verdict "
         f"<b class='{e(res.verdict)}'>{e(res.verdict)}</b> · {got:g} / {total:g} points</p>"
-        f"{error}<table><tr><th>line</th><th>target</th><th>verdict</th><th>points</th>"
+        f"{error}<table><tr><th>line</th><th>you wrote</th><th>target</th><th>verdict</th>"
+        "<th>points</th>"
         f"<th>diagnosis</th></tr>{''.join(rows)}</table></body></html>\n"
     )
 

@@ -149,7 +149,7 @@ def line_output(r: LineResult) -> str:
     """A line's verdict, diagnosis and counterexample as plain text."""
     from .results import line_text
 
-    lines = [f"{r.status}: {r.message}"]
+    lines = ([f"you wrote: {r.source}"] if r.source else []) + [f"{r.status}: {r.message}"]
     lines += [s.strip() for s in line_text(r)[1:]]
     return "\n".join(lines)
 

@@ -85,6 +85,7 @@ def test_check_format_gradescope(capsys: pytest.CaptureFixture[str]) -> None:
     w2 = next(t for t in data["tests"] if "W2_bar" in t["name"])
     assert w2["status"] == "failed" and w2["score"] == 0
     assert "transpose" in w2["output"] and "expected" in w2["output"]  # diagnosis, counterexample
+    assert "you wrote: W2bar = h @ ybar.T" in w2["output"]
     assert data["score"] < data["max_score"]
 
 
@@ -243,6 +244,7 @@ def test_grade_feedback_pages(tmp_path: Path, capsys: pytest.CaptureFixture[str]
     assert "points" not in rows["ann.txt"]  # no rubric: equal weights, as before
     ann = (out / "ann.txt.html").read_text()
     assert "W2_bar" in ann and "transpose" in ann and "expected" in ann and "0 / 1" in ann
+    assert "W2bar = h @ ybar.T" in ann  # the line as the student wrote it
     assert "incorrect" in (out / "ann.txt.md").read_text()
     assert "correct" in (out / "bob.tex.md").read_text()
     eve = (out / "eve.txt.html").read_text()
