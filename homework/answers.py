@@ -41,6 +41,7 @@ from .notation import (
     expand_macros,
     hat_is_prediction,
     node_layers,
+    prediction_of,
     substitute,
     to_text_unicode,
 )
@@ -428,6 +429,7 @@ class AnswerNames:
         self.macros: dict[str, g.Expr] = {}  # the student's shorthands (e = y − t)
         self.macro_lines: dict[str, AnswerLine] = {}  # their lines, until a line uses them
         self.used: set[str] = set()
+
         for v in program.variables:
             self.items[v.name] = v.name
         for a in program.assignments:  # a re-assigned c means its latest version
@@ -441,6 +443,10 @@ class AnswerNames:
             m = re.match(r"^([A-Za-z]+)(\d+)$", written)
             if m:
                 self.items.setdefault(f"{m.group(1)}_{m.group(2)}", name)
+        if "y" not in self.items and "y_hat" not in self.items:  # ŷ: the prediction
+            prediction = prediction_of(program)
+            if prediction is not None:
+                self.macros["y_hat"] = prediction
         for written, name in list(self.items.items()):  # ŷ, ỹ, \vec{x}: the value itself
             for deco in ("hat", "tilde", "vec"):
                 self.items.setdefault(f"{written}_{deco}", name)

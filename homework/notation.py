@@ -536,3 +536,21 @@ def substitute(tree: g.Expr, macros: dict[str, g.Expr], used: set[str] | None = 
             tree.span,
         )
     return out
+
+
+def prediction_of(program: Program) -> g.Expr | None:
+    """The model's prediction as a tree, for ``ŷ`` in a model with no ``y``: the last node
+    computed by softmax or σ, or softmax(z) for a node log_softmax(z)."""
+    from ..ops import REGISTRY
+
+    span = None
+    for a in reversed(program.assignments):
+        op = REGISTRY.for_node(a.expr)
+        name = op.name if op is not None else ""
+        if name in ("softmax", "sigma"):
+            return g.Name(span, a.name)  # type: ignore[arg-type]
+        if name == "log_softmax":
+            item = program.item_of(a.expr.args[0])
+            if item is not None:
+                return g.Call(span, "softmax", (g.Name(span, item.name),))  # type: ignore[arg-type]
+    return None

@@ -556,3 +556,24 @@ def test_fan_out_along_two_paths_to_one_child() -> None:
     assert status == "incorrect" and "reaches h2 along 2 paths" in message
     status, message = only(truth, "h1bar = W.T @ (h2bar * step(W @ h1)) + h2bar")
     assert status == "correct"
+
+
+@pytest.mark.parametrize(
+    ("line", "status"),
+    [
+        (r"\bar{z} = \hat{y} - t", "correct"),
+        (r"\bar{z} = \operatorname{softmax}(z) - t", "correct"),
+        ("zbar = ŷ − t", "correct"),
+        (r"\bar{W} = (\hat{\mathbf{y}} - \mathbf{t})\mathbf{x}^\top", "correct"),
+        (r"\bar{z} = t - \hat{y}", "incorrect"),
+        (r"\bar{z} = \operatorname{softmax}(z)", "incorrect"),
+    ],
+)
+def test_prediction_on_a_log_softmax_model(line: str, status: str, tmp_path: Path) -> None:
+    path = tmp_path / "logsm.chain"
+    path.write_text(
+        "param W[K, D], b[K]\ninput x[D], t[K]\nz = W @ x + b\nl = log_softmax(z)\n"
+        "L = -sum(t * l)\nloss L\n"
+    )
+    truth = Truth(chainrule.load(str(path)))
+    assert only(truth, line)[0] == status, judge(truth, line)
