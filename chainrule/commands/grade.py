@@ -96,6 +96,8 @@ def run(args: argparse.Namespace) -> int:
     if args.jobs < 1:
         raise ChainruleError("--jobs must be at least 1")
     if args.exercise:
+        if args.feedback or args.rubric:
+            raise ChainruleError("--feedback and --rubric grade a class against one MODEL")
         return run_exercise(args, limits)
     if args.model is None or args.submissions is None:
         raise ChainruleError("grade needs MODEL and SUBMISSIONS_DIR (or --exercise DIR)")
