@@ -21,7 +21,9 @@ absorb it table by table:
   is the pre-activation of layer ``l``: the node that first uses the weight named with
   that layer number (``W1``/``W_1``/``w1`` → layer 1); with no numbered weights, the node
   ``z<l>`` (unit form);
-* a bare ``δ`` is the pre-activation when the model has exactly one.
+* a bare ``δ`` is the pre-activation when the model has exactly one;
+* in a vector model, ``δ_k`` is the output layer's pre-activation and ``δ_j`` the one
+  before it (Bishop's units k and j).
 
 >>> to_latex_unicode("W̄⁽²⁾ = ȳ hᵀ")
 '\\bar{W}^{(2)} = \\bar{y} h^\\top '
@@ -433,6 +435,10 @@ def delta_node(name: str, program: Program, items: dict[str, str]) -> str | None
     if not sub:
         pre = preactivations(program)
         return pre[0] if len(pre) == 1 else None
+    if sub in ("k", "j") and program.is_vector:  # Bishop: δ_k output units, δ_j hidden
+        pre = preactivations(program)
+        back = 1 if sub == "k" else 2
+        return pre[-back] if len(pre) >= back else None
     return None
 
 
