@@ -37,6 +37,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     add_model_argument(p)
     p.add_argument(
         "--points",
+        "--rubric",
+        dest="points",
         metavar="rubric.toml",
         help="rubric: points per error signal, deductions per diagnosis kind (TOML)",
     )
