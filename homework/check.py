@@ -44,12 +44,12 @@ from ..derive.backprop import backprop
 from ..derive.records import BackpropStep
 from ..ops import scalar as F
 from ..symbolic import expand_derivatives, expand_fully
-from ..symbolic import grammar as g
 from ..symbolic.errors import ChainruleError, ModelError
 from ..symbolic.program import Program
 from .answer_matrix import MatrixAnswerBuilder, ShapeMismatch
 from .answers import Answer, AnswerBuilder, AnswerLine
 from .evaluate import EvalError, evaluate
+from .notation import rename, tree_names
 
 RTOL = 1e-6  #: the lectures' "relative error should be very small, e.g. 1e-6"
 ATOL = 1e-12  #: values this close are equal even when both are ~0
@@ -686,7 +686,7 @@ class _Checker:
         that makes the line right."""
         assert al.tree is not None and al.node is not None
         names = self.builder.names
-        written = sorted(set(_tree_names(al.tree)))
+        written = sorted(set(tree_names(al.tree)))
         for name in written:
             m = _LAYERED_NAME.match(name)
             if not m:
@@ -696,7 +696,7 @@ class _Checker:
                 if d == m.group(2) or not (other in names.items or names.signal_node(other)):
                     continue
                 try:
-                    expr = self.builder.build(_rename(al.tree, {name: other}))
+                    expr = self.builder.build(rename(al.tree, {name: other}))
                     if self.truth.shape_problem(al.node, expr) is not None:
                         continue
                     value = self.truth.eval(expr, self.truth.env)
@@ -788,32 +788,6 @@ class _Checker:
 
 
 _LAYERED_NAME = re.compile(r"^([A-Za-z]+_?)(\d)(_bar)?$")
-
-
-def _tree_names(e: Any) -> Iterator[str]:
-    if isinstance(e, g.Name):
-        yield e.id
-    for attr in ("left", "right", "operand"):
-        child = getattr(e, attr, None)
-        if child is not None:
-            yield from _tree_names(child)
-    for child in getattr(e, "args", ()) or ():
-        yield from _tree_names(child)
-
-
-def _rename(e: Any, mapping: dict[str, str]) -> Any:
-    """The tree with names renamed (frozen nodes are rebuilt)."""
-    if isinstance(e, g.Name):
-        return g.Name(e.span, mapping.get(e.id, e.id))
-    if isinstance(e, g.BinOp):
-        return g.BinOp(e.span, e.op, _rename(e.left, mapping), _rename(e.right, mapping))
-    if isinstance(e, g.Neg):
-        return g.Neg(e.span, _rename(e.operand, mapping))
-    if isinstance(e, g.Transpose):
-        return g.Transpose(e.span, _rename(e.operand, mapping))
-    if isinstance(e, g.Call):
-        return g.Call(e.span, e.func, tuple(_rename(a, mapping) for a in e.args), e.prime)
-    return e
 
 
 def _signals_in(expr: sp.Basic) -> set[sp.Basic]:

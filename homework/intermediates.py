@@ -23,7 +23,7 @@ import re
 
 import sympy as sp
 
-from ..symbolic.matrix_ops import Elementwise, LogSoftmax, Softmax, is_matrix, mat_add, mat_mul
+from ..symbolic.matrix_ops import Elementwise, LogSoftmax, Softmax, is_matrix
 from ..symbolic.program import Assignment, Program, Shape, make_symbol
 
 
@@ -59,24 +59,13 @@ def same_value(a: sp.Basic, b: sp.Basic) -> bool:
     if is_matrix(a) != is_matrix(b):
         return False
     if is_matrix(a):
+        from .check_vector import _canon
+
         return bool(a.shape == b.shape and _canon(a) == _canon(b))
     try:
         return bool(sp.expand(a - b) == 0)
     except (TypeError, ValueError, RecursionError):
         return False
-
-
-def _canon(e: sp.Basic) -> sp.Basic:
-    if not is_matrix(e) or not e.args:
-        return e
-    args = [_canon(x) for x in e.args]
-    if isinstance(e, sp.MatMul):
-        return mat_mul(*args)
-    if isinstance(e, sp.MatAdd):
-        return mat_add(*args)
-    if isinstance(e, sp.MatrixSymbol):
-        return e
-    return e.func(*args)
 
 
 def match_definition(program: Program, value: sp.Basic) -> tuple[str, sp.Basic | None] | None:

@@ -471,7 +471,7 @@ def _depends(program: Program, node: str, leaf: sp.Basic) -> bool:
 def hat_is_prediction(tree: g.Expr, program: Program, items: dict[str, str]) -> g.Expr:
     """``\\hat{y} - y`` where the model calls the label ``t``: ŷ is the model's y and the
     plain y is the label (courses that name the target y)."""
-    names = set(_names(tree))
+    names = set(tree_names(tree))
     renames: dict[str, str] = {}
     for n in names:
         base = n.removesuffix("_hat")
@@ -481,31 +481,33 @@ def hat_is_prediction(tree: g.Expr, program: Program, items: dict[str, str]) -> 
         if label is not None and label not in names:
             renames[base] = label
             renames[n] = base
-    return _rename(tree, renames) if renames else tree
+    return rename(tree, renames) if renames else tree
 
 
-def _names(e: g.Expr) -> list[str]:
+def tree_names(e: g.Expr) -> list[str]:
+    """Every name in a tree, in order (with repeats)."""
     out = [e.id] if isinstance(e, g.Name) else []
     for attr in ("left", "right", "operand"):
         child = getattr(e, attr, None)
         if child is not None:
-            out += _names(child)
+            out += tree_names(child)
     for child in getattr(e, "args", ()) or ():
-        out += _names(child)
+        out += tree_names(child)
     return out
 
 
-def _rename(e: g.Expr, mapping: dict[str, str]) -> g.Expr:
+def rename(e: g.Expr, mapping: dict[str, str]) -> g.Expr:
+    """The tree with names renamed (frozen nodes are rebuilt)."""
     if isinstance(e, g.Name):
         return g.Name(e.span, mapping.get(e.id, e.id))
     if isinstance(e, g.BinOp):
-        return g.BinOp(e.span, e.op, _rename(e.left, mapping), _rename(e.right, mapping))
+        return g.BinOp(e.span, e.op, rename(e.left, mapping), rename(e.right, mapping))
     if isinstance(e, g.Neg):
-        return g.Neg(e.span, _rename(e.operand, mapping))
+        return g.Neg(e.span, rename(e.operand, mapping))
     if isinstance(e, g.Transpose):
-        return g.Transpose(e.span, _rename(e.operand, mapping))
+        return g.Transpose(e.span, rename(e.operand, mapping))
     if isinstance(e, g.Call):
-        return g.Call(e.span, e.func, tuple(_rename(a, mapping) for a in e.args), e.prime)
+        return g.Call(e.span, e.func, tuple(rename(a, mapping) for a in e.args), e.prime)
     return e
 
 
