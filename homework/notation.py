@@ -22,8 +22,9 @@ absorb it table by table:
   that layer number (``W1``/``W_1``/``w1`` → layer 1); with no numbered weights, the node
   ``z<l>`` (unit form);
 * a bare ``δ`` is the pre-activation when the model has exactly one;
-* in a vector model, ``δ_k`` is the output layer's pre-activation and ``δ_j`` the one
-  before it (Bishop's units k and j).
+* in a vector model's expressions, ``δ_k`` is the output layer's pre-activation and
+  ``δ_j`` the one before it (Bishop's units k and j); as *targets* letter indices make
+  the answer index notation (:mod:`~chainrule.homework.index_answers`).
 
 >>> to_latex_unicode("W̄⁽²⁾ = ȳ hᵀ")
 '\\bar{W}^{(2)} = \\bar{y} h^\\top '
