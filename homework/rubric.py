@@ -34,7 +34,7 @@ from .check import CheckResult, LineResult
 
 if sys.version_info >= (3, 11):
     import tomllib
-else:  # pragma: no cover - Python 3.10
+else:  # pragma: no cover - Python 3.10: the same parser, as the tomli backport
     import tomli as tomllib
 
 #: Diagnosis kinds a rubric may deduct by, and the message beginnings that mark them.
