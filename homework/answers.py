@@ -467,7 +467,14 @@ class AnswerNames:
         m = re.match(r"^d(?:L|E|J|loss)_?d_?([A-Za-z].*)$", name)  # dLdz, dL_dW1
         if m and m.group(1) in self.items and name not in self.items:
             return self.items[m.group(1)]
-        for prefix, suffix in (("d", ""), ("grad_", ""), ("", "_grad"), ("g_", ""), ("bar_", "")):
+        for prefix, suffix in (
+            ("d", ""),
+            ("d_", ""),
+            ("grad_", ""),
+            ("", "_grad"),
+            ("g_", ""),
+            ("bar_", ""),
+        ):
             # dW1 (CS231n, deeplearning.ai), grad_W1, W1_grad: the gradient of W1
             base = name[len(prefix) : len(name) - len(suffix)]
             if name not in self.items and name.startswith(prefix) and name.endswith(suffix):

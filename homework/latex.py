@@ -1170,7 +1170,7 @@ def _d_name(p: LatexParser) -> str:
     t = p.tok
     if t.kind == "CMD" and t.text == "partial":
         p.take()
-    elif t.kind == "CMD" and t.text == "mathrm" and p.toks[p.i + 2].text == "d":
+    elif t.kind == "CMD" and t.text in FUNCTION_STYLES and p.toks[p.i + 2].text == "d":
         p.i += 4
     elif t.kind == "WORD" and t.text.startswith("d") and len(t.text) > 1:
         p.toks[p.i] = Tok("WORD", t.text[1:], t.col + 1)

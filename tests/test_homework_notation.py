@@ -395,6 +395,10 @@ def test_readme_backward_pass_reads_back() -> None:
         ("bar_z = ybar∗sigma'(z)", "correct"),
         ("zbar = ybar .* y .* (1 - y)", "correct"),
         ("zbar = ybar .* y .* (1 + y)", "incorrect"),
+        (r"\frac{\text{d}L}{\text{d}y} = y - t", "correct"),
+        (r"\frac{\operatorname{d}\mathcal{L}}{\operatorname{d}z} = \bar{y}\sigma'(z)", "correct"),
+        ("d_w = d_z * x", "correct"),
+        ("d_w = d_z * w", "incorrect"),
     ],
 )
 def test_more_scalar_styles(lls: Truth, line: str, status: str) -> None:
