@@ -243,6 +243,7 @@ def _content_of(raw: str, fmt: str) -> str:
         inline = [next(g for g in m.groups() if g is not None) for m in _MATH.finditer(code)]
         if inline and "=" in "".join(inline) and _MATH.sub("", code).strip():
             code = " \\\\ ".join(inline)  # prose around $…$: only the math is the answer
+        code = re.sub(r"\\(?:label|tag\*?|eqref|ref)\{[^{}]*\}", " ", code)  # \label{eq:1}
         code = re.sub(r"\\begin\{[^}]*\}|\\end\{[^}]*\}|\$\$?|\\\[|\\\]", " ", code)
         code = code.replace("&", " ").rstrip()
         code = re.sub(r"(\\\\\s*)+$", "", code).strip().rstrip(",.;").strip()

@@ -582,3 +582,16 @@ def test_prediction_on_a_log_softmax_model(line: str, status: str, tmp_path: Pat
     )
     truth = Truth(chainrule.load(str(path)))
     assert only(truth, line)[0] == status, judge(truth, line)
+
+
+def test_labels_tags_and_intertext(lls: Truth) -> None:
+    text = "\n".join(
+        [
+            r"\begin{equation}\label{eq:zbar}",
+            r"\bar{z} = \bar{y}\,\sigma'(z) \tag{3}",
+            r"\end{equation}",
+            r"\intertext{and then the weights}",
+            r"\bar{w} = \bar{z}x \nonumber",
+        ]
+    )
+    assert [(t, s) for t, s, _ in judge(lls, text)] == [("z_bar", "correct"), ("w_bar", "correct")]
