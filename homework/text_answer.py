@@ -142,10 +142,32 @@ class TextAnswerParser(g.ExprParser):
 
     def parse_postfix(self) -> g.Expr:
         node = super().parse_postfix()
-        while self.at("'") and not isinstance(node, g.Call):  # x' (MATLAB): the transpose
-            node = g.Transpose(self.span_of(self.take().col), node)
+        while True:
+            if self.at("'") and not isinstance(node, g.Call):  # x' (MATLAB): the transpose
+                node = g.Transpose(self.span_of(self.take().col), node)
+            elif self.at(".") and self.peek().text in ("dot", "transpose", "T"):
+                node = self.parse_method(node)  # a.dot(b), a.transpose(), a.T
+            else:
+                return node
             node = self.parse_postfix_of(node)
-        return node
+
+    def parse_method(self, node: g.Expr) -> g.Expr:
+        """NumPy methods on a value: ``a.dot(b)`` is a @ b, ``a.transpose()`` is aᵀ."""
+        span = self.span_of(self.take().col)
+        name = self.take().text
+        if name == "T":
+            return g.Transpose(span, node)
+        self.expect("(", "'(' after the method name")
+        if name == "transpose":
+            self.expect(")", "')'")
+            return g.Transpose(span, node)
+        self.enter()
+        try:
+            arg = self.parse_expr()
+        finally:
+            self.depth -= 1
+        self.expect(")", "')' to close the argument list")
+        return g.BinOp(span, "@", node, arg)
 
     def parse_postfix_of(self, node: g.Expr) -> g.Expr:
         while self.at(".T"):

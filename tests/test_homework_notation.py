@@ -336,6 +336,7 @@ def test_named_intermediates_in_residual() -> None:
         "dy = y - t\ndW2 = np.outer(dy, h)\ndh = np.dot(W2.T, dy)\n"
         "dz = dh * sigmoid(z) * (1 - sigmoid(z))\ndW1 = dz x'\ndb1 = dz",
         "grad_W1 = (W2.T @ (y - t) * sigma'(z)) @ x.T",
+        "dW2 = (y - t).dot(h.T)\ndh = W2.transpose().dot(y - t)\ndW1 = (dh * sigma'(z)).dot(x.T)",
         "dz^{[1]} = W^{[2]T} (y - t) * \\sigma'(z^{(1)})",
         "\\nabla_{\\mathbf{W}^{(2)}} \\mathcal{L} = (\\mathbf{y}-\\mathbf{t})\\mathbf{h}^\\top",
         "dW^{[2]} = dy\\, h^{\\top}",
