@@ -151,13 +151,13 @@ def parse_answer_text(
             return notation.parse(text, filename, program, fmt)
     answer = Answer(filename, fmt)
     raw_lines = text.splitlines()
-    known = AnswerNames(program).known()
+    names = AnswerNames(program)
+    known = names.known()
     if not any(_content(r, fmt, known) for r in raw_lines):
         answer.error = ModelError(
             "the answer is empty (no 'target = expression' lines)", SourceSpan(filename, 1, 1)
         )
         return answer
-    names = AnswerNames(program)
     for line_no, raw in enumerate(raw_lines, start=1):
         content = _content(raw, fmt, known)
         if content and is_numeric_header(content):
@@ -226,13 +226,15 @@ _TWO_WORDS = re.compile(r"\b[A-Za-z]{3,}[,:;.]?\s+[A-Za-z]{2,}\b")
 
 def _is_prose(code: str, known: set[str] | frozenset[str] = frozenset()) -> bool:
     """A sentence or a Markdown marker line, not a formula (``The backward pass:``)."""
+    if not code:
+        return False
     if _MARKDOWN.match(code):
         return True
-    formula = re.search(r"[*^_'@∘·]|\w\(", re.sub(r"\$[^$]*\$|\\[A-Za-z]+", " ", code))
     words = re.sub(r"\\[A-Za-z]+", " ", code)
-    for name in sorted(known, key=len, reverse=True):  # model names are no prose
-        words = re.sub(rf"\b{re.escape(name)}\b", " 0 ", words)
-    return not formula and bool(_TWO_WORDS.search(words))
+    if re.search(r"[*^_'@∘·]|\w\(", re.sub(r"\$[^$]*\$", " ", words)):
+        return False  # formula signs: a formula that lost its '='
+    words = re.sub(r"[A-Za-z_][A-Za-z0-9_]*", lambda m: "0" if m[0] in known else m[0], words)
+    return bool(_TWO_WORDS.search(words))  # model names are never prose
 
 
 def _content_of(raw: str, fmt: str) -> str:
@@ -340,7 +342,7 @@ def _canonical_target(text: str, fmt: str, names: AnswerNames) -> str:
         from .latex import latex_target
 
         try:
-            return latex_target(text, names.known())
+            return latex_target(text, names.known(), names.vocabulary("latex"))
         except ModelError as exc:
             raise ModelError(exc.message, SourceSpan(exc.span.file, 1, 1, text), exc.hint) from None
     text = normalize_answer_text(text).strip()
@@ -392,6 +394,7 @@ def _parse_rhs_tree(
             juxtapose=JUXT if names.program.is_vector else "*",  # W̄ = ȳ hᵀ is a product
             functions=names.program.functions,
             loss_names=_loss_names(names.program),
+            vocabulary=names.vocabulary("latex"),  # type: ignore[arg-type]
         )
     from .text_answer import parse_text_answer
 
@@ -406,6 +409,7 @@ def _parse_rhs_tree(
         source_line=raw,
         loss_names=_loss_names(names.program),
         functions=names.program.functions,
+        vocabulary=names.vocabulary("text"),  # type: ignore[arg-type]
     )
 
 
@@ -430,6 +434,7 @@ class AnswerNames:
         self.macros: dict[str, g.Expr] = {}  # the student's shorthands (e = y − t)
         self.macro_lines: dict[str, AnswerLine] = {}  # their lines, until a line uses them
         self.used: set[str] = set()
+        self._vocabularies: dict[str, tuple] = {}
 
         for v in program.variables:
             self.items[v.name] = v.name
@@ -451,6 +456,19 @@ class AnswerNames:
         for written, name in list(self.items.items()):  # ŷ, ỹ, \vec{x}: the value itself
             for deco in ("hat", "tilde", "vec"):
                 self.items.setdefault(f"{written}_{deco}", name)
+
+    def vocabulary(self, fmt: str) -> tuple:
+        """The function vocabulary of the model for a format, computed once."""
+        if fmt not in self._vocabularies:
+            if fmt == "latex":
+                from .latex import latex_vocabulary
+
+                self._vocabularies[fmt] = latex_vocabulary(self.program.functions)
+            else:
+                from .text_answer import text_vocabulary
+
+                self._vocabularies[fmt] = text_vocabulary(self.program.functions)
+        return self._vocabularies[fmt]
 
     def known(self) -> set[str]:
         """Every name an answer may write (for LaTeX letter splitting)."""

@@ -562,9 +562,12 @@ def _exp_form_is_zero(diff: sp.Basic) -> bool:
 
 def warm_up(truth: Truth) -> None:
     """Import and cache what checking needs, once (forked workers then start warm)."""
+    from . import intermediates  # noqa: F401 - imported here, not in every worker
     from .latex import parse_latex
+    from .text_answer import parse_text_answer
 
     parse_latex(r"\bar{y}\,\sigma'(z) + \frac{1}{2}e^{-z}")
+    parse_text_answer("ȳ σ'(z) (1 - tanh^2(z))")
     z = sp.Symbol("z", real=True)
     symbolic_check(
         truth,

@@ -62,6 +62,15 @@ def function_words(functions: Registry = REGISTRY) -> dict[str, str]:
     return out
 
 
+#: (commands, words, group commands) of a registry: computed once per answer.
+Vocabulary = tuple[dict[str, str], dict[str, str], set[str]]
+
+
+def latex_vocabulary(functions: Registry = REGISTRY) -> Vocabulary:
+    """The function vocabulary of a registry, as the parser reads it."""
+    return function_commands(functions), function_words(functions), group_commands(functions)
+
+
 #: Commands whose braces may hold a function's name (``\operatorname{sech}``).
 FUNCTION_STYLES = {"operatorname", "mathrm", "text", "textrm", "mathit", "textit", "mathsf"}
 #: Decorations that keep the value they decorate (``\hat{y}`` is the prediction y).
@@ -294,10 +303,10 @@ class LatexParser:
         known: set[str] | None,
         juxtapose: str,
         functions: Registry = REGISTRY,
+        vocabulary: Vocabulary | None = None,
     ) -> None:
-        self.commands = function_commands(functions)  # the model's own functions too
-        self.words = function_words(functions)
-        self.group_commands = group_commands(functions)
+        vocabulary = vocabulary or latex_vocabulary(functions)  # the model's functions too
+        self.commands, self.words, self.group_commands = vocabulary
         self.toks = toks
         self.i = 0
         self.span_of = span_of
@@ -1035,6 +1044,7 @@ def _parser(
     source_line: str | None,
     juxtapose: str,
     functions: Registry = REGISTRY,
+    vocabulary: Vocabulary | None = None,
 ) -> LatexParser:
     if len(text) > limits.max_line_chars:
         raise LimitError(
@@ -1048,7 +1058,7 @@ def _parser(
         return SourceSpan(filename, line_no, col + column_offset, shown)
 
     toks = tokenize_latex(norm, span_of)
-    return LatexParser(toks, span_of, limits, known, juxtapose, functions)
+    return LatexParser(toks, span_of, limits, known, juxtapose, functions, vocabulary)
 
 
 def parse_latex(
@@ -1062,6 +1072,7 @@ def parse_latex(
     juxtapose: str = "*",
     functions: Registry = REGISTRY,
     loss_names: set[str] | None = None,
+    vocabulary: Vocabulary | None = None,
 ) -> g.Expr:
     """Parse a LaTeX expression into a :mod:`grammar` syntax tree.
 
@@ -1080,13 +1091,16 @@ def parse_latex(
         source_line,
         juxtapose,
         functions,
+        vocabulary,
     )
     if loss_names:
         p.loss_names |= loss_names
     return p.parse_to_end()
 
 
-def latex_target(text: str, known_names: set[str] | None = None) -> str:
+def latex_target(
+    text: str, known_names: set[str] | None = None, vocabulary: Vocabulary | None = None
+) -> str:
     r"""A LaTeX answer target as ``v_bar`` or ``d<top>/d<v>``.
 
     >>> latex_target(r"\overline{\mathbf{W}^{(2)}}")
@@ -1094,7 +1108,8 @@ def latex_target(text: str, known_names: set[str] | None = None) -> str:
     >>> latex_target(r"\frac{d\mathcal{L}}{dy}")
     'dL/dy'
     """
-    p = _parser(text, "<target>", 1, g.DEFAULT_LIMITS, known_names, 0, None, "*")
+    limits = g.DEFAULT_LIMITS
+    p = _parser(text, "<target>", 1, limits, known_names, 0, None, "*", vocabulary=vocabulary)
     saved = list(p.toks)
     deriv = _derivative_target(p) or _nabla_target(p)
     if deriv is not None:

@@ -61,6 +61,18 @@ def tokenize_answer(line: str, span_of) -> list[g.Token]:  # noqa: ANN001
     return toks
 
 
+#: (function spellings, call-only spellings) of a registry: computed once per answer.
+TextVocabulary = tuple[dict[str, str], dict[str, str]]
+
+
+def text_vocabulary(functions: Registry = REGISTRY) -> TextVocabulary:
+    """Plain-text function names: always functions, and functions only before '('."""
+    spellings = {s: op.name for s, op in functions.spellings().items()}
+    call_only = {s: op.name for s, op in functions.answer_names().items()}
+    call_only.update(CALL_ONLY_SPELLINGS)
+    return spellings, call_only
+
+
 class TextAnswerParser(g.ExprParser):
     """:class:`~chainrule.symbolic.grammar.ExprParser` plus juxtaposition and the rest."""
 
@@ -72,13 +84,12 @@ class TextAnswerParser(g.ExprParser):
         known: set[str],
         juxtapose: str,
         functions: Registry = REGISTRY,
+        vocabulary: TextVocabulary | None = None,
     ) -> None:
         super().__init__(tokens, span_of, limits)
         self.known = known
         self.juxt = juxtapose
-        self.spellings = {s: op.name for s, op in functions.spellings().items()}
-        self.call_only = {s: op.name for s, op in functions.answer_names().items()}
-        self.call_only.update(CALL_ONLY_SPELLINGS)
+        self.spellings, self.call_only = vocabulary or text_vocabulary(functions)
 
     def _function(self, word: str) -> str | None:
         """The function a word names here (a model name is never one)."""
@@ -328,6 +339,7 @@ def parse_text_answer(
     source_line: str | None = None,
     loss_names: set[str] | None = None,
     functions: Registry = REGISTRY,
+    vocabulary: TextVocabulary | None = None,
 ) -> g.Expr:
     """Parse one plain-text answer expression into a syntax tree."""
     if len(text) > limits.max_line_chars:
@@ -347,5 +359,5 @@ def parse_text_answer(
         return SourceSpan(filename, line_no, min(col, len(text) + 1) + column_offset, shown)
 
     toks = tokenize_answer(norm, span_of)
-    parser = TextAnswerParser(toks, span_of, limits, known, juxtapose, functions)
+    parser = TextAnswerParser(toks, span_of, limits, known, juxtapose, functions, vocabulary)
     return parser.parse_to_end()
