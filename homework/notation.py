@@ -350,14 +350,21 @@ def to_text_unicode(text: str) -> str:
         name = m.group("base") + (m.group("tail") or "")
         name += _digits(m.group("sub")) + _digits(m.group("layer") or "")
         marks = m.group("marks")
-        return name + "".join(f"_{COMBINING[c]}" for c in marks[::-1] if COMBINING[c] != "vec")
+        bars = "".join(f"_{COMBINING[c]}" for c in marks[::-1] if COMBINING[c] != "vec")
+        return name + bars + _gap(m)
 
     text = _DECORATED.sub(decorated, text)
-    text = _LAYER.sub(lambda m: m.group("base") + _digits(m.group("layer")), text)
+    text = _LAYER.sub(lambda m: m.group("base") + _digits(m.group("layer")) + _gap(m), text)
     text = re.sub(r"([A-Za-z0-9_])([₀-₉]+)", lambda m: m.group(1) + _digits(m.group(2)), text)
     text = text.replace("ᵀ", ".T")
     text = _POWER.sub(lambda m: "^" + _paren(_digits(m.group("p"))), text)
     return unicodedata.normalize("NFC", text)
+
+
+def _gap(m: re.Match[str]) -> str:
+    """A space when a name written out runs into the next one (``W⁽¹⁾x`` → ``W1 x``)."""
+    rest = m.string[m.end() : m.end() + 1]
+    return " " if rest and (rest.isalnum() or rest == "_") else ""
 
 
 def _paren(s: str) -> str:

@@ -197,7 +197,7 @@ class TextAnswerParser(g.ExprParser):
             if t.text in self.known:  # a value, even when '(' follows: L̄ (y − t)
                 self.take()
                 return g.Name(self.span_of(t.col), t.text)
-            if t.text not in self.known and t.text.isalpha() and len(t.text) > 1:
+            if t.text not in self.known and t.text.isalnum() and len(t.text) > 1:
                 split = self._split(t.text)
                 if split:
                     self.take()
