@@ -246,12 +246,13 @@ def _content_of(raw: str, fmt: str) -> str:
         if inline and "=" in "".join(inline) and _MATH.sub("", code).strip():
             code = " \\\\ ".join(inline)  # prose around $…$: only the math is the answer
         code = re.sub(r"\\(?:label|tag\*?|eqref|ref)\{[^{}]*\}", " ", code)  # \label{eq:1}
+        code = re.sub(r"\\(?:coloneqq|coloneq|triangleq|equiv|stackrel\{[^{}]*\}\{=\})", "=", code)
         code = re.sub(r"\\begin\{[^}]*\}|\\end\{[^}]*\}|\$\$?|\\\[|\\\]", " ", code)
         code = code.replace("&", " ").rstrip()
         code = re.sub(r"(\\\\\s*)+$", "", code).strip().rstrip(",.;").strip()
         return code
     idx = raw.find("#")
-    code = (raw if idx < 0 else raw[:idx]).strip()
+    code = (raw if idx < 0 else raw[:idx]).strip().replace("≔", "=")
     if code.lower().startswith("note:"):  # chainrule's own notes under a line
         return ""
     return re.sub(r"\s{2,}\((?:fan-out|note)\b[^()]*\)\s*$", "", code)
@@ -322,7 +323,7 @@ def _split_target(code: str, raw: str, span: SourceSpan) -> tuple[str, str, int]
             last = i
     if first < 0:
         raise ModelError("expected 'target = expression' (e.g. 'zbar = ybar * sigma'(z)')", span)
-    target, rhs = code[:first].strip(), code[last + 1 :]
+    target, rhs = code[:first].strip().removesuffix(":").strip(), code[last + 1 :]  # a := b
     if not target:
         raise ModelError("nothing before '=': which error signal is this?", span)
     if not rhs.strip():

@@ -403,6 +403,11 @@ def test_readme_backward_pass_reads_back() -> None:
         (r"\frac{\operatorname{d}\mathcal{L}}{\operatorname{d}z} = \bar{y}\sigma'(z)", "correct"),
         ("d_w = d_z * x", "correct"),
         ("d_w = d_z * w", "incorrect"),
+        (r"\bar{z} := \bar{y}\sigma'(z)", "correct"),
+        (r"\bar{z} \coloneqq \bar{y}\sigma'(z)", "correct"),
+        ("zbar := ybar * sigma'(z)", "correct"),
+        ("z̄ ≔ ȳ σ'(z)", "correct"),
+        ("z̄ ≔ ȳ σ(z)", "incorrect"),
     ],
 )
 def test_more_scalar_styles(lls: Truth, line: str, status: str) -> None:
