@@ -24,6 +24,7 @@ score / max_score is :attr:`CheckResult.score`.
 from __future__ import annotations
 
 import math
+import re
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -105,41 +106,56 @@ def load_rubric(path: str | Path) -> Rubric:
     """Read a TOML rubric; mistakes are located errors (exit status 2 at the CLI)."""
     path = Path(path)
     try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
+        text = path.read_text(encoding="utf-8")
+        data = tomllib.loads(text)
     except OSError as exc:
         raise ChainruleError(f"{path}: cannot read the rubric: {exc.strerror}") from None
     except UnicodeDecodeError:
         raise ChainruleError(f"{path}: the rubric is not UTF-8") from None
     except tomllib.TOMLDecodeError as exc:
-        raise ChainruleError(f"{path}: not valid TOML: {exc}") from None
-    unknown = set(data) - {"points", "deductions"}
+        at = re.search(r"line (\d+), column (\d+)", str(exc))
+        where = f"{path}:{at.group(1)}:{at.group(2)}" if at else str(path)
+        raise ChainruleError(f"{where}: not valid TOML: {exc}") from None
+    unknown = sorted(set(data) - {"points", "deductions"})
     if unknown:
         raise ChainruleError(
-            f"{path}: unknown table(s) {', '.join(sorted(unknown))}; "
+            f"{_where(path, text, unknown[0])}: unknown table(s) {', '.join(unknown)}; "
             "a rubric has [points] and [deductions]"
         )
-    points = _numbers(data.get("points", {}), path, "points")
-    deductions = _numbers(data.get("deductions", {}), path, "deductions")
+    points = _numbers(data.get("points", {}), path, "points", text)
+    deductions = _numbers(data.get("deductions", {}), path, "deductions", text)
     kinds = {*DIAGNOSIS_KINDS, "regularization", *OTHER_KINDS}
     bad = sorted(set(deductions) - kinds)
     if bad:
         raise ChainruleError(
-            f"{path}: [deductions]: unknown diagnosis kind(s) {', '.join(bad)}; "
-            f"known: {', '.join(sorted(kinds))}"
+            f"{_where(path, text, bad[0])}: [deductions]: unknown diagnosis kind(s) "
+            f"{', '.join(bad)}; known: {', '.join(sorted(kinds))}"
         )
     default = points.pop("default", 1.0)
     return Rubric(points, deductions, default, str(path))
 
 
-def _numbers(table: Any, path: Path, name: str) -> dict[str, float]:
+def _where(path: Path, text: str, key: str) -> str:
+    """``file:line:col`` of a key (or table) in the rubric's text."""
+    pattern = re.compile(rf"^\s*\[?\s*\"?{re.escape(key)}\b", re.MULTILINE)
+    m = pattern.search(text)
+    if m is None:
+        return str(path)
+    line = text.count("\n", 0, m.start()) + 1
+    col = m.start() - (text.rfind("\n", 0, m.start()) + 1) + len(m.group()) - len(key) + 1
+    return f"{path}:{line}:{col}"
+
+
+def _numbers(table: Any, path: Path, name: str, text: str = "") -> dict[str, float]:
     if not isinstance(table, dict):
-        raise ChainruleError(f"{path}: [{name}] must be a table")
+        raise ChainruleError(f"{_where(path, text, name)}: [{name}] must be a table")
     out: dict[str, float] = {}
     for key, value in table.items():
+        where = _where(path, text, str(key))
         if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise ChainruleError(f"{path}: [{name}] {key} must be a number, not {value!r}")
+            raise ChainruleError(f"{where}: [{name}] {key} must be a number, not {value!r}")
         if not math.isfinite(value) or value < 0:
-            raise ChainruleError(f"{path}: [{name}] {key} must be a number ≥ 0")
+            raise ChainruleError(f"{where}: [{name}] {key} must be a number ≥ 0")
         out[str(key)] = float(value)
     return out
 

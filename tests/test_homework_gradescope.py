@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 import zipfile
@@ -153,8 +154,9 @@ def test_rubric_points_and_partial_credit(
 def test_bad_rubrics_are_clear_errors(tmp_path: Path, text: str, needle: str) -> None:
     path = tmp_path / "r.toml"
     path.write_text(text)
-    with pytest.raises(ChainruleError, match=needle):
+    with pytest.raises(ChainruleError, match=needle) as info:
         load_rubric(path)
+    assert re.match(rf"{re.escape(str(path))}:\d+:\d+: ", str(info.value))  # file:line:col
 
 
 def test_bad_rubric_exits_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
