@@ -685,32 +685,40 @@ class _Checker:
         return result
 
     def _layer_mixup(self, al: AnswerLine) -> str | None:
-        """A name of the wrong layer (W⁽¹⁾ where W⁽²⁾ belongs): the first single rename
-        that makes the line right."""
+        """A name of the wrong layer (W⁽¹⁾ where W⁽²⁾ belongs; in unit form, the wrong
+        unit: x₂ where x₁ belongs): the first single rename that makes the line right."""
         assert al.tree is not None and al.node is not None
+        for name, this, other in self._numbered_alternatives(al.tree):
+            try:
+                expr = self.builder.build(rename(al.tree, {name: other}))
+                if self.truth.shape_problem(al.node, expr) is not None:
+                    continue
+                value = self.truth.eval(expr, self.truth.env)
+            except (ChainruleError, ValueError, TypeError, ArithmeticError, RecursionError):
+                continue
+            if self.truth.points_close(value, self.truth.value(al.node)).all():
+                kind = "layer" if self.truth.program.is_vector else "index"
+                return (
+                    f"{kind} mix-up: you wrote {self.truth.pretty_written(this)} where "
+                    f"{self.truth.pretty_written(other)} belongs"
+                )
+        return None
+
+    def _numbered_alternatives(self, tree: Any) -> Iterator[tuple[str, str, str]]:
+        """(written name, its canonical form, the same with another number) for names of
+        numbered nodes (``W1`` → ``W2``, ``h2bar`` → ``h1_bar``), however they were written."""
         names = self.builder.names
-        written = sorted(set(tree_names(al.tree)))
-        for name in written:
-            m = _LAYERED_NAME.match(name)
-            if not m:
+        for name in sorted(set(tree_names(tree))):
+            signal = names.signal_node(name)
+            node = signal or names.items.get(name)
+            m = _LAYERED_NAME.match(node or "")
+            if m is None:
                 continue
             for d in "123456789":
-                other = f"{m.group(1)}{d}{m.group(3) or ''}"
-                if d == m.group(2) or not (other in names.items or names.signal_node(other)):
-                    continue
-                try:
-                    expr = self.builder.build(rename(al.tree, {name: other}))
-                    if self.truth.shape_problem(al.node, expr) is not None:
-                        continue
-                    value = self.truth.eval(expr, self.truth.env)
-                except (ChainruleError, ValueError, TypeError, ArithmeticError, RecursionError):
-                    continue
-                if self.truth.points_close(value, self.truth.value(al.node)).all():
-                    return (
-                        f"layer mix-up: you wrote {self.truth.pretty_written(name)} where "
-                        f"{self.truth.pretty_written(other)} belongs"
-                    )
-        return None
+                other = f"{m.group(1)}{d}"
+                if d != m.group(2) and other in self.truth.program:
+                    this = f"{node}_bar" if signal else str(node)
+                    yield name, this, f"{other}_bar" if signal else other
 
     def _wrong_shape(self, al: AnswerLine, target: str, expr: sp.Basic, problem: str) -> LineResult:
         """A well-formed expression of the wrong shape: incorrect, values shown."""

@@ -40,7 +40,7 @@ else:  # pragma: no cover - Python 3.10: the same parser, as the tomli backport
 
 #: Diagnosis kinds a rubric may deduct by, and the message beginnings that mark them.
 DIAGNOSIS_KINDS: dict[str, tuple[str, ...]] = {
-    "layer_mixup": ("layer mix-up",),
+    "layer_mixup": ("layer mix-up", "index mix-up"),
     "sign": ("sign error",),
     "factor_of_2": ("factor of 2",),
     "transpose": ("transposed", "wrong shape: you wrote", "wrong shape"),

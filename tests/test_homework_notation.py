@@ -604,3 +604,12 @@ def test_labels_tags_and_intertext(lls: Truth) -> None:
         ]
     )
     assert [(t, s) for t, s, _ in judge(lls, text)] == [("z_bar", "correct"), ("w_bar", "correct")]
+
+
+def test_index_mix_up_in_unit_form() -> None:
+    truth = Truth(chainrule.load("mlp_2_2_2"))
+    status, message = only(truth, "z1bar = h2bar * sigma'(z1)")
+    assert status == "incorrect" and "index mix-up: you wrote h̄₂ where h̄₁ belongs" in message
+    status, message = only(truth, "w11bar = z1bar * x2")
+    assert "you wrote x₂ where x₁ belongs" in message
+    assert only(truth, "w11bar = z1bar * x1")[0] == "correct"
