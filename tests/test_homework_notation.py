@@ -613,3 +613,13 @@ def test_index_mix_up_in_unit_form() -> None:
     status, message = only(truth, "w11bar = z1bar * x2")
     assert "you wrote x₂ where x₁ belongs" in message
     assert only(truth, "w11bar = z1bar * x1")[0] == "correct"
+
+
+def test_inline_pre_activation_in_a_scalar_model(tmp_path: Path) -> None:
+    path = tmp_path / "inline.chain"
+    path.write_text("param w, b\ninput x, t\ny = sigma(w*x + b)\nL = (y - t)^2 / 2\nloss L\n")
+    truth = Truth(chainrule.load(str(path)))
+    lines = judge(truth, "z = w x + b\nzbar = (y - t) y (1 - y)\nwbar = zbar x")
+    assert [(t, s) for t, s, _ in lines] == [("z_bar", "correct"), ("w_bar", "correct")]
+    (r,) = judge(truth, "z = w x + b\nzbar = y - t")
+    assert r[1] == "incorrect" and "missing local derivative" in r[2]
