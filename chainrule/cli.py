@@ -27,6 +27,7 @@ COMMANDS = [
     "check",
     "grade",
     "exercise",
+    "autograder",
 ]
 
 EPILOG = """\

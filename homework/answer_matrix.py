@@ -27,11 +27,12 @@ Shape mistakes inside the expression (``ybar @ h``: inner sizes 1 and m) raise
 ...     b.build_val(parse_expression("ybar @ h"))
 ... except ShapeMismatch as exc:
 ...     print(exc.message)
-ybar @ h: (k, 1) @ (m, 1): inner sizes 1 and m differ
+ybar times h: (k, 1) @ (m, 1): inner sizes 1 and m differ
 """
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import sympy as sp
@@ -43,6 +44,7 @@ from ..symbolic.errors import ModelError
 from ..symbolic.program import Program, Shape
 from ..symbolic.vector import Val, VectorBuilder, unparse
 from .answers import AnswerNames
+from .notation import JUXT
 
 
 class ShapeMismatch(ModelError):
@@ -117,6 +119,42 @@ class MatrixAnswerBuilder(VectorBuilder):
         self.size_symbols = {
             n: sp.Symbol(n, integer=True, positive=True) for n in size_names(program)
         }
+        self.source = ""  # the line as written, for messages in the student's notation
+        self.extents: dict[int, tuple[int, int]] = {}
+        self.target: tuple[str, Shape] | None = None  # (pretty name, shape) of the line
+        self.root: g.Expr | None = None
+
+    def set_line(self, source: str, tree: g.Expr | None, target: tuple[str, Shape] | None) -> None:
+        """Remember the line being built, so that messages quote what the student wrote."""
+        self.source, self.target, self.root = source, target, tree
+        self.extents = tree_extents(tree, len(source)) if tree is not None and source else {}
+
+    def written(self, node: g.Expr) -> str:
+        """The student's own text of a sub-expression (lecture notation as a fallback)."""
+        if node is self.root and "=" in self.source:  # the whole right-hand side
+            rhs = re.split(r"(?<!\\)[#%]", self.source.rsplit("=", 1)[1])[0]
+            rhs = rhs.strip().rstrip("\\$&,;. ").strip()
+            if rhs:
+                return rhs
+        ext = self.extents.get(id(node))
+        if ext is not None and self.source.isascii():
+            start, stop = ext
+            for _ in range(12):  # take in the brackets the tree does not record
+                text = self.source[max(start - 1, 0) : stop]
+                if text.count("(") >= text.count(")") and text.count("{") >= text.count("}"):
+                    break
+                start -= 1
+            text = text.strip().rstrip("\\$&,;. ").strip()
+            if text and text.count("(") == text.count(")") and text.count("{") == text.count("}"):
+                return text
+        return unparse(node).replace(f" {JUXT} ", " ")
+
+    def shape_text(self, shape: Shape) -> str:
+        rows, cols = as_2d(shape)
+        if not shape:
+            return "a scalar"
+        kind = "a column vector" if cols == 1 else ("a row vector" if rows == 1 else "a matrix")
+        return f"{kind} {shape_words(shape, self.sizes)}"
 
     # -- entry points
     def build(self, tree: g.Expr) -> sp.Basic:
@@ -164,6 +202,15 @@ class MatrixAnswerBuilder(VectorBuilder):
         rows, cols = as_2d(v.shape)
         return Val(v.expr.T, _normal((cols, rows)))
 
+    def binop(self, op: str, left: Val, right: Val, node: g.BinOp) -> Val:
+        if op == JUXT:  # side by side: a matrix product, or ∘ when only that fits
+            a, b = as_2d(left.shape), as_2d(right.shape)
+            if left.shape and right.shape and self.same(left.shape, right.shape):
+                if not self.dim_eq(a[1], b[0]):
+                    return super().binop("*", left, right, node)
+            op = "@"
+        return super().binop(op, left, right, node)
+
     def matmul(self, left: Val, right: Val, node: g.BinOp) -> Val:
         if not left.shape or not right.shape:  # 2 @ ybar (LaTeX juxtaposition): scaling
             if not left.shape and not right.shape:
@@ -178,8 +225,17 @@ class MatrixAnswerBuilder(VectorBuilder):
                     "for the elementwise (Hadamard) product write '*' "
                     "('∘', \\circ or \\odot in LaTeX); " + hint
                 )
+            elif a[1] == 1 and b[1] == 1:  # two columns: the outer product u vᵀ was meant?
+                t = "^\\top" if "\\" in self.source else ".T"
+                right_text = self.written(node.right)
+                if not right_text.isalnum():
+                    right_text = f"({right_text})"
+                hint = (
+                    f"a missing transpose? the outer product is "
+                    f"{self.written(node.left)} {right_text}{t}"
+                )
             raise ShapeMismatch(
-                f"{unparse(node.left)} @ {unparse(node.right)}: ({a[0]}, {a[1]}) @ "
+                f"{self.written(node.left)} times {self.written(node.right)}: ({a[0]}, {a[1]}) @ "
                 f"({b[0]}, {b[1]}): inner sizes {a[1]} and {b[0]} differ",
                 node.span,
                 hint,
@@ -190,9 +246,27 @@ class MatrixAnswerBuilder(VectorBuilder):
         try:
             return super().broadcast_shape(left, right, node)
         except ModelError as exc:
-            raise ShapeMismatch(exc.message, exc.span, exc.hint) from None
+            word = {"+": "plus", "-": "minus", "*": "∘", "/": "divided by"}.get(node.op, node.op)
+            msg = (
+                f"you wrote {self.written(node.left)}, {self.shape_text(left.shape)}, {word} "
+                f"{self.written(node.right)}, {self.shape_text(right.shape)}: the shapes differ"
+            )
+            if self.target is not None:
+                name, want = self.target
+                for side, val in ((node.left, left), (node.right, right)):
+                    if val.shape and as_2d(val.shape) == as_2d(want)[::-1] != as_2d(want):
+                        msg += (
+                            f"; {name} is {shape_words(want, self.sizes)}: a missing transpose "
+                            f"in {self.written(side)}?"
+                        )
+                        break
+            raise ShapeMismatch(msg, exc.span, exc.hint) from None
 
     def tensor_call(self, node: g.Call, op: Op) -> Val:
+        if op.name == "dot" and len(node.args) == 2 and not node.prime:
+            left, right = self(node.args[0]), self(node.args[1])
+            if not (left.shape and self.same(left.shape, right.shape)):  # np.dot(W.T, y)
+                return self.matmul(left, right, g.BinOp(node.span, "@", *node.args))
         try:
             return super().tensor_call(node, op)
         except ShapeMismatch:
@@ -207,3 +281,43 @@ class MatrixAnswerBuilder(VectorBuilder):
         if node.func.endswith("_prime") and node.func[:-6] in scalar and not node.prime:
             node = g.Call(node.span, node.func[:-6], node.args, prime=True)
         return super().build_Call(node)
+
+
+def _min_col(e: g.Expr) -> int:
+    cols = [e.span.column] if e.span is not None else []
+    for child in _children(e):
+        cols.append(_min_col(child))
+    return min(cols) if cols else 1
+
+
+def _children(e: g.Expr) -> list[g.Expr]:
+    if isinstance(e, g.BinOp):
+        return [e.left, e.right]
+    if isinstance(e, (g.Neg, g.Transpose)):
+        return [e.operand]
+    if isinstance(e, g.Call):
+        return list(e.args)
+    return []
+
+
+def tree_extents(tree: g.Expr, end: int) -> dict[int, tuple[int, int]]:
+    """``id(node)`` → (first, last) column of each sub-expression in the line."""
+    out: dict[int, tuple[int, int]] = {}
+
+    def visit(e: g.Expr, stop: int, depth: int = 0) -> None:
+        if depth > 200:
+            return
+        start = _min_col(e)
+        out[id(e)] = (start, stop)
+        if isinstance(e, g.BinOp):
+            right_start = _min_col(e.right)
+            visit(e.left, min(e.span.column, right_start) - 1, depth + 1)
+            visit(e.right, stop, depth + 1)
+        elif isinstance(e, g.Transpose):
+            col = e.span.column
+            visit(e.operand, col - 1 if col > _min_col(e.operand) else stop, depth + 1)
+        elif isinstance(e, g.Neg):
+            visit(e.operand, stop, depth + 1)
+
+    visit(tree, end)
+    return out

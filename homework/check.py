@@ -42,12 +42,14 @@ import sympy as sp
 
 from ..derive.backprop import backprop
 from ..derive.records import BackpropStep
+from ..ops import scalar as F
 from ..symbolic import expand_derivatives, expand_fully
 from ..symbolic.errors import ChainruleError, ModelError
 from ..symbolic.program import Program
 from .answer_matrix import MatrixAnswerBuilder, ShapeMismatch
 from .answers import Answer, AnswerBuilder, AnswerLine
 from .evaluate import EvalError, evaluate
+from .notation import rename, tree_names
 
 RTOL = 1e-6  #: the lectures' "relative error should be very small, e.g. 1e-6"
 ATOL = 1e-12  #: values this close are equal even when both are ~0
@@ -69,6 +71,7 @@ class LineResult:
     column: int | None = None
     symbolic: str = "skipped"  # proved | not proved … | skipped
     carried_from: list[int] = field(default_factory=list)
+    source: str = ""  # the line as the student wrote it (for feedback pages)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -196,7 +199,7 @@ class Truth:
     def answer_builder(self) -> AnswerBuilder | MatrixAnswerBuilder:
         return AnswerBuilder(self.program, signals=self.signal_symbols)
 
-    def shape_problem(self, node: str, expr: sp.Basic) -> str | None:
+    def shape_problem(self, node: str, expr: sp.Basic, written: str | None = None) -> str | None:
         """Words when ``expr`` cannot be ``node``'s signal by its shape (None: fine)."""
         return None
 
@@ -223,7 +226,43 @@ class Truth:
         """The leaves (params and inputs) at point ``j``, by name."""
         return {v.name: float(self.env[v.symbol][j]) for v in self._leaves()}
 
+    def pretty(self, node: str) -> str:
+        """v̄ in lecture notation (W̄⁽²⁾)."""
+        from ..reports.notation import pretty_name
+
+        try:
+            return pretty_name(node, vector=self.program.is_vector, bar=True)
+        except Exception:  # noqa: BLE001 - a message must never fail
+            return f"{node}_bar"
+
+    def pretty_written(self, name: str) -> str:
+        """A written answer name in lecture notation (``W1`` → W⁽¹⁾, ``z1_bar`` → z̄⁽¹⁾)."""
+        from ..reports.notation import pretty_name
+
+        bar = name.endswith("_bar")
+        base = name.removesuffix("_bar")
+        try:
+            return pretty_name(base, vector=self.program.is_vector, bar=bar)
+        except Exception:  # noqa: BLE001
+            return name
+
+    def for_answer(self, answer: Answer) -> Truth:
+        """This truth, or one for the model with the answer's named inline values as nodes
+        of their own (cached per set of names)."""
+        if not answer.intermediates:
+            return self
+        from .intermediates import extend_program
+
+        key = tuple(sorted((k, sp.srepr(v)) for k, v in answer.intermediates.items()))
+        cache: dict[tuple, Truth] = self.__dict__.setdefault("_extended", {})
+        if key not in cache:
+            program = extend_program(self.program, answer.intermediates)
+            cache[key] = type(self)(program, self.n_points, self.seed)
+        return cache[key]
+
     def target_name(self, node: str) -> str:
+        if node not in self.program:
+            return f"{node}_bar"
         item = self.program[node]
         return f"{getattr(item, 'display', node) or node}_bar"
 
@@ -240,22 +279,15 @@ class Truth:
             steps = list(enumerate(self.derivation.steps))
             self._variants = [v for i, s in steps for v in self._step_variants(i, s)]
             self._variants += [v for i, s in steps for v in self._swapped_indices(i, s)]
+            self._variants += [v for i, s in steps for v in self._activation_swaps(i, s)]
         return self._variants
 
     def _step_variants(self, i: int, step: BackpropStep) -> Iterator[Variant]:
         node, contribs = step.node, step.contributions
+        for child, rest_terms, left_out in fan_out_groups(contribs):
+            message = self.fan_out_message(step, child, left_out)
+            yield self._variant(i, sp.Add(*rest_terms), message)
         for c in contribs:
-            if len(contribs) > 1:
-                rest = sp.Add(*[o.term for o in contribs if o is not c])
-                others = ", ".join(o.child for o in contribs if o is not c)
-                yield self._variant(
-                    i,
-                    rest,
-                    f"fan-out contribution left out: {node} feeds "
-                    f"{', '.join(o.child for o in contribs)}, but the term "
-                    f"through {c.child} ({c.child}_bar * d{c.child}/d{node}) is "
-                    f"missing (only {others} counted)",
-                )
             if c.local_derivative != 1:
                 missing = _show(c.local_derivative)
                 term = step.expression - c.term + c.term / c.local_derivative
@@ -273,6 +305,83 @@ class Truth:
                             f"missing factor {_show(f)} of the local derivative "
                             f"d{c.child}/d{node} = {missing} in {node}_bar",
                         )
+
+    def _activation_swaps(self, i: int, step: BackpropStep) -> Iterator[Variant]:
+        """σ(z) where σ'(z) belongs (also tanh for 1 − tanh², ReLU for step)."""
+        expr = step.expression
+        swaps: list[tuple[sp.Basic, str, str]] = []
+        if expr.has(F.sigma_prime):
+            swaps.append((expr.replace(F.sigma_prime, F.sigma), "σ", "σ'"))
+        for t in expr.atoms(sp.tanh):
+            d = 1 - t**2
+            if expr.has(d):
+                swaps.append((expr.xreplace({d: t}), "tanh", "tanh' = 1 − tanh²"))
+        if expr.has(F.step):
+            swaps.append((expr.replace(F.step, F.relu), "ReLU", "ReLU' = step"))
+        for new, f, fprime in swaps:
+            if new != expr:
+                yield self._variant(
+                    i,
+                    new,
+                    f"{f} where {fprime} belongs: {step.node}_bar multiplies by the "
+                    f"activation itself instead of its derivative",
+                )
+
+    def fan_out_message(self, step: BackpropStep, child: str, left_out: list[sp.Basic]) -> str:
+        """Words for a left-out fan-out term, naming it (a regularizer's term by name)."""
+        node = step.node
+        children = list(dict.fromkeys(c.child for c in step.contributions))
+        others = ", ".join(c for c in children if c != child)
+        shown = self.show_term(sum_terms(left_out))
+        paths = sum(1 for c in step.contributions if c.child == child)
+        if paths > len(left_out):
+            return (
+                f"fan-out contribution left out: {node} reaches {child} along {paths} paths, "
+                f"but the term {shown} of one of them is missing"
+            )
+        if self.is_regularizer(child):
+            return (
+                f"fan-out contribution left out: {node} also feeds the regularizer {child}; "
+                f"the regularization term {shown} (through {child}) is missing "
+                f"(only {others} counted)"
+            )
+        return (
+            f"fan-out contribution left out: {node} feeds {', '.join(children)}, but the "
+            f"term through {child} ({shown}) is missing (only {others} counted)"
+        )
+
+    def is_regularizer(self, node: str) -> bool:
+        """A node computed from parameters only (no data): a penalty such as ‖W‖²/2."""
+        item = self.program[node]
+        expr = self.node_forms().get(item.symbol, getattr(item, "expr", None))
+        inputs = [v.symbol for v in self.program.inputs]
+        return expr is not None and not expr.has(*inputs) if inputs else False
+
+    def show_term(self, term: sp.Basic) -> str:
+        """A backprop term in lecture notation, signals of constants' paths resolved
+        (R̄ W⁽¹⁾ with R̄ = λ shows as λ W⁽¹⁾)."""
+        loss = self.signal_symbols.get(self.program.loss)
+        forms = {
+            s.signal: s.expression
+            for s in self.derivation.steps
+            if not (
+                s.expression.free_symbols
+                - self.signal_set
+                - {c.symbol for c in self.program.consts}
+            )
+        }
+        try:
+            value = term
+            for _ in range(len(forms) + 1):
+                nxt = value.xreplace(forms)
+                if nxt == value:
+                    break
+                value = nxt
+            if loss is not None:
+                value = value.xreplace({loss: sp.S.One})
+            return _lecture(value, self.program.is_vector)
+        except Exception:  # noqa: BLE001 - a message must never fail
+            return _show(term)
 
     def _swapped_indices(self, i: int, step: BackpropStep) -> Iterator[Variant]:
         """Unit-form weights indexed the wrong way round (``v12`` for ``v21``): the
@@ -337,7 +446,37 @@ def _full(v: Any, k: int) -> np.ndarray:
 
 
 def _show(expr: sp.Basic) -> str:
-    return str(expr).replace("sigma_prime(", "sigma'(")
+    return str(expr).replace("sigma_prime(", "sigma'(").replace("**", "^")
+
+
+def _lecture(expr: sp.Basic, vector: bool) -> str:
+    """Lecture notation (ȳ hᵀ, σ'(z), λ W⁽¹⁾) for messages."""
+    from ..reports.notation import to_unicode
+
+    try:
+        return to_unicode(expr, vector=vector)
+    except Exception:  # noqa: BLE001 - a message must never fail
+        return _show(expr)
+
+
+def fan_out_groups(contribs: list) -> Iterator[tuple[str, list[sp.Basic], list[sp.Basic]]]:
+    """Fan-out mistakes: (child, terms kept, terms left out). Each child's terms are left
+    out as a whole (R in ``W*W``), and, for a child reached along several paths (``h2 =
+    h1 + relu(W h1)``), each path's term on its own."""
+    children = list(dict.fromkeys(c.child for c in contribs))
+    for child in children:
+        mine = [c for c in contribs if c.child == child]
+        if len(children) > 1:
+            yield child, [c.term for c in contribs if c.child != child], [c.term for c in mine]
+        if len(mine) > 1:
+            for c in mine:
+                yield child, [o.term for o in contribs if o is not c], [c.term]
+
+
+def sum_terms(terms: list[sp.Basic]) -> sp.Basic:
+    from ..symbolic.matrix_ops import is_matrix, mat_add
+
+    return mat_add(*terms) if terms and is_matrix(terms[0]) else sp.Add(*terms)
 
 
 # ------------------------------------------------------------------ comparing
@@ -423,9 +562,12 @@ def _exp_form_is_zero(diff: sp.Basic) -> bool:
 
 def warm_up(truth: Truth) -> None:
     """Import and cache what checking needs, once (forked workers then start warm)."""
+    from . import intermediates  # noqa: F401 - imported here, not in every worker
     from .latex import parse_latex
+    from .text_answer import parse_text_answer
 
     parse_latex(r"\bar{y}\,\sigma'(z) + \frac{1}{2}e^{-z}")
+    parse_text_answer("ȳ σ'(z) (1 - tanh^2(z))")
     z = sp.Symbol("z", real=True)
     symbolic_check(
         truth,
@@ -480,6 +622,12 @@ class _Checker:
         self.wrong: dict[str, list[int]] = {}  # node → lines where its wrong value began
 
     def check(self, al: AnswerLine) -> LineResult:
+        result = self._check(al)
+        text = " ".join(al.source.split())
+        result.source = text if len(text) <= 300 else text[:299] + "…"
+        return result
+
+    def _check(self, al: AnswerLine) -> LineResult:
         target = self.truth.target_name(al.node) if al.node else (al.target_text or "?")
         if al.error is not None:
             return _unparseable(al, target, al.error)
@@ -493,15 +641,24 @@ class _Checker:
                 column=1,
             )
         try:
+            if isinstance(self.builder, MatrixAnswerBuilder):
+                item = self.truth.program[al.node]
+                self.builder.set_line(al.source, al.tree, (self.truth.pretty(al.node), item.shape))
             expr = self.builder.build(al.tree)
-            problem = self.truth.shape_problem(al.node, expr)
+            written = (
+                self.builder.written(al.tree)
+                if isinstance(self.builder, MatrixAnswerBuilder)
+                else None
+            )
+            problem = self.truth.shape_problem(al.node, expr, written)
             if problem is not None:
-                return self._wrong_shape(al, target, expr, problem)
-            return self._judge(al, target, expr)
+                result = self._wrong_shape(al, target, expr, problem)
+            else:
+                result = self._judge(al, target, expr)
         except ShapeMismatch as exc:  # read fine, but the shapes in it do not fit
             self.wrong[al.node] = [al.line]
             msg = "shape error: " + exc.message + (f" (hint: {exc.hint})" if exc.hint else "")
-            return LineResult(al.line, target, "incorrect", msg, column=exc.span.column)
+            result = LineResult(al.line, target, "incorrect", msg, column=exc.span.column)
         except ModelError as exc:
             return _unparseable(al, target, exc)
         except (
@@ -519,6 +676,49 @@ class _Checker:
                 "unparseable",
                 f"cannot evaluate this expression ({exc.__class__.__name__})",
             )
+        if result.status == "incorrect" and (
+            result.message.startswith(("shape error", "wrong shape", "does not match"))
+        ):
+            mixup = self._layer_mixup(al)
+            if mixup is not None:
+                result.message = f"{mixup} ({result.message})"
+        return result
+
+    def _layer_mixup(self, al: AnswerLine) -> str | None:
+        """A name of the wrong layer (W⁽¹⁾ where W⁽²⁾ belongs; in unit form, the wrong
+        unit: x₂ where x₁ belongs): the first single rename that makes the line right."""
+        assert al.tree is not None and al.node is not None
+        for name, this, other in self._numbered_alternatives(al.tree):
+            try:
+                expr = self.builder.build(rename(al.tree, {name: other}))
+                if self.truth.shape_problem(al.node, expr) is not None:
+                    continue
+                value = self.truth.eval(expr, self.truth.env)
+            except (ChainruleError, ValueError, TypeError, ArithmeticError, RecursionError):
+                continue
+            if self.truth.points_close(value, self.truth.value(al.node)).all():
+                kind = "layer" if self.truth.program.is_vector else "index"
+                return (
+                    f"{kind} mix-up: you wrote {self.truth.pretty_written(this)} where "
+                    f"{self.truth.pretty_written(other)} belongs"
+                )
+        return None
+
+    def _numbered_alternatives(self, tree: Any) -> Iterator[tuple[str, str, str]]:
+        """(written name, its canonical form, the same with another number) for names of
+        numbered nodes (``W1`` → ``W2``, ``h2bar`` → ``h1_bar``), however they were written."""
+        names = self.builder.names
+        for name in sorted(set(tree_names(tree))):
+            signal = names.signal_node(name)
+            node = signal or names.items.get(name)
+            m = _LAYERED_NAME.match(node or "")
+            if m is None:
+                continue
+            for d in "123456789":
+                other = f"{m.group(1)}{d}"
+                if d != m.group(2) and other in self.truth.program:
+                    this = f"{node}_bar" if signal else str(node)
+                    yield name, this, f"{other}_bar" if signal else other
 
     def _wrong_shape(self, al: AnswerLine, target: str, expr: sp.Basic, problem: str) -> LineResult:
         """A well-formed expression of the wrong shape: incorrect, values shown."""
@@ -598,6 +798,9 @@ class _Checker:
         return out
 
 
+_LAYERED_NAME = re.compile(r"^([A-Za-z]+_?)(\d)(_bar)?$")
+
+
 def _signals_in(expr: sp.Basic) -> set[sp.Basic]:
     """Symbols and matrix symbols (error signals of vector programs) in ``expr``."""
     out = set(expr.free_symbols)
@@ -632,7 +835,9 @@ def iter_check(
     if own is not None:
         yield from own(truth)
         return
+    truth = truth.for_answer(answer)
     checker = _Checker(truth, symbolic_seconds)
+    checker.builder.names.items.update(answer.aliases)
     for al in answer.lines:
         yield checker.check(al)
 
@@ -655,5 +860,9 @@ def check_answer(
     lines = list(iter_check(truth, answer, symbolic_seconds))
     error = first_line(answer.error)
     return CheckResult(
-        answer.filename, verdict_of(lines, error), lines, missing_params(truth, lines), error
+        answer.filename,
+        verdict_of(lines, error),
+        lines,
+        missing_params(truth.for_answer(answer), lines),
+        error,
     )

@@ -51,6 +51,8 @@ from .check import (
     _Timeout,
     close,
     diagnose,
+    fan_out_groups,
+    sum_terms,
     time_limit,
 )
 from .evaluate import EvalError, evaluate
@@ -170,7 +172,7 @@ class VectorTruth(Truth):
     def node_shape(self, node: str) -> Shape:
         return self.program[node].shape
 
-    def shape_problem(self, node: str, expr: sp.Basic) -> str | None:
+    def shape_problem(self, node: str, expr: sp.Basic, written: str | None = None) -> str | None:
         want = self.concrete_shape(self.signal_symbols[node])
         got = self.concrete_shape(expr)
         if want == got:
@@ -178,11 +180,22 @@ class VectorTruth(Truth):
         name = f"{_pretty(node)} ({self.target_name(node)})"
         want_text = shape_words(self.node_shape(node), self.sizes)
         got_text = "a scalar" if got == (1, 1) else shape_words(_text_shape(expr), self.sizes)
-        msg = f"wrong shape: {name} has shape {want_text} but your expression is {got_text}"
+        if written:
+            got_text = got_text if got == (1, 1) else f"a {got_text} matrix"
+            msg = f"wrong shape: you wrote {written}, {got_text}; {name} is {want_text}"
+        else:
+            msg = f"wrong shape: {name} has shape {want_text} but your expression is {got_text}"
         if got == want[::-1]:
             factors = _product_factors(expr)
-            msg += ": check the transpose" + (
-                f" / the order of {' and '.join(factors)}" if len(factors) > 1 else ""
+            msg += ": a missing transpose" + (
+                f" (check the order of {' and '.join(factors)})" if len(factors) > 1 else ""
+            )
+        elif _sums(expr):
+            msg += (
+                ": a sum over the wrong axis? (sum(…) adds every entry; only the batch "
+                "axis, the columns, is summed)"
+                if got == (1, 1)
+                else ": a sum over the wrong axis?"
             )
         elif got == (1, 1) and min(want) > 1:
             msg += ": an inner product uᵀv where an outer product u vᵀ belongs?"
@@ -201,21 +214,10 @@ class VectorTruth(Truth):
 
     def _step_variants(self, i: int, step: BackpropStep) -> Iterator[Variant]:
         node, contribs = step.node, step.contributions
+        for child, rest_terms, left_out in fan_out_groups(contribs):
+            message = self.fan_out_message(step, child, left_out)
+            yield self._variant(i, sum_terms(rest_terms), message)
         for c in contribs:
-            if len(contribs) > 1:
-                others = [o for o in contribs if o is not c]
-                rest = (
-                    mat_add(*[o.term for o in others])
-                    if is_matrix(c.term)
-                    else sp.Add(*[o.term for o in others])
-                )
-                yield self._variant(
-                    i,
-                    rest,
-                    f"fan-out contribution left out: {node} feeds "
-                    f"{', '.join(o.child for o in contribs)}, but the term through "
-                    f"{c.child} is missing (only {', '.join(o.child for o in others)} counted)",
-                )
             if isinstance(c.term, sp.HadamardProduct):
                 for f in c.term.args:
                     if f.has(*self.signal_set):
@@ -270,6 +272,13 @@ class VectorTruth(Truth):
             return False
         ea, eb = sp.Matrix(a.as_explicit()), sp.Matrix(b.as_explicit())
         return all(_expands_to_zero((x - y).doit()) for x, y in zip(ea, eb, strict=True))
+
+
+def _sums(expr: sp.Basic) -> bool:
+    """Whether an expression sums entries (sum, mean, or a sum over rows or columns)."""
+    from ..symbolic.matrix_ops import MatSum, Mean, SumCols, SumRows
+
+    return bool(expr.has(MatSum, Mean, SumCols, SumRows))
 
 
 def _canon(e: sp.Basic) -> sp.Basic:

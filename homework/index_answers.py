@@ -95,6 +95,9 @@ _LATEX_TARGET = re.compile(
 )
 
 
+_DELTA_NODE = re.compile(r"^\s*\\?(?:delta|δ)\s*_\s*\{?\s*([A-Za-z][A-Za-z0-9_]*)\s*\}?\s*$")
+
+
 def is_index_answer(text: str, program: Program) -> bool:
     """True when some line's target carries letter subscripts (``\\bar{h}_i``, ``hbar_i``)."""
     if not program.is_vector:
@@ -103,6 +106,12 @@ def is_index_answer(text: str, program: Program) -> bool:
         code = raw.split("%")[0].split("#")[0].replace("$", " ").strip()
         target = code.split("=")[0] if "=" in code else ""
         if not target.strip():
+            continue
+        m = _DELTA_NODE.match(target)
+        if m and m.group(1).replace("_", "") in program:  # δ_z: z̄ of the node z (issue 12)
+            continue
+        sub = re.search(r"_\s*\{?\s*([A-Za-z0-9])", target)
+        if sub and sub.group(1).isdigit():  # \bar{W}_1: a layer number, not an index
             continue
         if _LATEX_TARGET.match(target) or _TEXT_TARGET.match(unicodedata.normalize("NFD", target)):
             return True

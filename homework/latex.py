@@ -35,13 +35,17 @@ from dataclasses import dataclass
 from ..ops import REGISTRY, Registry
 from ..symbolic import grammar as g
 from ..symbolic.errors import LimitError, ModelError, SourceSpan
+from .notation import FUNCTION_SPELLINGS, to_latex_unicode
 
 
 # ------------------------------------------------------------------ vocabulary
 def function_commands(functions: Registry = REGISTRY) -> dict[str, str]:
     """``\\command`` → the function's name in models (``\\ln`` → ``log``), from each
-    entry's ``latex_commands``."""
-    return {cmd: op.name for cmd, op in functions.latex_commands().items()}
+    entry's ``latex_commands``, then the answer spellings of
+    :data:`~chainrule.homework.notation.FUNCTION_SPELLINGS` (``\\sinh``, ``\\sech``)."""
+    out = {cmd: fn for cmd, fn in FUNCTION_SPELLINGS.items() if cmd not in ("sum", "mean")}
+    out.update({cmd: op.name for cmd, op in functions.latex_commands().items()})
+    return out
 
 
 def group_commands(functions: Registry = REGISTRY) -> set[str]:
@@ -51,11 +55,42 @@ def group_commands(functions: Registry = REGISTRY) -> set[str]:
 
 def function_words(functions: Registry = REGISTRY) -> dict[str, str]:
     """Words inside ``\\operatorname{…}``/``\\mathrm{…}``/``\\text{…}`` (any case) that
-    name scalar functions (``ReLU`` → ``relu``)."""
-    return {name.lower(): name for name in functions.spellings("scalar")}
+    name functions (``ReLU`` → ``relu``, ``sech`` → ``sech``)."""
+    out = dict(FUNCTION_SPELLINGS)
+    out.update({name.lower(): op.name for name, op in functions.answer_names().items()})
+    out.update({name.lower(): name for name in functions.spellings("scalar")})
+    return out
 
 
+#: (commands, words, group commands) of a registry: computed once per answer.
+Vocabulary = tuple[dict[str, str], dict[str, str], set[str]]
+
+
+def latex_vocabulary(functions: Registry = REGISTRY) -> Vocabulary:
+    """The function vocabulary of a registry, as the parser reads it."""
+    return function_commands(functions), function_words(functions), group_commands(functions)
+
+
+#: Commands whose braces may hold a function's name (``\operatorname{sech}``).
+FUNCTION_STYLES = {"operatorname", "mathrm", "text", "textrm", "mathit", "textit", "mathsf"}
+#: Decorations that keep the value they decorate (``\hat{y}`` is the prediction y).
+DECORATIONS = {"hat": "hat", "widehat": "hat", "tilde": "tilde", "widetilde": "tilde"}
+#: ``\mathbb{1}[z > 0]``: the indicator (step) function.
+INDICATOR_STYLES = {"mathbb", "mathbf", "mathds", "boldsymbol", "mathrm", "bm"}
+COMPARISONS = {
+    ">": ">",
+    "<": "<",
+    "gt": ">",
+    "lt": "<",
+    "geq": ">",
+    "ge": ">",
+    "leq": "<",
+    "le": "<",
+    "geqslant": ">",
+    "leqslant": "<",
+}
 GREEK = {
+    "ell",
     "alpha",
     "beta",
     "gamma",
@@ -103,6 +138,10 @@ NAME_STYLES = {
     "operatorname",
 }
 SPACING = {
+    "bf",
+    "rm",
+    "it",
+    "mit",
     "quad",
     "qquad",
     "left",
@@ -157,7 +196,9 @@ _UNICODE_LATEX = {
 
 
 def normalize_latex(text: str) -> str:
-    """Slide Unicode to LaTeX (``σ`` → ``\\sigma``, ``−`` → ``-``), then NFKC."""
+    """Slide Unicode to LaTeX (``σ`` → ``\\sigma``, ``−`` → ``-``, ``W̄⁽²⁾`` →
+    ``\\bar{W}^{(2)}``), then NFKC."""
+    text = to_latex_unicode(text)
     for k, v in _UNICODE_LATEX.items():
         text = text.replace(k, v)
     return unicodedata.normalize("NFKC", text)
@@ -205,8 +246,13 @@ def tokenize_latex(text: str, span_of) -> list[Tok]:  # noqa: ANN001 - span_of(c
                 )
             )
         pos = m.end()
-    toks.append(Tok("END", "", len(text) + 1))
+    # END repeated, so that looking a few tokens ahead never runs off the list
+    toks.extend(Tok("END", "", len(text) + 1) for _ in range(LOOKAHEAD))
     return toks
+
+
+#: How far the parser looks ahead (``W^{(2)}``: five tokens), with room to spare.
+LOOKAHEAD = 16
 
 
 # ------------------------------------------------------------------ names
@@ -218,6 +264,7 @@ class NameParts:
     sub: str = ""
     layer: str = ""
     bar: bool = False
+    deco: str = ""  # hat | tilde: the value itself (ŷ is y unless the model names y_hat)
 
     def candidates(self) -> list[str]:
         b, s, lay = self.base, self.sub, self.layer
@@ -230,8 +277,13 @@ class NameParts:
     def resolve(self, known: set[str] | None) -> str:
         cands = self.candidates()
         chosen = next((c for c in cands if known and c in known), None)
+        whole = self.base + self.layer
+        if chosen is None and known and re.fullmatch(r"[ijkln]", self.sub) and whole in known:
+            chosen = whole  # \bar{z}_i of a vector z: the statement holds entry by entry
         if chosen is None:
             chosen = cands[0] if (not self.sub or self.sub.isdigit()) else cands[1]
+        if self.deco:
+            chosen = f"{chosen}_{self.deco}"
         return f"{chosen}_bar" if self.bar else chosen
 
 
@@ -251,10 +303,10 @@ class LatexParser:
         known: set[str] | None,
         juxtapose: str,
         functions: Registry = REGISTRY,
+        vocabulary: Vocabulary | None = None,
     ) -> None:
-        self.commands = function_commands(functions)  # the model's own functions too
-        self.words = function_words(functions)
-        self.group_commands = group_commands(functions)
+        vocabulary = vocabulary or latex_vocabulary(functions)  # the model's functions too
+        self.commands, self.words, self.group_commands = vocabulary
         self.toks = toks
         self.i = 0
         self.span_of = span_of
@@ -263,11 +315,12 @@ class LatexParser:
         self.juxt = juxtapose
         self.depth = 0
         self.index: dict[str, str] = {}  # active \sum indices → value
+        self.loss_names: set[str] = {"L", "E", "J", "loss", "ℒ"}
 
     # -- helpers
     @property
     def tok(self) -> Tok:
-        return self.toks[self.i]
+        return self.toks[min(self.i, len(self.toks) - 1)]
 
     def at(self, kind: str, *texts: str) -> bool:
         return self.tok.kind == kind and (not texts or self.tok.text in texts)
@@ -321,6 +374,11 @@ class LatexParser:
             if self.at("OP", "*", "/"):
                 self.take()
                 op = t.text
+            elif t.kind == "CMD" and t.text == "otimes":  # u ⊗ v: the outer product u vᵀ
+                self.take()
+                right = self.parse_factor()
+                left = g.BinOp(self.span(t), "@", left, g.Transpose(self.span(t), right))
+                continue
             elif t.kind == "CMD" and t.text in PRODUCTS:
                 self.take()
                 op = PRODUCTS[t.text]
@@ -336,7 +394,7 @@ class LatexParser:
         if t.kind in ("NUM", "WORD"):
             return True
         if t.kind == "CMD":
-            return t.text not in PRODUCTS
+            return t.text not in PRODUCTS and t.text not in COMPARISONS and t.text != "otimes"
         return t.kind == "OP" and t.text in "([{"
 
     def parse_factor(self) -> g.Expr:
@@ -425,6 +483,9 @@ class LatexParser:
     # -- atoms
     def parse_atom(self) -> g.Expr:
         t = self.tok
+        if t.kind == "NUM" and t.text == "1" and self.toks[self.i + 1].text == "[":
+            self.take()  # 1[z > 0]: the indicator
+            return self.parse_atom()
         if t.kind == "NUM":
             self.take()
             if len(t.text.replace(".", "")) > self.limits.max_number_digits:
@@ -437,19 +498,48 @@ class LatexParser:
             return self.parse_word()
         if t.kind == "CMD":
             return self.parse_command()
+        if (
+            self.at("OP", "{")
+            and self.toks[self.i + 1].kind == "WORD"
+            and self.toks[self.i + 2].text == "}"
+            and len(self.toks[self.i + 1].text) == 1
+        ):  # {\bf W}^{(2)}: a braced letter is a name with scripts
+            self.take()
+            word = self.take()
+            self.take()
+            return self.name_with_scripts(NameParts(word.text), self.span(word))
         if self.at("OP", "(", "[", "{"):
             close = {"(": ")", "[": "]", "{": "}"}[self.take().text]
-            inner = self.nested(self.parse_sum)
+            inner = self.nested(self.parse_compare)
             self.expect(close, f"'{close}'")
             return inner
         found = t.text or "end of line"
         raise ModelError(f"expected a number, a name or '(', found {found!r}", self.span(t))
 
+    def parse_compare(self) -> g.Expr:
+        """A sum, or a comparison ``a > b`` (inside an indicator: step(a − b))."""
+        left = self.parse_sum()
+        t = self.tok
+        op = COMPARISONS.get(t.text) if t.kind in ("OP", "CMD") else None
+        if op is None:
+            return left
+        self.take()
+        if self.at("OP", "="):
+            self.take()  # >= and <= read as > and < (the same almost everywhere)
+        right = self.nested(self.parse_sum)
+        diff = g.BinOp(self.span(t), "-", *((left, right) if op == ">" else (right, left)))
+        return g.Call(self.span(t), "step", (diff,))
+
     def parse_word(self) -> g.Expr:
         t = self.take()
         word = t.text
-        if word in self.words and (self.at("OP", "(", "'") or self.at("CMD", "left")):
-            return self.parse_function(self.words[word], t)
+        known = self.known or set()
+        if (
+            word.lower() in self.words
+            and word not in known
+            and (self.at("OP", "(", "'") or self.at("CMD", "left") or self._power_ahead())
+        ):
+            return self.parse_function(self.words[word.lower()], t)
         pieces = list(self._split_word(word))
         nodes: list[g.Expr] = []
         for k, (offset, piece) in enumerate(pieces):
@@ -468,6 +558,10 @@ class LatexParser:
         known = self.known or set()
         if word in known or (not known and word in GREEK):
             yield 0, word
+            return
+        rest = word[1:]
+        if word[0] == "d" and "d" not in known and rest and any(k.startswith(rest) for k in known):
+            yield 0, word  # dW, dz: the gradient (CS231n, deeplearning.ai)
             return
         i = 0
         while i < len(word):
@@ -506,9 +600,9 @@ class LatexParser:
         t = self.toks
         return (
             t[self.i + 1].text == "{"
-            and t[self.i + 2].text == "("
+            and t[self.i + 2].text in ("(", "[")  # W^{(2)}, and W^{[2]} as in deeplearning.ai
             and t[self.i + 3].kind in ("NUM", "WORD")
-            and t[self.i + 4].text == ")"
+            and t[self.i + 4].text in (")", "]")
         )
 
     def _layer_text(self) -> tuple[str, bool]:
@@ -518,8 +612,16 @@ class LatexParser:
         text = self.take().text
         self.take()  # )
         transposed = False
+        if self.at("OP", "^"):  # W^{(2)^\top}
+            self.take()
         if self.at("CMD", "top", "intercal") or self.at("WORD", "T"):
             self.take()
+            transposed = True
+        elif self.at("CMD", "mathsf", "mathrm") and self.toks[self.i + 2].text == "T":
+            self.i += 4  # \mathsf{T}
+            transposed = True
+        elif self.at("OP", "{") and self.toks[self.i + 1].text in ("top", "T"):
+            self.i += 3  # ^{\top}
             transposed = True
         self.expect("}", "'}' to close the superscript")
         return text, transposed
@@ -536,7 +638,8 @@ class LatexParser:
             raise ModelError("expected a subscript", self.span())
         self.take()
         out = []
-        while not self.at("OP", "}"):
+        depth = 0  # braces opened inside: _{\mathrm{reg}}
+        while depth or not self.at("OP", "}"):
             t = self.take()
             if t.kind == "END":
                 raise ModelError("expected '}' to close the subscript", self.span(t))
@@ -546,10 +649,10 @@ class LatexParser:
                 continue  # \text{reg}, \mathrm{reg}: the braces' content is read next
             elif t.kind == "CMD" and t.text in GREEK:
                 out.append(t.text)
-            elif t.kind == "OP" and t.text in ",{":
+            elif t.kind == "OP" and t.text == ",":
                 continue
-            elif t.kind == "OP" and t.text == "}":
-                continue
+            elif t.kind == "OP" and t.text in "{}":
+                depth += 1 if t.text == "{" else -1
             else:
                 raise ModelError(f"unexpected {t.text!r} in a subscript", self.span(t))
         self.take()
@@ -568,6 +671,10 @@ class LatexParser:
     def parse_command(self) -> g.Expr:
         t = self.tok
         name = t.text
+        if name in ("frac", "dfrac", "tfrac", "partial", "nabla"):
+            leibniz = self._leibniz()
+            if leibniz is not None:
+                return leibniz
         if name in ("frac", "dfrac", "tfrac"):
             self.take()
             num = self.group()
@@ -580,18 +687,35 @@ class LatexParser:
                     f"\\{name}[…]: only the plain \\{name}{{…}} is supported", self.span(t)
                 )
             return g.Call(self.span(t), self.commands[name], (self.group(),))
-        if name in self.commands:
+        func = self.commands.get(name)
+        if func is not None:
             self.take()
-            return self.parse_function(self.commands[name], t)
-        if name in ("operatorname", "mathrm", "text", "textrm") and self._word_group_is_func():
+            return self.parse_function(func, t)
+        if name in FUNCTION_STYLES and self._word_group_is_func():
             self.take()
             word = self._word_group()
             return self.parse_function(self.words[word.lower()], t)
+        if name in INDICATOR_STYLES and self._indicator_ahead():
+            return self.parse_indicator()
         if name in ("bar", "overline"):
             self.take()
             parts = self.nested(self.name_group)
             parts.bar = True
             return self.name_with_scripts(parts, self.span(t))
+        if name in DECORATIONS:
+            self.take()
+            parts = self.nested(self.name_group)
+            parts.deco = DECORATIONS[name]
+            return self.name_with_scripts(parts, self.span(t))
+
+        if name in NAME_STYLES and self._styled_function() is not None:
+            func = self._styled_function()
+            self.i += 4  # \boldsymbol{\sigma}: the function, in bold
+            return self.parse_function(func, t)  # type: ignore[arg-type]
+        if name in NAME_STYLES and self._styled_one():
+            self.take()
+            one = self.take() if self.at("NUM") else [self.take(), self.take(), self.take()][1]
+            return g.Num(self.span(one), "1")  # \mathbf{1}: ones, as the number 1 broadcasts
         if name in NAME_STYLES or name in GREEK:
             parts = self.name_group_or_greek()
             return self.name_with_scripts(parts, self.span(t))
@@ -613,6 +737,69 @@ class LatexParser:
         self.expect("}", "'}'")
         return inner
 
+    def _leibniz(self) -> g.Expr | None:
+        r"""``\frac{\partial L}{\partial y}`` (L the loss) inside an expression: ȳ."""
+        start, t, saved = self.i, self.tok, list(self.toks)
+        found = _nabla_prefix(self) if t.text == "nabla" else _derivative_prefix(self)
+        if found is not None and found[0] in self.loss_names:
+            return g.Name(self.span(t), f"{found[1]}_bar")
+        self.i, self.toks = start, saved
+        return None
+
+    def _indicator_ahead(self) -> bool:
+        t = self.toks
+        return (
+            t[self.i + 1].text == "{"
+            and t[self.i + 2].text in ("1", "I")
+            and t[self.i + 3].text == "}"
+            and t[self.i + 4].text in ("[", "(", "_")
+        )
+
+    def parse_indicator(self) -> g.Expr:
+        r"""``\mathbb{1}[z > 0]``, ``\mathbb{1}_{z>0}``, ``\mathbf{1}(z > 0)``: step."""
+        t = self.take()
+        self.i += 3  # {1}
+        if self.at("OP", "_"):
+            self.take()
+        opening = self.take().text
+        close = {"(": ")", "[": "]", "{": "}"}.get(opening)
+        if close is None:
+            raise ModelError("expected a condition after the indicator", self.span())
+        inner = self.nested(self.parse_compare)
+        self.expect(close, f"'{close}'")
+        if isinstance(inner, g.Call) and inner.func == "step":
+            return inner
+        raise ModelError("the indicator needs a condition, e.g. \\mathbb{1}[z > 0]", self.span(t))
+
+    def _styled_function(self) -> str | None:
+        """``\\boldsymbol{\\sigma}``, ``\\mathrm{\\tanh}``: a function command in a style."""
+        t = self.toks
+        if t[self.i + 1].text == "{" and t[self.i + 2].kind == "CMD" and t[self.i + 3].text == "}":
+            return self.commands.get(t[self.i + 2].text)
+        return None
+
+    def _styled_one(self) -> bool:
+        """``\\mathbf{1}`` / ``\\mathbf 1`` not followed by a condition (the ones vector)."""
+        t = self.toks
+        if t[self.i + 1].kind == "NUM" and t[self.i + 1].text == "1":
+            return t[self.i + 2].text not in ("[", "(", "_")
+        return (
+            t[self.i + 1].text == "{"
+            and t[self.i + 2].text == "1"
+            and t[self.i + 3].text == "}"
+            and t[self.i + 4].text not in ("[", "(", "_")
+        )
+
+    def _power_ahead(self) -> bool:
+        """``^2`` or ``^{2}`` after a function name: a function power (tanh²)."""
+        t = self.toks
+        if not self.at("OP", "^"):
+            return False
+        nxt = t[self.i + 1]
+        if nxt.kind == "NUM":
+            return True
+        return nxt.text == "{" and t[self.i + 2].kind == "NUM" and t[self.i + 3].text == "}"
+
     def _word_group_is_func(self) -> bool:
         t = self.toks
         return (
@@ -620,6 +807,7 @@ class LatexParser:
             and t[self.i + 2].kind == "WORD"
             and t[self.i + 2].text.lower() in self.words
             and t[self.i + 3].text == "}"
+            and t[self.i + 2].text not in (self.known or set())
         )
 
     def _word_group(self) -> str:
@@ -632,10 +820,24 @@ class LatexParser:
         t = self.take()
         if t.text in GREEK:
             return NameParts(t.text)
+        if self.at("WORD"):  # \mathbf h: one letter without braces
+            self._single_char_atom_split()
+            return NameParts(self.take().text)
+        if self.at("CMD") and self.tok.text in GREEK:  # \boldsymbol\delta
+            return NameParts(self.take().text)
         if not self.at("OP", "{"):
             raise ModelError(f"expected '{{' after \\{t.text}", self.span())
         self.take()
         inner = self.tok
+        if inner.kind == "CMD" and inner.text in ("bar", "overline", *DECORATIONS):
+            self.take()  # \mathbf{\bar{W}}: the decoration inside the style
+            parts = self.nested(self.name_group)
+            if inner.text in DECORATIONS:
+                parts.deco = DECORATIONS[inner.text]
+            else:
+                parts.bar = True
+            self.expect("}", "'}'")
+            return parts
         if inner.kind == "WORD" and self.toks[self.i + 1].text == "}":
             self.take()
             self.take()
@@ -657,6 +859,9 @@ class LatexParser:
             parts = NameParts(t.text)
         elif t.kind == "CMD" and (t.text in NAME_STYLES or t.text in GREEK):
             parts = self.name_group_or_greek()
+        elif t.kind == "CMD" and t.text in DECORATIONS:
+            self.take()
+            parts = self.nested(self.name_group)  # \bar{\hat{y}}: the decoration adds nothing
         else:
             raise ModelError("\\bar{…} should hold a name, e.g. \\bar{z}", self.span(t))
         if braced:
@@ -666,16 +871,29 @@ class LatexParser:
         return parts
 
     def parse_function(self, func: str, t: Tok) -> g.Expr:
-        prime = False
-        while self.at("OP", "'") or (self.at("OP", "^") and self._prime_script_ahead()):
-            if self.take().text == "^":
-                self.parse_script()
-            prime = True
+        prime, power = False, None
+        while True:
+            if self.at("OP", "'") or (self.at("OP", "^") and self._prime_script_ahead()):
+                if self.take().text == "^":
+                    self.parse_script()
+                prime = True
+            elif power is None and self._power_ahead():  # \tanh^2(z) = (\tanh z)^2
+                self.take()
+                power = self.parse_script()
+            else:
+                break
         if self.at("OP", "("):
             args = self.nested(self._call_args)
+        elif self.at("OP", "["):
+            args = (self.nested(self.parse_atom),)
         else:
             args = (self.nested(self.parse_power),)
-        return self.apply_scripts(g.Call(self.span(t), func, args, prime=prime))
+        call: g.Expr = g.Call(self.span(t), func, args, prime=prime)
+        if func == "step" and len(args) == 1 and isinstance(args[0], g.Call):
+            call = args[0] if args[0].func == "step" else call  # step(z > 0)
+        if power is not None:
+            call = g.BinOp(self.span(t), "^", call, power)  # type: ignore[arg-type]
+        return self.apply_scripts(call)
 
     def _prime_script_ahead(self) -> bool:
         nxt = self.toks[self.i + 1]
@@ -685,10 +903,10 @@ class LatexParser:
 
     def _call_args(self) -> tuple[g.Expr, ...]:
         self.expect("(", "'('")
-        args = [self.nested(self.parse_sum)]
+        args = [self.nested(self.parse_compare)]
         while self.at("OP", ","):
             self.take()
-            args.append(self.nested(self.parse_sum))
+            args.append(self.nested(self.parse_compare))
         self.expect(")", "')' to close the argument list")
         return tuple(args)
 
@@ -826,6 +1044,7 @@ def _parser(
     source_line: str | None,
     juxtapose: str,
     functions: Registry = REGISTRY,
+    vocabulary: Vocabulary | None = None,
 ) -> LatexParser:
     if len(text) > limits.max_line_chars:
         raise LimitError(
@@ -839,7 +1058,7 @@ def _parser(
         return SourceSpan(filename, line_no, col + column_offset, shown)
 
     toks = tokenize_latex(norm, span_of)
-    return LatexParser(toks, span_of, limits, known, juxtapose, functions)
+    return LatexParser(toks, span_of, limits, known, juxtapose, functions, vocabulary)
 
 
 def parse_latex(
@@ -852,6 +1071,8 @@ def parse_latex(
     source_line: str | None = None,
     juxtapose: str = "*",
     functions: Registry = REGISTRY,
+    loss_names: set[str] | None = None,
+    vocabulary: Vocabulary | None = None,
 ) -> g.Expr:
     """Parse a LaTeX expression into a :mod:`grammar` syntax tree.
 
@@ -870,11 +1091,16 @@ def parse_latex(
         source_line,
         juxtapose,
         functions,
+        vocabulary,
     )
+    if loss_names:
+        p.loss_names |= loss_names
     return p.parse_to_end()
 
 
-def latex_target(text: str, known_names: set[str] | None = None) -> str:
+def latex_target(
+    text: str, known_names: set[str] | None = None, vocabulary: Vocabulary | None = None
+) -> str:
     r"""A LaTeX answer target as ``v_bar`` or ``d<top>/d<v>``.
 
     >>> latex_target(r"\overline{\mathbf{W}^{(2)}}")
@@ -882,11 +1108,13 @@ def latex_target(text: str, known_names: set[str] | None = None) -> str:
     >>> latex_target(r"\frac{d\mathcal{L}}{dy}")
     'dL/dy'
     """
-    p = _parser(text, "<target>", 1, g.DEFAULT_LIMITS, known_names, 0, None, "*")
-    deriv = _derivative_target(p)
+    limits = g.DEFAULT_LIMITS
+    p = _parser(text, "<target>", 1, limits, known_names, 0, None, "*", vocabulary=vocabulary)
+    saved = list(p.toks)
+    deriv = _derivative_target(p) or _nabla_target(p)
     if deriv is not None:
         return deriv
-    p.i = 0
+    p.i, p.toks = 0, saved
     tree = p.parse_to_end()
     if not isinstance(tree, g.Name):
         raise ModelError(
@@ -897,8 +1125,44 @@ def latex_target(text: str, known_names: set[str] | None = None) -> str:
     return tree.id
 
 
+def _nabla_target(p: LatexParser) -> str | None:
+    """``\\nabla_{\\mathbf{W}^{(1)}} \\mathcal{L}`` → ``dL/dW1``."""
+    p.i = 0
+    found = _nabla_prefix(p)
+    return f"d{found[0]}/d{found[1]}" if found is not None and p.at("END") else None
+
+
+def _nabla_prefix(p: LatexParser) -> tuple[str, str] | None:
+    """Read ``\\nabla_{v} L`` at the parser's position: (top, wrt), or None."""
+    try:
+        if not p.at("CMD", "nabla"):
+            return None
+        p.take()
+        p.expect("_", "'_'")
+        if p.at("OP", "{"):
+            p.take()
+            wrt = p.nested(p.parse_sum)
+            p.expect("}", "'}'")
+        else:
+            wrt = p.parse_atom()
+        top = p.parse_atom() if not p.at("END") else g.Name(p.span(), "L")
+        if isinstance(wrt, g.Name) and isinstance(top, g.Name):
+            return top.id, wrt.id
+    except (ModelError, IndexError):
+        return None
+    return None
+
+
 def _derivative_target(p: LatexParser) -> str | None:
     """``\\frac{\\partial L}{\\partial w}``, ``\\frac{dL}{dw}``, ``\\partial L/\\partial w``."""
+    found = _derivative_prefix(p)
+    if found is None or not p.at("END"):
+        return None
+    return f"d{found[0]}/d{found[1]}"
+
+
+def _derivative_prefix(p: LatexParser) -> tuple[str, str] | None:
+    """Read a derivative ∂top/∂wrt at the parser's position: (top, wrt), or None."""
     try:
         if p.at("CMD", "frac", "dfrac", "tfrac"):
             p.take()
@@ -912,10 +1176,8 @@ def _derivative_target(p: LatexParser) -> str | None:
             top = _d_name(p)
             p.expect("/", "'/'")
             wrt = _d_name(p)
-        if not p.at("END"):
-            return None
-        return f"d{top}/d{wrt}"
-    except ModelError:
+        return top, wrt
+    except (ModelError, IndexError):
         return None
 
 
@@ -923,7 +1185,7 @@ def _d_name(p: LatexParser) -> str:
     t = p.tok
     if t.kind == "CMD" and t.text == "partial":
         p.take()
-    elif t.kind == "CMD" and t.text == "mathrm" and p.toks[p.i + 2].text == "d":
+    elif t.kind == "CMD" and t.text in FUNCTION_STYLES and p.toks[p.i + 2].text == "d":
         p.i += 4
     elif t.kind == "WORD" and t.text.startswith("d") and len(t.text) > 1:
         p.toks[p.i] = Tok("WORD", t.text[1:], t.col + 1)

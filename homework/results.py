@@ -17,6 +17,7 @@ import csv
 import io
 import json
 import unicodedata
+from collections.abc import Callable
 from typing import Any
 
 from .check import CheckResult, LineResult
@@ -90,12 +91,23 @@ def result_json(res: CheckResult) -> str:
 
 
 # ------------------------------------------------------------------ a class
-def grades_csv(results: list[CheckResult], targets: list[str]) -> str:
-    """One row per submission: verdict, score, counts, a status per target, the lines."""
+Points = Callable[[CheckResult], tuple[float, float]]
+
+
+def grades_csv(results: list[CheckResult], targets: list[str], points: Points | None = None) -> str:
+    """One row per submission: verdict, score, counts, a status per target, the lines.
+
+    With ``points`` (a rubric's scoring), the score is points / max points and the two
+    are added as the last columns.
+    """
     buf = io.StringIO()
     w = csv.writer(buf, lineterminator="\n")
-    w.writerow(["submission", "verdict", "score", *STATUSES, "missing", *targets, "lines", "error"])
+    head = ["submission", "verdict", "score", *STATUSES, "missing", *targets, "lines", "error"]
+    w.writerow(head + (["points", "max_points"] if points else []))
     for res in results:
+        got, total = points(res) if points else (res.score, 1.0)
+        score = got / total if total else 0.0
+        extra = [f"{got:g}", f"{total:g}"] if points else []
         counts = {s: sum(1 for r in res.lines if r.status == s) for s in STATUSES}
         by_target = {r.target: r.status for r in res.lines}
         detail = " ".join(f"{r.line}:{r.target}:{r.status}" for r in res.lines)
@@ -105,17 +117,24 @@ def grades_csv(results: list[CheckResult], targets: list[str]) -> str:
                 for c in (
                     res.answer,
                     res.verdict,
-                    f"{res.score:.4f}",
+                    f"{score:.4f}",
                     *counts.values(),
                     " ".join(res.missing),
                     *(by_target.get(t, "") for t in targets),
                     detail,
                     res.error or "",
+                    *extra,
                 )
             ]
         )
     return buf.getvalue()
 
 
-def grades_json(results: list[CheckResult], model: str) -> str:
-    return safe_json({"model": model, "submissions": [r.to_dict() for r in results]}) + "\n"
+def grades_json(results: list[CheckResult], model: str, points: Points | None = None) -> str:
+    subs = []
+    for r in results:
+        d = r.to_dict()
+        if points:
+            d["points"], d["max_points"] = points(r)
+        subs.append(d)
+    return safe_json({"model": model, "submissions": subs}) + "\n"

@@ -64,7 +64,7 @@ def test_truth_agrees_with_finite_differences(lls: Truth) -> None:
         ("ybar = (y - t)/2", "half"),
         ("wbar = (y-t)*sigma'(z)", "missing local derivative x"),
         ("dL/dw = (y - t)*x", "missing local derivative sigma'(z)"),
-        ("zbar = ybar*sigma(z)", "does not match"),
+        ("zbar = ybar*sigma(z)", "σ where σ' belongs"),
     ],
 )
 def test_diagnoses(lls: Truth, text: str, needle: str) -> None:

@@ -162,8 +162,11 @@ def test_ill_shaped_expression_is_incorrect_with_column(mlp: Truth) -> None:
     assert r.column == len("W2bar = ybar ") + 1  # the '@'
 
 
-def test_juxtaposed_vectors_hint_at_hadamard(mlp: Truth) -> None:
+def test_juxtaposed_vectors_are_elementwise_and_at_hints_hadamard(mlp: Truth) -> None:
+    # side by side, two m-vectors fit only the elementwise product (issue 12: h̄(1 − h²))
     (r,) = check(mlp, r"\bar{z} = \bar{h}\,\sigma'(z)").lines
+    assert r.status == "correct"
+    (r,) = check(mlp, "zbar = hbar @ sigma'(z)").lines
     assert r.status == "incorrect" and "Hadamard" in r.message
 
 

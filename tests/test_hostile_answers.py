@@ -53,6 +53,17 @@ INJECTIONS = [
     "\\bar{{z}} = \\input{{{s}}}",
     "\\bar{{z}} = \\immediate\\write18{{touch {s}}}",
     "\\bar{{z}} = \\bar{{y}}\\,\\sigma'(z) \\def\\x{{touch {s}}}",
+    # the notation added for course answers (functions, NumPy calls, indicators, δ, prose)
+    "zbar = np.__class__",
+    "zbar = np.system('touch {s}')",
+    "zbar = outer(ybar.__class__, x)",
+    "zbar = ybar * [__import__('os') > 0]",
+    "dW = __import__('os').system('touch {s}')",
+    "delta_z = (lambda: 1)()",
+    "\\bar{{z}} = \\operatorname{{__import__}}(os)",
+    "\\bar{{z}} = \\mathbb{{1}}[\\input{{{s}}} > 0]",
+    "\\bar{{z}} = \\tanh^{{\\write18{{touch {s}}}}}(z)",
+    "Then $\\bar{{z}} = \\input{{{s}}}$ follows.",
 ]
 
 
@@ -86,6 +97,19 @@ def test_injection_is_unparseable_and_runs_nothing(truth: Truth, tmp_path: Path)
         "\\bar{z} = 9^{9^{9^{9}}}",
         "\\bar{z} = " + "\\frac{" * 1_000 + "1" + "}{2}" * 1_000,
         "\\bar{z} = \\sum_{k=1}^{100000000} k",
+        # new syntax: rewrites that grow, powers and nesting stay bounded
+        "zbar = " + "sinh(" * 40 + "z" + ")" * 40,
+        "zbar = " + "cosh(" * 30 + "sech(z)" + ")" * 30,
+        "\\bar{z} = " + "\\sinh(" * 40 + "z" + ")" * 40,
+        "\\bar{z} = \\tanh^{99999}(z)",
+        "zbar = tanh^99999(z)",
+        "zbar = sigma^9^9^9(z)",
+        "zbar = " + "[z > " * 200 + "0" + "]" * 200,
+        "zbar = " + "diag(" * 200 + "z" + ")" * 200,
+        "\\bar{z} = " + "\\mathbb{1}[z > " * 200 + "0" + "]" * 200,
+        "\\bar{z} = " + "\\hat{" * 200 + "y" + "}" * 200,
+        "zbar = " + "z̄" * 3_000,
+        "\\bar{z} = " + "\\frac{\\partial L}{\\partial y}" * 2_000,
     ],
 )
 def test_huge_inputs_are_refused_quickly(truth: Truth, line: str) -> None:
@@ -235,3 +259,44 @@ def test_sandbox_limits_each_task() -> None:
     assert time.monotonic() - start < 5
     assert [out[i].status for i in range(5)] == ["ok", "timeout", "memory", "crashed", "ok"]
     assert out[1].messages == ["started"]
+
+
+def test_random_notation_soup_never_crashes() -> None:
+    """Random mixtures of the answer notation (LaTeX, Unicode, code styles) are judged or
+    refused line by line; nothing raises."""
+    import random
+
+    from chainrule.homework.answers import parse_answer_text
+    from chainrule.homework.check import check_answer
+
+    atoms = [
+        *(
+            r"\bar{y} \bar{z} h x t W^{(2)} W^{(1)} \sigma \tanh ^2 ^ _ { } ( ) [ ] \top ' \circ"
+            r" + - \frac \partial L \mathbb{1} \hat \delta ^{(1)} ^{[2]} > 0 1 \left( \right)"
+            r" \sinh \operatorname{sech} &= \\ $ \nabla_ dW a = , \geq \otimes \mathsf{T}"
+        ).split(),
+        *"ᵀ z̄ ⁽²⁾ σ' ∘ np.outer( sum( * @ .T x' e diag( [z>0] ŷ δ⁽¹⁾ 𝟙".split(),
+    ]
+    targets = [r"\bar{z}", "zbar", r"\bar{W}^{(1)}", "W2bar", r"\delta^{(2)}", "a", "dW1"]
+    rng = random.Random(12)
+    program = chainrule.load("vector_mlp")
+    truth = Truth(program)
+    for _ in range(300):
+        text = "\n".join(
+            f"{rng.choice(targets)} = " + " ".join(rng.choices(atoms, k=rng.randint(1, 12)))
+            for _ in range(rng.randint(1, 3))
+        )
+        res = check_answer(truth, parse_answer_text(text, "soup", program), symbolic_seconds=0.2)
+        assert all(r.status in ("correct", "incorrect", "unparseable") for r in res.lines)
+
+
+def test_shorthands_cannot_nest_or_grow_without_bound(truth: Truth) -> None:
+    deep = ["a0 = x"] + [f"a{i} = " + "-" * 90 + f"a{i - 1}" for i in range(1, 30)]
+    wide = ["b0 = x"] + [f"b{i} = b{i - 1} + b{i - 1}" for i in range(1, 40)]
+    for lines, last in ((deep, "a29"), (wide, "b39")):
+        start = time.monotonic()
+        res = check_file_text(truth, "\n".join([*lines, f"zbar = {last}"]))
+        assert time.monotonic() - start < LIMITS.wall_seconds
+        assert res.verdict != "error"
+        assert res.lines[-1].status == "unparseable"
+        assert any("once your own names are written out" in r.message for r in res.lines)

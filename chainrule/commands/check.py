@@ -8,7 +8,8 @@ from pathlib import Path
 
 from ..homework.check import N_POINTS, SEED, SYMBOLIC_SECONDS, Truth
 from ..homework.grading import check_file
-from ..homework.results import result_json, result_text
+from ..homework.results import result_json, result_text, safe_json
+from ..homework.rubric import gradescope_results, load_rubric
 from ..homework.sandbox import DEFAULT_MEMORY_BYTES, DEFAULT_WALL_SECONDS, SandboxLimits
 from ..symbolic.errors import ChainruleError
 from .common import add_format_argument, add_model_argument, load_model
@@ -28,9 +29,14 @@ clock, as many CPU seconds, and {DEFAULT_MEMORY_BYTES // 2**30} GiB of memory.
 Exit status: 0 all lines correct, 1 any line wrong (or the answer unreadable),
 2 usage errors or errors in the model itself.
 
+--format gradescope writes Gradescope's autograder results.json (score, max_score,
+one test per answer line with its verdict, diagnosis and counterexample); --rubric
+gives points per error signal and partial credit per diagnosis kind (TOML).
+
 examples:
   chainrule check logistic_least_squares --answer hw1.txt
   chainrule check model.chain --answer backprop.tex --format json
+  chainrule check vector_mlp --answer hw.tex --format gradescope --rubric rubric.toml
 """
 
 
@@ -64,6 +70,12 @@ def add_limit_arguments(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--seed", type=int, default=SEED, help=f"random seed (default {SEED})")
     p.add_argument(
+        "--rubric",
+        metavar="rubric.toml",
+        help="points per error signal and deductions per diagnosis kind (TOML; default: "
+        "equal weights)",
+    )
+    p.add_argument(
         "--symbolic-timeout",
         type=float,
         default=SYMBOLIC_SECONDS,
@@ -94,7 +106,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--answer", required=True, metavar="ANSWER", help="the answer file (plain text or LaTeX)"
     )
-    add_format_argument(p)
+    add_format_argument(p, ("text", "json", "gradescope"))
     add_limit_arguments(p)
     p.set_defaults(run=run)
 
@@ -105,6 +117,10 @@ def run(args: argparse.Namespace) -> int:
     path = Path(args.answer)
     if not path.is_file():
         raise ChainruleError(f"{args.answer}: no such answer file")
+    rubric = load_rubric(args.rubric) if args.rubric else None
     res = check_file(truth, path, args.answer_format, limits, args.symbolic_timeout or None)
-    sys.stdout.write(result_json(res) if args.format == "json" else result_text(res))
+    if args.format == "gradescope":
+        sys.stdout.write(safe_json(gradescope_results(res, rubric)) + "\n")
+    else:
+        sys.stdout.write(result_json(res) if args.format == "json" else result_text(res))
     return 0 if res.verdict == "correct" else 1

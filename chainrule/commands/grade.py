@@ -7,8 +7,10 @@ import os
 import sys
 from pathlib import Path
 
+from ..homework.feedback import write_feedback
 from ..homework.grading import find_submissions, grade
 from ..homework.results import grades_csv, grades_json
+from ..homework.rubric import load_rubric
 from ..homework.sandbox import Outcome, SandboxLimits
 from ..progress import Progress
 from ..symbolic.errors import ChainruleError
@@ -31,9 +33,13 @@ With --exercise DIR (a folder written by 'chainrule exercise'), each file <id>.t
 one row per file (an id not in the roster is reported, not graded) and per student
 with no file, with the backward-pass score, the numeric score and their mean (total).
 
+--feedback DIR writes one HTML and one Markdown page per student: each line with its
+verdict, diagnosis, counterexample and points (--rubric rubric.toml for the points).
+
 examples:
   chainrule grade logistic_least_squares submissions/ -o grades.csv
   chainrule grade --exercise hw4/ submissions/ -o grades.csv --json grades.json
+  chainrule grade vector_mlp hw/ -o grades.csv --feedback feedback/ --rubric rubric.toml
   chainrule grade mlp.chain hw3/ -o grades.csv --json grades.json --jobs 4 --timeout 5
 
 A course that outgrows one machine can run the same grading on a Dask cluster
@@ -77,15 +83,21 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="grade on a Dask cluster (needs dask.distributed installed)",
     )
     p.add_argument("--no-progress", action="store_true", help="never draw the progress bar")
+    p.add_argument(
+        "--feedback", metavar="DIR", help="write one HTML and Markdown page per student here"
+    )
     add_limit_arguments(p)
     p.set_defaults(run=run)
 
 
 def run(args: argparse.Namespace) -> int:
     limits = limits_from(args)
+    rubric = load_rubric(args.rubric) if args.rubric else None
     if args.jobs < 1:
         raise ChainruleError("--jobs must be at least 1")
     if args.exercise:
+        if args.feedback or args.rubric:
+            raise ChainruleError("--feedback and --rubric grade a class against one MODEL")
         return run_exercise(args, limits)
     if args.model is None or args.submissions is None:
         raise ChainruleError("grade needs MODEL and SUBMISSIONS_DIR (or --exercise DIR)")
@@ -118,9 +130,13 @@ def run(args: argparse.Namespace) -> int:
             )
     order = [n for n in truth.program.topological_order() if n in truth.steps]
     targets = [truth.target_name(n) for n in order]
-    Path(args.output).write_text(grades_csv(results, targets), encoding="utf-8")
+    points = rubric.score if rubric else None
+    Path(args.output).write_text(grades_csv(results, targets, points), encoding="utf-8")
     if args.json:
-        Path(args.json).write_text(grades_json(results, str(args.model)), encoding="utf-8")
+        text = grades_json(results, str(args.model), points)
+        Path(args.json).write_text(text, encoding="utf-8")
+    if args.feedback:
+        write_feedback(results, args.feedback, str(args.model), rubric)
     n_ok = sum(1 for r in results if r.verdict == "correct")
     print(
         f"graded {len(results)} submissions: {n_ok} fully correct; wrote {args.output}",
