@@ -5,4 +5,4 @@ grammars, checked line by line against the derivation, graded in sandboxed worke
 """
 
 # Truth(p) finds VectorTruth among its subclasses; answers find IndexAnswer (index notation)
-from . import check_vector, index_answers  # noqa: F401
+from . import answer_matrix, check_vector, index_answers  # noqa: F401

@@ -43,7 +43,7 @@ from ..symbolic.build import CONSTANTS
 from ..symbolic.errors import ModelError
 from ..symbolic.program import Program, Shape
 from ..symbolic.vector import Val, VectorBuilder, unparse
-from .answers import AnswerNames
+from .answers import SHAPED_BUILDERS, AnswerNames
 from .notation import JUXT
 
 
@@ -321,3 +321,6 @@ def tree_extents(tree: g.Expr, end: int) -> dict[int, tuple[int, int]]:
 
     visit(tree, end)
     return out
+
+
+SHAPED_BUILDERS.append(MatrixAnswerBuilder)

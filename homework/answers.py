@@ -24,7 +24,7 @@ import math
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import Any
 
 import sympy as sp
 
@@ -32,9 +32,6 @@ from ..symbolic import grammar as g
 from ..symbolic.build import CONSTANTS, ExprBuilder
 from ..symbolic.errors import LimitError, ModelError, SourceSpan
 from ..symbolic.program import Program
-
-if TYPE_CHECKING:
-    from .answer_matrix import MatrixAnswerBuilder
 from .notation import (
     JUXT,
     delta_node,
@@ -109,6 +106,11 @@ def read_answer(
     if fmt == "auto" and path.suffix.lower() in (".tex", ".latex"):
         fmt = "latex"
     return parse_answer_bytes(data, name, program, fmt, limits)
+
+
+#: Builders of answer expressions for programs with shapes, added by the modules that
+#: define them (:mod:`.answer_matrix` registers the matrix one when the package loads).
+SHAPED_BUILDERS: list[Any] = []
 
 
 def parse_answer_bytes(
@@ -548,11 +550,9 @@ class AnswerNames:
         return name
 
     def _build(self, tree: g.Expr) -> sp.Basic | None:
-        builder: AnswerBuilder | MatrixAnswerBuilder
-        if self.program.is_vector:
-            from .answer_matrix import MatrixAnswerBuilder
-
-            builder = MatrixAnswerBuilder(self.program)
+        builder: Any
+        if self.program.is_vector and SHAPED_BUILDERS:
+            builder = SHAPED_BUILDERS[0](self.program)
         else:
             builder = AnswerBuilder(self.program)
         builder.names = self

@@ -42,7 +42,8 @@ import sympy as sp
 
 from ..derive.backprop import backprop
 from ..derive.records import BackpropStep
-from ..ops import scalar as F
+from ..ops import REGISTRY, U, Verbatim
+from ..reports.notation import to_unicode
 from ..symbolic import expand_derivatives, expand_fully
 from ..symbolic.errors import ChainruleError, ModelError
 from ..symbolic.program import Program
@@ -307,24 +308,35 @@ class Truth:
                         )
 
     def _activation_swaps(self, i: int, step: BackpropStep) -> Iterator[Variant]:
-        """σ(z) where σ'(z) belongs (also tanh for 1 − tanh², ReLU for step)."""
+        """f(z) where f'(z) belongs (σ for σ', tanh for 1 − tanh², ReLU for step): each
+        one-argument function's derivative, from its registry entry, replaced by f."""
         expr = step.expression
-        swaps: list[tuple[sp.Basic, str, str]] = []
-        if expr.has(F.sigma_prime):
-            swaps.append((expr.replace(F.sigma_prime, F.sigma), "σ", "σ'"))
-        for t in expr.atoms(sp.tanh):
-            d = 1 - t**2
-            if expr.has(d):
-                swaps.append((expr.xreplace({d: t}), "tanh", "tanh' = 1 − tanh²"))
-        if expr.has(F.step):
-            swaps.append((expr.replace(F.step, F.relu), "ReLU", "ReLU' = step"))
-        for new, f, fprime in swaps:
-            if new != expr:
+        seen: set[sp.Basic] = set()
+        for op in REGISTRY:
+            if op.kind != "scalar" or op.arity != (1,) or not op.partials:
+                continue
+            derivative = op.partial((U,), 0)
+            new = expr
+            if isinstance(derivative, sp.Function) and derivative.args == (U,):
+                if expr.has(derivative.func):  # σ'(z) → σ(z)
+                    new = expr.replace(derivative.func, op.node)
+                detail = ""
+            else:  # 1 − tanh(z)² → tanh(z)
+                subs = {}
+                for f in expr.atoms(op.node):
+                    d = derivative.xreplace({U: f.args[0]})
+                    if d.free_symbols and expr.has(d):
+                        subs[d] = f
+                new = expr.xreplace(subs) if subs else expr
+                shown = to_unicode(derivative.xreplace({U: Verbatim("")})).replace("()", "")
+                detail = f" = {shown}"
+            if new != expr and new not in seen:
+                seen.add(new)
                 yield self._variant(
                     i,
                     new,
-                    f"{f} where {fprime} belongs: {step.node}_bar multiplies by the "
-                    f"activation itself instead of its derivative",
+                    f"{op.unicode} where {op.unicode}'{detail} belongs: {step.node}_bar "
+                    "multiplies by the activation itself instead of its derivative",
                 )
 
     def fan_out_message(self, step: BackpropStep, child: str, left_out: list[sp.Basic]) -> str:
@@ -474,7 +486,7 @@ def fan_out_groups(contribs: list) -> Iterator[tuple[str, list[sp.Basic], list[s
 
 
 def sum_terms(terms: list[sp.Basic]) -> sp.Basic:
-    from ..symbolic.matrix_ops import is_matrix, mat_add
+    from ..ops import is_matrix, mat_add
 
     return mat_add(*terms) if terms and is_matrix(terms[0]) else sp.Add(*terms)
 

@@ -36,7 +36,8 @@ import sympy as sp
 from ..derive.records import BackpropStep
 from ..derive.vector import concrete_sizes, size_symbols, vector_backprop
 from ..numeric.vector_eval import backward_values, random_point
-from ..ops import is_matrix, mat_add, mat_mul
+from ..ops import is_matrix, mat_add
+from ..ops.algebra import canonical as _canon
 from ..symbolic.errors import ChainruleError
 from ..symbolic.program import Program, Shape
 from .answer_matrix import MatrixAnswerBuilder, shape_words
@@ -276,23 +277,9 @@ class VectorTruth(Truth):
 
 def _sums(expr: sp.Basic) -> bool:
     """Whether an expression sums entries (sum, mean, or a sum over rows or columns)."""
-    from ..symbolic.matrix_ops import MatSum, Mean, SumCols, SumRows
+    from ..ops import REGISTRY
 
-    return bool(expr.has(MatSum, Mean, SumCols, SumRows))
-
-
-def _canon(e: sp.Basic) -> sp.Basic:
-    """Matrix sums and products rebuilt flat and ordered (``1*(A + (B - C))`` → ``A + B - C``)."""
-    if not is_matrix(e) or not e.args:
-        return e
-    args = [_canon(a) for a in e.args]
-    if isinstance(e, sp.MatMul):
-        return mat_mul(*args)
-    if isinstance(e, sp.MatAdd):
-        return mat_add(*args)
-    if isinstance(e, sp.MatrixSymbol):
-        return e
-    return e.func(*args)
+    return bool(expr.has(*[op.node for op in REGISTRY if op.extra.get("sums_entries")]))
 
 
 def _cell(x: Any) -> Any:

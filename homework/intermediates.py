@@ -23,7 +23,7 @@ import re
 
 import sympy as sp
 
-from ..symbolic.matrix_ops import Elementwise, LogSoftmax, Softmax, is_matrix
+from ..ops import ColumnwiseOp, Elementwise, is_matrix
 from ..symbolic.program import Assignment, Program, Shape, make_symbol
 
 
@@ -36,7 +36,7 @@ def inline_values(program: Program) -> list[tuple[str, sp.Basic]]:
             args: tuple[sp.Basic, ...] = ()
             if isinstance(e, Elementwise):
                 args = (e.arg,)
-            elif isinstance(e, (Softmax, LogSoftmax)):
+            elif isinstance(e, ColumnwiseOp):  # softmax(z), log_softmax(z)
                 args = (e.args[0],)
             elif isinstance(e, sp.Function) and not is_matrix(e):
                 args = e.args
@@ -59,7 +59,7 @@ def same_value(a: sp.Basic, b: sp.Basic) -> bool:
     if is_matrix(a) != is_matrix(b):
         return False
     if is_matrix(a):
-        from .check_vector import _canon
+        from ..ops.algebra import canonical as _canon
 
         return bool(a.shape == b.shape and _canon(a) == _canon(b))
     try:

@@ -48,43 +48,29 @@ from ..symbolic.program import Program
 #: the matrix product, or the elementwise one when only that fits (two m-vectors).
 JUXT = "juxt"
 
+
 # ===================================================================== FUNCTION TABLE
 # One table of function spellings in answers (fold into the operator registry):
 # spelling (a LaTeX command without "\", a word inside \operatorname{…}/\mathrm{…}/
 # \text{…}, or a plain-text name; compared in lower case) → the answer function.
+def _registry_spellings() -> dict[str, str]:
+    """Every operation's names (model language, answers, LaTeX commands), lower case."""
+    from ..ops import REGISTRY
+
+    out: dict[str, str] = {}
+    for op in REGISTRY:
+        names = [*((op.name, *op.spellings) if op.in_language else ()), *op.answer_spellings]
+        for s in [*names, *op.latex_commands]:
+            if len(s) > 1 and s.isascii():
+                out.setdefault(s.lower(), op.name)
+    return out
+
+
+#: The hyperbolic functions the model grammar lacks, written as :data:`MACROS` below.
+_MACRO_NAMES = ("sinh", "cosh", "sech")
 FUNCTION_SPELLINGS: dict[str, str] = {
-    "sigma": "sigma",
-    "sigmoid": "sigma",
-    "sigm": "sigma",
-    "logistic": "sigma",
-    "tanh": "tanh",
-    "sinh": "sinh",
-    "cosh": "cosh",
-    "sech": "sech",
-    "exp": "exp",
-    "ln": "log",
-    "log": "log",
-    "relu": "relu",
-    "softplus": "softplus",
-    "step": "step",
-    "heaviside": "step",
-    "indicator": "step",
-    "softmax": "softmax",
-    "logsoftmax": "log_softmax",
-    "log_softmax": "log_softmax",
-    "diag": "diag",
-    "sqrt": "sqrt",
-    "abs": "abs",
-    "max": "max",
-    "min": "min",
-    "sin": "sin",
-    "cos": "cos",
-    "sum": "sum",
-    "mean": "mean",
-    "leaky_relu": "leaky_relu",
-    "elu": "elu",
-    "maximum": "max",
-    "minimum": "min",
+    **_registry_spellings(),
+    **{name: name for name in _MACRO_NAMES},
 }
 #: Names that are functions only when followed by an argument: ``H(z)`` is step(z).
 CALL_ONLY_SPELLINGS = {"H": "step", "Theta": "step", "S": "sigma"}
@@ -556,17 +542,19 @@ def substitute(tree: g.Expr, macros: dict[str, g.Expr], used: set[str] | None = 
 
 def prediction_of(program: Program) -> g.Expr | None:
     """The model's prediction as a tree, for ``ŷ`` in a model with no ``y``: the last node
-    computed by softmax or σ, or softmax(z) for a node log_softmax(z)."""
+    computed by an output function (softmax or σ), or softmax(z) for a node
+    log_softmax(z) (each entry says which it is)."""
     from ..ops import REGISTRY
 
     span = None
     for a in reversed(program.assignments):
         op = REGISTRY.for_node(a.expr)
-        name = op.name if op is not None else ""
-        if name in ("softmax", "sigma"):
+        if op is None:
+            continue
+        if op.extra.get("output"):
             return g.Name(span, a.name)  # type: ignore[arg-type]
-        if name == "log_softmax":
+        if op.extra.get("prediction"):
             item = program.item_of(a.expr.args[0])
             if item is not None:
-                return g.Call(span, "softmax", (g.Name(span, item.name),))  # type: ignore[arg-type]
+                return g.Call(span, op.extra["prediction"], (g.Name(span, item.name),))  # type: ignore[arg-type]
     return None

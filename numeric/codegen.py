@@ -583,8 +583,6 @@ _ALLOWED_NAMES = (
             "logaddexp",
             "abs",
             "where",
-            "maximum",
-            "minimum",
             "sinh",
             "cosh",
             "tan",
@@ -633,7 +631,7 @@ _ALLOWED_NAMES = (
     | ACTIVATIONS
     # every operation's NumPy name (xp.tanh → tanh) and generated helper (softmax)
     | {op.numpy_call.rsplit(".", 1)[-1] for op in REGISTRY if op.numpy_call}
-    | {"heaviside"}  # SymPy's Heaviside prints as xp.heaviside
+    | {sp.Heaviside.__name__.lower()}  # SymPy's Heaviside prints as xp.heaviside
 )
 
 

@@ -159,3 +159,17 @@ def arg_size(x: sp.Basic) -> sp.Expr:
 def spread(g: sp.Basic, x: sp.Basic) -> sp.Basic:
     """The cotangent of a scalar reduction spread back to ``x``'s shape: g·𝟙."""
     return scale(g, ones_like(x))
+
+
+def canonical(e: sp.Basic) -> sp.Basic:
+    """Matrix sums and products rebuilt flat and ordered (``1*(A + (B - C))`` → ``A + B - C``)."""
+    if not is_matrix(e) or not e.args:
+        return e
+    args = [canonical(a) for a in e.args]
+    if isinstance(e, sp.MatMul):
+        return mat_mul(*args)
+    if isinstance(e, sp.MatAdd):
+        return mat_add(*args)
+    if isinstance(e, sp.MatrixSymbol):
+        return e
+    return e.func(*args)

@@ -323,13 +323,14 @@ def scalar_entries() -> list[Op]:
     """The shipped scalar functions, one record each (read like a calculus table)."""
     return [
         Op("sigma", sigma, doc="logistic sigmoid 1/(1 + e^-z)",
-           spellings=("sigmoid", "logistic"), answer_spellings=("σ",),
+           spellings=("sigmoid", "logistic"), answer_spellings=("σ", "sigm"),
            latex_commands=("sigma",),
            partials=(lambda z: sigma_prime(z),),
            expand=lambda z: 1 / (1 + sp.exp(-z)),
            log_form=lambda z: -softplus(-z),  # log σ(z), no log 0 for large |z|
            log_complement=lambda z: -softplus(z),  # log(1 − σ(z))
-           extra={"cancel_in_reader": True},  # σ'(u) cancels against cross-entropy's 1/y
+           extra={"cancel_in_reader": True,  # σ'(u) cancels against cross-entropy's 1/y
+                  "output": True},  # its value is a prediction (ŷ)
            numpy=_np_sigma, numpy_call="sigma",
            numpy_source='''def sigma(z):
     """Logistic sigmoid 1/(1 + e^-z). For z far below 0, e^-z overflows to inf and
@@ -370,7 +371,7 @@ def scalar_entries() -> list[Op]:
 """,
            unicode="ReLU", latex=r"\operatorname{ReLU}", mathml="ReLU"),
         Op("step", step, doc="threshold: 1 if z > 0 else 0",
-           answer_spellings=("H",),
+           answer_spellings=("H", "heaviside", "indicator"),
            partials=(lambda z: S.Zero,), smooth=False, analytic=False,  # almost everywhere
            numpy=_np_step, numpy_call="step",
            numpy_source='''def step(z):
@@ -447,10 +448,12 @@ def scalar_entries() -> list[Op]:
            partials=(lambda z: S.Zero,), smooth=False, analytic=False,  # almost everywhere
            numpy=np.sign, numpy_call="np.sign", unicode="sign", latex=r"\operatorname{sign}"),
         Op("max", sp.Max, arity=_MANY, extra={"kinks": _pairwise_kinks},
+           answer_spellings=("maximum",),
            latex_commands=("max",), partials=_extremum(True),
            smooth=False, analytic=False, numpy=np.maximum, numpy_call="np.maximum",
            unicode="max", latex=r"\max", mathml="max"),
         Op("min", sp.Min, arity=_MANY, extra={"kinks": _pairwise_kinks},
+           answer_spellings=("minimum",),
            latex_commands=("min",), partials=_extremum(False),
            smooth=False, analytic=False, numpy=np.minimum, numpy_call="np.minimum",
            unicode="min", latex=r"\min", mathml="min"),

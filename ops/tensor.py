@@ -788,6 +788,7 @@ def tensor_entries() -> list[Op]:
            evaluate=lambda ev, e, rec: ev.broadcast(rec(e.arg), e),
            numpy_print=lambda p, e: f"np.broadcast_to({p._print(e.arg)}, {p.shape(e)})"),
         Op("sum", MatSum, "tensor", "sum of all entries",
+           extra={"sums_entries": True},
            jvp=tg.linear(MatSum), batched=bt.reduction("sum"),
            index_form=ix.matsum,
            arity=(1,), build_tensor=_reduction_builder(MatSum, lambda a: a),
@@ -798,6 +799,7 @@ def tensor_entries() -> list[Op]:
            numpy_print=lambda p, e: f"np.sum({p._print(e.args[0])})",
            unicode="sum", latex=r"\operatorname{sum}", mathml="sum"),
         Op("mean", Mean, "tensor", "mean of all entries",
+           extra={"sums_entries": True},
            jvp=tg.linear(Mean), batched=bt.reduction("mean"),
            index_form=ix.mean,
            arity=(1,), build_tensor=_reduction_builder(Mean, lambda a: a),
@@ -836,6 +838,7 @@ def tensor_entries() -> list[Op]:
         Op("softmax", Softmax, "tensor", "softmax of each column",
            jvp=tg.softmax(_softmax_vjp), batched=bt.helper("softmax"),
            log_form=lambda u: LogSoftmax(u),  # log softmax(u) = log_softmax(u)
+           extra={"output": True},  # its value is a prediction (ŷ)
            index_form=ix.softmax,
            arity=(1,), build_tensor=_columnwise_builder(Softmax),
            latex_commands=("softmax",),
@@ -850,6 +853,8 @@ def tensor_entries() -> list[Op]:
            unicode="softmax", latex=r"\operatorname{softmax}", mathml="softmax"),
         Op("log_softmax", LogSoftmax, "tensor", "log softmax of each column",
            jvp=tg.log_softmax(Softmax, Dot, Broadcast), batched=bt.helper("log_softmax"),
+           answer_spellings=("logsoftmax",),
+           extra={"prediction": "softmax"},  # ŷ = softmax(z) for a node log_softmax(z)
            index_form=ix.log_softmax,
            arity=(1,), build_tensor=_columnwise_builder(LogSoftmax),
            vjp=_log_softmax_vjp,                                # z̄ = ḡ − softmax(z) Σḡ
@@ -869,7 +874,7 @@ def tensor_entries() -> list[Op]:
            cost=lambda c, e: c.cost(adds=c.rc(e.arg)[0] * (c.rc(e.arg)[1] - 1)),
            evaluate=lambda ev, e, rec: np.sum(rec(e.arg), axis=-1, keepdims=True),
            numpy_print=lambda p, e: f"np.sum({p._print(e.arg)}, axis=1, keepdims=True)",
-           extra={"unicode_form": lambda e, p: f"{p._print(e.arg)} 𝟙",
+           extra={"sums_entries": True, "unicode_form": lambda e, p: f"{p._print(e.arg)} 𝟙",
                   "latex_form": lambda e, p: rf"{p._print(e.arg)} \mathbf{{1}}"}),
         Op("sum_rows", SumRows, "tensor", "column sums (m, n) → (1, n)",
            jvp=tg.linear(SumRows), batched=bt.reduction("sum"),
@@ -879,7 +884,7 @@ def tensor_entries() -> list[Op]:
            cost=lambda c, e: c.cost(adds=(c.rc(e.arg)[0] - 1) * c.rc(e.arg)[1]),
            evaluate=lambda ev, e, rec: np.sum(rec(e.arg), axis=-2, keepdims=True),
            numpy_print=lambda p, e: f"np.sum({p._print(e.arg)}, axis=0, keepdims=True)",
-           extra={"unicode_form": lambda e, p: f"𝟙ᵀ{p._print(e.arg)}",
+           extra={"sums_entries": True, "unicode_form": lambda e, p: f"𝟙ᵀ{p._print(e.arg)}",
                   "latex_form": lambda e, p: rf"\mathbf{{1}}^\top {p._print(e.arg)}"}),
         Op("diag", Diag, "tensor", "the diagonal matrix of a vector",
            index_form=ix.diag,
