@@ -382,18 +382,18 @@ class VectorEmitter:
     def _stable(self, expr: sp.Basic) -> sp.Basic:
         """log(y) with y = f(u) → the entry's stable form (log softmax(u) → log_softmax(u)):
         no log 0 when y underflows."""
-        forms = {}
+        forms: dict[sp.Basic, tuple[Callable[..., sp.Basic], tuple[sp.Basic, ...]]] = {}
         for a in self.p.assignments:
             op = REGISTRY.for_node(a.expr)
             if op is not None and op.log_form is not None and op.kind == "tensor":
-                forms[a.symbol] = (op, a.expr.args)
+                forms[a.symbol] = (op.log_form, a.expr.args)
         if not forms:
             return expr
         subs = {}
         for e in sp.preorder_traversal(expr):
             if isinstance(e, Elementwise) and e.fn.expr == sp.log(U) and e.arg in forms:
-                op, args = forms[e.arg]
-                subs[e] = op.log_form(*args)
+                log_form, args = forms[e.arg]
+                subs[e] = log_form(*args)
         return expr.xreplace(subs) if subs else expr
 
     def rows(self, name: str, code: str) -> str:
