@@ -135,6 +135,25 @@ def _every_command(capsys, tmp_path: Path, model: str, point: str, answer: str) 
     code, out, err = run(capsys, "check", model, "--answer", str(ans), "--format", "json")
     assert code == 0, out + err
     assert json.loads(out)["verdict"] == "correct"
+    data = tmp_path / "d.csv"
+    rows = np.random.default_rng(1).normal(size=(16, 2))
+    data.write_text("x,t\n" + "\n".join(f"{a},{b}" for a, b in rows), encoding="utf-8")
+    code, out, err = run(
+        capsys, "train", model, "--data", str(data), "--epochs", "2", "--seed", "0"
+    )
+    assert code == 0, out + err
+    subs = tmp_path / "subs"
+    subs.mkdir()
+    (subs / "good.txt").write_text(answer, encoding="utf-8")
+    (subs / "bad.txt").write_text(answer.replace("'(z)", "(z)"), encoding="utf-8")
+    grades = tmp_path / "grades.csv"
+    code, out, err = run(capsys, "grade", model, str(subs), "-o", str(grades), "--no-progress")
+    assert code == 0, out + err
+    table = grades.read_text(encoding="utf-8")
+    good = next(r for r in table.splitlines() if r.startswith("good"))
+    bad = next(r for r in table.splitlines() if r.startswith("bad"))
+    assert good.startswith("good.txt,correct,") and bad.startswith("bad.txt,incorrect,")
+    assert "z_bar:incorrect" in bad
 
 
 def test_runtime_elementwise_function_goes_everywhere(capsys, tmp_path) -> None:
