@@ -52,3 +52,19 @@ def _json_default(obj: Any) -> Any:
     except ImportError:  # pragma: no cover
         pass
     return str(obj)
+
+
+def add_point_arguments(p: argparse.ArgumentParser) -> None:
+    """``--at NAME=VALUE,…`` (repeatable) and ``--at-file POINT.json``."""
+    p.add_argument(
+        "--at",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE,...",
+        help="values of inputs, parameters and constants (repeatable)",
+    )
+    p.add_argument(
+        "--at-file",
+        metavar="POINT.json",
+        help="a JSON object of values (nested lists for vectors and matrices)",
+    )

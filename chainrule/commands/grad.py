@@ -13,7 +13,13 @@ import numpy as np
 
 from ..symbolic.errors import ChainruleError
 from ..symbolic.program import Program, Variable
-from .common import add_format_argument, add_model_argument, load_model, print_json
+from .common import (
+    add_format_argument,
+    add_model_argument,
+    add_point_arguments,
+    load_model,
+    print_json,
+)
 
 HELP = """\
 Evaluate the loss and the gradient of every parameter at a point (inputs, parameters
@@ -37,18 +43,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     add_model_argument(p)
-    p.add_argument(
-        "--at",
-        action="append",
-        default=[],
-        metavar="NAME=VALUE,...",
-        help="values of inputs, parameters and constants (repeatable)",
-    )
-    p.add_argument(
-        "--at-file",
-        metavar="POINT.json",
-        help="a JSON object of values (nested lists for vectors and matrices)",
-    )
+    add_point_arguments(p)
     add_format_argument(p)
     p.set_defaults(run=run)
 

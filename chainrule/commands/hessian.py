@@ -8,7 +8,13 @@ from typing import Any
 
 import numpy as np
 
-from .common import add_format_argument, add_model_argument, load_model, print_json
+from .common import (
+    add_format_argument,
+    add_model_argument,
+    add_point_arguments,
+    load_model,
+    print_json,
+)
 from .grad import check_point, load_point_file, parse_point
 
 HELP = """\
@@ -36,18 +42,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     add_model_argument(p)
-    p.add_argument(
-        "--at",
-        action="append",
-        default=[],
-        metavar="NAME=VALUE,...",
-        help="values of inputs, parameters and constants (repeatable)",
-    )
-    p.add_argument(
-        "--at-file",
-        metavar="POINT.json",
-        help="a JSON object of values (nested lists for vectors and matrices)",
-    )
+    add_point_arguments(p)
     add_format_argument(p)
     p.set_defaults(run=run)
 
