@@ -62,6 +62,8 @@ class ModelSection:
     equations: list[Equation]
     loss: str
     loss_latex: str
+    #: the functions the model defines (``swish(z) = z σ(z)``, ``swish'(z) = …``)
+    definitions: list[Equation] = field(default_factory=list)
 
 
 @dataclass

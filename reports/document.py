@@ -111,7 +111,11 @@ class _Ctx:
 
 
 # ------------------------------------------------------------- model section
-def model_section(ctx: _Ctx) -> ModelSection:
+#: How a defined function's derivative is known, as the reports say it.
+DEFINITION_NOTES = {"definition": "", "derived": "from the body", "declared": "declared"}
+
+
+def model_section(ctx: _Ctx, derivation: Derivation | None = None) -> ModelSection:
     program = ctx.program
     leaves = []
     for v in program.variables:
@@ -123,6 +127,14 @@ def model_section(ctx: _Ctx) -> ModelSection:
         )
         for a in program.assignments
     ]
+    definitions = [
+        Equation(
+            d.name,
+            f"{ctx.tex(d.application)} = {ctx.tex(d.body)}"
+            + (rf"\quad\text{{({DEFINITION_NOTES[d.role]})}}" if DEFINITION_NOTES[d.role] else ""),
+        )
+        for d in (derivation.definitions if derivation is not None else [])
+    ]
     return ModelSection(
         program.title,
         program.filename,
@@ -132,6 +144,7 @@ def model_section(ctx: _Ctx) -> ModelSection:
         equations,
         program.loss,
         ctx.display_name(program.loss),
+        definitions,
     )
 
 
@@ -375,7 +388,7 @@ def build_report(model: Any, options: ReportOptions | None = None, **kw: Any) ->
     derivation = derive_for_report(model, options)
     program = derivation.program
     ctx = _Ctx(program, options.math_limit)
-    data = ReportData(program.title, model_section(ctx))
+    data = ReportData(program.title, model_section(ctx, derivation))
     data.version = _version()
     if options.graph:
         data.graph = graph_section(program)

@@ -12,7 +12,8 @@ import chainrule
 from chainrule.derive import backprop, count_ops, differentiate, naive
 from chainrule.derive.records import ErrorSignal
 from chainrule.examples import example_expected_gradient, example_names, example_path, example_point
-from chainrule.numeric.evaluate import MODULES, evaluate_expr, forward, gradient_at
+from chainrule.numeric.evaluate import evaluate_expr, forward, gradient_at
+from chainrule.numeric.functions import namespace_for
 from chainrule.ops.scalar import sigma, sigma_prime
 from chainrule.symbolic import (
     ProgramBuilder,
@@ -63,8 +64,11 @@ def test_naive_equals_backprop_numerically(name, rng):
     assert nv.complete
     syms = [v.symbol for v in program.variables]
     params = [p.name for p in program.params]
-    f_naive = sp.lambdify(syms, [nv.gradients[p].gradient for p in params], modules=MODULES)
-    f_bp = sp.lambdify(syms, [bp.substituted_gradient(p) for p in params], modules=MODULES)
+    naive_grads = [nv.gradients[p].gradient for p in params]
+    bp_grads = [bp.substituted_gradient(p) for p in params]
+    modules = [namespace_for(sp.Tuple(*naive_grads, *bp_grads)), "numpy"]  # a model's defs too
+    f_naive = sp.lambdify(syms, naive_grads, modules=modules)
+    f_bp = sp.lambdify(syms, bp_grads, modules=modules)
     for _ in range(3):
         point = random_point(program, rng)
         args = [float(point.get(v.name, v.value)) for v in program.variables]
@@ -112,8 +116,11 @@ def test_naive_matches_sympy_diff(name, rng):
     point = random_point(program, rng)
     syms = [v.symbol for v in program.variables]
     args = [float(point.get(v.name, v.value)) for v in program.variables]
-    ours = sp.lambdify(syms, [g.gradient for g in nv.gradients.values()], modules=MODULES)
-    theirs = sp.lambdify(syms, [sp.diff(loss, p.symbol) for p in program.params], modules=MODULES)
+    mine = [g.gradient for g in nv.gradients.values()]
+    sympys = [sp.diff(loss, p.symbol) for p in program.params]
+    modules = [namespace_for(sp.Tuple(*mine, *sympys)), "numpy"]  # a model's defs too
+    ours = sp.lambdify(syms, mine, modules=modules)
+    theirs = sp.lambdify(syms, sympys, modules=modules)
     assert rel_err(ours(*args), theirs(*args)) < 1e-10
 
 
