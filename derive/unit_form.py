@@ -44,6 +44,8 @@ class Expander:
     def __call__(self, e: sp.Basic) -> Any:
         if e in self.env:
             return self.env[e]
+        if e in self.sizes:  # a size in an expression (mean over an axis: 1/B)
+            return sp.Integer(self.sizes[e])
         if e in self.memo:
             return self.memo[e]
         rule = _rule_for(e)

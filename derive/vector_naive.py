@@ -56,14 +56,14 @@ def vector_naive(
             if p.name in nd.gradients:
                 g = nd.gradients[p.name]
                 gradients[p.name] = NaiveGradient(
-                    p.name, g.gradient.xreplace(back), _map_steps(g.steps, back), g.steps_truncated
+                    p.name, _renamed(g.gradient, back), _map_steps(g.steps, back), g.steps_truncated
                 )
             continue
         names = uf.entries[p.name]
         if not all(str(n) in nd.gradients for n in names.flat):
             continue
         grid = names.reshape(-1, 1) if names.ndim == 1 else names
-        rows = [[nd.gradients[str(n)].gradient.xreplace(back) for n in row] for row in grid]
+        rows = [[_renamed(nd.gradients[str(n)].gradient, back) for n in row] for row in grid]
         matrix = sp.ImmutableMatrix(rows)
         trace = [s for n in names.flat for s in nd.gradients[str(n)].steps][:max_steps]
         truncated = any(nd.gradients[str(n)].steps_truncated for n in names.flat)
@@ -78,7 +78,7 @@ def vector_naive(
         note += "; " + nd.note
     return NaiveDerivation(
         program,
-        nd.substituted_loss.xreplace(back),
+        _renamed(nd.substituted_loss, back),
         gradients,
         complete=nd.complete,
         note=note,
@@ -99,7 +99,19 @@ def _entry_map(program: Program, entries: dict) -> dict[sp.Basic, sp.Basic]:
     return out
 
 
+def _renamed(e: sp.Basic, back: dict[sp.Basic, sp.Basic]) -> sp.Basic:
+    """``e`` with unit names mapped back, nothing re-evaluated (Max/Min would compare
+    every pair of their arguments again)."""
+    with sp.evaluate(False):
+        return e.xreplace(back)
+
+
 def _map_steps(trace: list[RuleStep], back: dict[sp.Basic, sp.Basic]) -> list[RuleStep]:
+    with sp.evaluate(False):  # a renaming: Max/Min re-evaluated would compare every pair
+        return _renamed_steps(trace, back)
+
+
+def _renamed_steps(trace: list[RuleStep], back: dict[sp.Basic, sp.Basic]) -> list[RuleStep]:
     return [
         RuleStep(
             s.rule,

@@ -30,6 +30,7 @@ passed to ``exec``.
 
 from __future__ import annotations
 
+import functools
 import io
 import keyword
 import re
@@ -593,6 +594,7 @@ _ALLOWED_NAMES = (
             "zeros_like",
             "pi",
             "max",
+            "min",
             "T",
             "keepdims",
             "axis",
@@ -641,16 +643,21 @@ def audit_source(source: str, identifiers: Iterable[str], strings: Iterable[str]
     ``identifiers`` are the checked program identifiers; ``strings`` the program names
     used as dict keys. Keywords are fine; comments and the module docstring are ignored.
     """
-    allowed = _ALLOWED_NAMES | set(identifiers)
-    ok_strings = {repr(s) for s in strings} | {
-        '"mean"',
-        "'mean'",
-        '"ignore"',
-        '"dtype"',
-        '"real floating"',
-        '"complex floating"',
-        '"isdtype"',
-    }
+    helper_names, helper_strings = _entry_helper_tokens()
+    allowed = _ALLOWED_NAMES | set(identifiers) | helper_names
+    ok_strings = (
+        {repr(s) for s in strings}
+        | helper_strings
+        | {
+            '"mean"',
+            "'mean'",
+            '"ignore"',
+            '"dtype"',
+            '"real floating"',
+            '"complex floating"',
+            '"isdtype"',
+        }
+    )
     tokens = tokenize.generate_tokens(io.StringIO(source).readline)
     first_string = True
     for tok in tokens:
@@ -665,6 +672,25 @@ def audit_source(source: str, identifiers: Iterable[str], strings: Iterable[str]
                 raise CodegenError(f"refusing generated code: unexpected string {tok.string}")
         elif tok.type == tokenize.OP and tok.string in ("@", ";") and tok.string == ";":
             raise CodegenError("refusing generated code: ';'")
+
+
+@functools.cache
+def _entry_helper_tokens() -> tuple[frozenset[str], frozenset[str]]:
+    """Names and string literals of the registry entries' own helper sources (our
+    code, copied into generated modules): the audit accepts them in generated code."""
+    from ..ops import REGISTRY
+
+    names: set[str] = set()
+    strings: set[str] = set()
+    for op in REGISTRY:
+        if not op.numpy_source:
+            continue
+        for tok in tokenize.generate_tokens(io.StringIO(op.numpy_source).readline):
+            if tok.type == tokenize.NAME:
+                names.add(tok.string)
+            elif tok.type == tokenize.STRING and not tok.string.startswith(('"' * 3, "'" * 3)):
+                strings.add(tok.string)
+    return frozenset(names), frozenset(strings)
 
 
 def compile_module(

@@ -313,17 +313,37 @@ def target_groups(program: Any) -> list[list[str]]:
     [['t1', 't2']]
     """
     names = [v.name for v in program.inputs]
-    groups = [[n] for n in names if n in TARGET_NAMES and n != "y"]
+    minibatch = getattr(program, "batch", None) is not None
+    groups = [[n] for n in names if (n in TARGET_NAMES or minibatch and n == "T") and n != "y"]
     numbered = sorted((n for n in names if re.fullmatch(r"t\d+", n)), key=lambda n: int(n[1:]))
     if numbered:
         groups.append(numbered)
     return groups
 
 
+def drawn_inputs(program: Any) -> dict[str, float]:
+    """Inputs that training draws instead of reading data (a dropout mask), by name →
+    the probability of a 1; an operation says so in its entry (``drawn_inputs``)."""
+    import sympy as sp
+
+    from ..ops import REGISTRY
+
+    out: dict[str, float] = {}
+    for a in program.assignments:
+        for e in sp.preorder_traversal(a.expr):
+            op = REGISTRY.for_node(e)
+            draw = op.extra.get("drawn_inputs") if op is not None else None
+            if draw is not None:
+                out.update(draw(e))
+    return out
+
+
 def feature_group(program: Any) -> list[str]:
     names = [v.name for v in program.inputs]
     if "x" in names:
         return ["x"]
+    if getattr(program, "batch", None) is not None and "X" in names:
+        return ["X"]  # a minibatch program: X[B, n]
     return sorted((n for n in names if re.fullmatch(r"x\d+", n)), key=lambda n: int(n[1:]))
 
 
@@ -340,7 +360,16 @@ def leaf_shape(program: Any, v: Any) -> tuple[int, ...]:
 def input_size(program: Any, name: str) -> int:
     """How many numbers one example gives the input (1 for a scalar)."""
     v = program[name]
-    return int(np.prod(leaf_shape(program, v))) if v.shape else 1
+    return int(np.prod(example_shape(program, v))) if v.shape else 1
+
+
+def example_shape(program: Any, v: Any) -> tuple[int, ...]:
+    """One example's part of an input: its shape, less the batch axis of a minibatch
+    program (``X[B, n]`` → ``(n,)``: the rows are the examples)."""
+    shape = leaf_shape(program, v)
+    if getattr(program, "batch", None) is not None and v.shape and v.shape[0] == program.batch:
+        return shape[1:]
+    return shape
 
 
 def one_hot(labels: np.ndarray, classes: list[Any] | None, k: int) -> np.ndarray:
@@ -373,8 +402,8 @@ def model_data(
     feats = [n for n in feature_group(program) if n not in mapping]
     for name, specs in mapping.items():
         out[name] = _columns_for(program, ds, name, _resolve_columns(ds, specs))
-    if feats == ["x"]:
-        out["x"] = _columns_for(program, ds, "x", ds.feature_names)
+    if feats in (["x"], ["X"]):
+        out[feats[0]] = _columns_for(program, ds, feats[0], ds.feature_names)
     elif feats:
         if len(feats) != len(ds.feature_names):
             raise DataError(
@@ -390,7 +419,12 @@ def model_data(
             hot = _targets_as(ds, len(group))
             for j, n in enumerate(group):
                 out[n] = hot[:, j]
-    missing = [v.name for v in program.inputs if v.name in needed and v.name not in out]
+    drawn = drawn_inputs(program)
+    missing = [
+        v.name
+        for v in program.inputs
+        if v.name in needed and v.name not in out and v.name not in drawn
+    ]
     if missing:
         raise DataError(
             f"no data for input(s) {', '.join(missing)}: name their columns with --map name=column"

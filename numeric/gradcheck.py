@@ -431,7 +431,7 @@ def random_point(
     program: Any, rng: np.random.Generator, batch: int = 3
 ) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
     """Small random parameters and a random batch of inputs (targets one-hot / 0-1)."""
-    from .data import leaf_shape, target_groups
+    from .data import example_shape, leaf_shape, target_groups
 
     params = {
         v.name: np.asarray(0.5 * rng.standard_normal(leaf_shape(program, v)))
@@ -440,7 +440,7 @@ def random_point(
     data: dict[str, np.ndarray] = {}
     groups = target_groups(program)
     for v in program.inputs:
-        data[v.name] = rng.standard_normal((batch, *leaf_shape(program, v)))
+        data[v.name] = rng.standard_normal((batch, *example_shape(program, v)))
     for names in groups:
         if len(names) == 1:
             shape = data[names[0]].shape

@@ -31,7 +31,7 @@ import numpy as np
 
 from ..symbolic.errors import ChainruleError
 from ..symbolic.program import Assignment, Program
-from .data import Dataset, model_data, split, target_groups
+from .data import Dataset, drawn_inputs, example_shape, model_data, split, target_groups
 
 SCHEDULES = ("constant", "step", "exp", "inverse")
 
@@ -58,6 +58,7 @@ class TrainConfig:
     dtype: str = "float64"
     init_scale: float = 1.0  # std of scalar/vector parameters
     reduction: str = "mean"
+    init: str = "auto"  # auto | he | xavier | normal | zeros (see init_params)
 
     def check(self) -> None:
         if self.epochs < 1 or self.batch < 1:
@@ -72,6 +73,8 @@ class TrainConfig:
             raise ChainruleError(f"--schedule must be one of {', '.join(SCHEDULES)}")
         if self.patience is not None and self.patience < 1:
             raise ChainruleError("--patience must be at least 1")
+        if self.init not in INITS:
+            raise ChainruleError(f"--init must be one of {', '.join(INITS)}")
 
     def lr_at(self, epoch: int) -> float:
         """The learning rate of a 1-based epoch."""
@@ -95,18 +98,71 @@ class TrainResult:
 
 
 # ------------------------------------------------------------------ init
+#: The initializations ``--init`` offers.
+INITS = ("auto", "he", "xavier", "normal", "zeros")
+
+ZEROS_WARNING = (
+    "warning: --init zeros makes every hidden unit of a layer compute the same value and "
+    "receive the same error signal, so the units stay identical however long you train "
+    "(the symmetry is never broken; jhu-601-471). Use --init auto (random, scaled by fan-in)."
+)
+
+
+def fan_in(program: Program, name: str) -> int | None:
+    """How many inputs each output of the layer reading parameter ``name`` sums over:
+    n for ``W[m, n]`` in ``W @ x``, the kernel size (C·kh·kw) for a conv kernel
+    (an entry says so with ``extra["fan_in"]``); None when no layer reads it."""
+    import sympy as sp
+
+    from ..ops import REGISTRY
+    from .data import leaf_shape
+
+    v = program[name]
+    for a in program.assignments:
+        for e in sp.preorder_traversal(a.expr):
+            op = REGISTRY.for_node(e)
+            rule = op.extra.get("fan_in") if op is not None else None
+            if rule is not None and v.symbol in getattr(e, "operands", e.args):
+                n = rule(e, v.symbol)
+                if n is not None:
+                    shape = leaf_shape(program, v)
+                    return int(np.prod(shape)) if n == "all" else int(n)
+    shape = leaf_shape(program, v)
+    return shape[1] if len(shape) == 2 else None
+
+
 def init_params(
-    program: Program, seed: int = 0, scale: float = 1.0, dtype: str = "float64"
+    program: Program,
+    seed: int = 0,
+    scale: float = 1.0,
+    dtype: str = "float64",
+    init: str = "auto",
 ) -> dict[str, np.ndarray]:
-    """Seeded random parameters: Xavier for matrices, N(0, scale²) otherwise."""
+    """Seeded random parameters by layer kind.
+
+    ``auto``: Xavier for weight matrices (std √(2/(fan_in + fan_out))), √(1/fan_in) for
+    conv kernels (fan-in C·kh·kw), N(0, (0.1·scale)²) for vectors, N(0, scale²) for
+    scalars; ``he``: std √(2/fan_in) for weights and kernels (relu layers); ``xavier``:
+    √(1/fan_in); ``normal``: N(0, scale²) everywhere; ``zeros``: all 0 (see
+    :data:`ZEROS_WARNING`).
+    """
     from .data import leaf_shape
 
     rng = np.random.default_rng(seed)
     out = {}
     for v in program.params:
         shape = leaf_shape(program, v)
-        if len(shape) == 2 and min(shape) > 1:
+        k = fan_in(program, v.name)
+        if init == "zeros":
+            std = 0.0
+        elif init == "normal":
+            std = scale
+        elif init in ("he", "xavier") and k:
+            std = math.sqrt((2.0 if init == "he" else 1.0) / k)
+        elif len(shape) == 2 and min(shape) > 1:
             std = math.sqrt(2.0 / (shape[0] + shape[1]))
+        elif k and len(shape) >= 1:  # a conv kernel read by a layer with a fan-in
+            std = math.sqrt(1.0 / k)
         elif len(shape) >= 1:
             std = 0.1 * scale
         else:
@@ -165,13 +221,30 @@ def evaluate(
     reduction: str = "mean",
 ) -> tuple[float, float | None]:
     """(loss, accuracy) on a whole data set."""
-    values = code.forward(params, data)
+    values = code.forward(params, with_drawn_inputs(program, data))
     loss_vals = np.asarray(values[program.loss], dtype=np.float64)
     n = _rows(data)
     loss = float(np.sum(loss_vals)) if loss_vals.size == n else float(loss_vals.sum()) * n
     if reduction == "mean":
         loss /= n
     return loss, accuracy(program, values, data)
+
+
+def with_drawn_inputs(
+    program: Program, data: Mapping[str, Any], rng: np.random.Generator | None = None
+) -> dict[str, Any]:
+    """``data`` plus the inputs training draws (dropout masks): with ``rng``, a fresh
+    0/1 mask per example (1 with probability keep = 1 − p); without, evaluation mode:
+    the constant keep, so that h ∘ m / (1 − p) is h itself."""
+    drawn = drawn_inputs(program)
+    if not drawn:
+        return dict(data)
+    out = {k: v for k, v in data.items() if k not in drawn}
+    n = _rows(out)
+    for name, keep in drawn.items():
+        shape = (n, *example_shape(program, program[name]))
+        out[name] = (rng.random(shape) < keep).astype(float) if rng else np.full(shape, keep)
+    return out
 
 
 def _rows(data: Mapping[str, Any]) -> int:
@@ -225,7 +298,8 @@ def train(
     p = {
         k: np.array(v, dtype=config.dtype)
         for k, v in (
-            params or init_params(program, config.seed, config.init_scale, config.dtype)
+            params
+            or init_params(program, config.seed, config.init_scale, config.dtype, config.init)
         ).items()
     }
     velocity = {k: np.zeros_like(v) for k, v in p.items()}
@@ -246,6 +320,7 @@ def train(
         try:
             for b, lo in enumerate(range(0, n, config.batch), start=1):
                 batch = _take(train_data, order[lo : lo + config.batch]) if train_data else {}
+                batch = with_drawn_inputs(program, batch, rng)  # fresh dropout masks
                 with np.errstate(over="ignore", invalid="ignore"):  # checked just below
                     loss, grads = code.function(p, batch, config.reduction)
                 _check_finite(float(loss), grads, epoch, b, lr)

@@ -316,7 +316,12 @@ class VectorEmitter:
         self.needed = self.p.needed_by_loss()
         symbols = [v.symbol for v in self.p.variables] + [a.symbol for a in self.p.assignments]
         symbols += [s.signal for s in derivation.steps]
+        size = sp.Symbol(str(self.p.batch), integer=True, positive=True)
+        if self.p.batch is not None:
+            symbols.append(size)
         self.names = name_table(symbols, reserved=("v", "Hv"))  # hvp's own names
+        if self.p.batch == "B":  # the generated code's B is the batch size itself
+            self.names[size] = "B"
         self.states: dict[sp.Basic, str] = {}
         reuse = {
             (a.expr.fn.expr, a.expr.arg): a.symbol
@@ -335,6 +340,8 @@ class VectorEmitter:
             code = f"xp.asarray(params[{v.name!r}], dtype=dtype)"
             out.append(f"    {self.n(v.symbol)} = {_reshape(code, '(-1, 1)', len(v.shape) == 1)}")
         inputs = [v for v in self.p.inputs if v.name in self.needed]
+        if self.p.batch is not None:
+            return out + self._minibatch_leaves(inputs)
         for v in inputs:
             self.states[v.symbol] = "batch"
             name = self.n(v.symbol)
@@ -354,6 +361,22 @@ class VectorEmitter:
             else:
                 raise CodegenError(f"constant '{v.name}' with a shape is not supported")
         out.append(f"    B = {self.n(inputs[0].symbol)}.shape[1]" if inputs else "    B = 1")
+        return out
+
+    def _minibatch_leaves(self, inputs: list[Any]) -> list[str]:
+        """A whole-minibatch program (``batch B``) is one evaluation: its inputs are the
+        minibatch's matrices as given (rows are examples), every value is ``const``."""
+        out = []
+        for v in inputs:
+            code = f"xp.asarray(data[{v.name!r}], dtype=dtype)"
+            out.append(f"    {self.n(v.symbol)} = {_reshape(code, '(-1, 1)', len(v.shape) == 1)}")
+        first = next((v for v in inputs if v.shape and v.shape[0] == self.p.batch), None)
+        if first is None:
+            raise CodegenError(f"no input has the batch size {self.p.batch} first")
+        out.append(f"    B = {self.n(first.symbol)}.shape[0]  # examples in this minibatch")
+        size = sp.Symbol(str(self.p.batch), integer=True, positive=True)
+        if self.names[size] != "B":
+            out.append(f"    {self.names[size]} = B")
         return out
 
     def forward(self) -> tuple[list[tuple[str, str, str]], list[str]]:
@@ -425,7 +448,8 @@ class VectorEmitter:
                     raise CodegenError(f"cannot batch the gradient of '{name}'")
                 parts.append(f"xp.sum({code}{axis})")
             elif st == "const":
-                parts.append(_reshape(f"B*{_wrap(code)}", "(-1,)", len(v.shape) == 1))
+                count = "" if self.p.batch is not None else "B*"  # one evaluation
+                parts.append(_reshape(f"{count}{_wrap(code)}", "(-1,)", len(v.shape) == 1))
             else:  # already summed over examples
                 parts.append(_reshape(code, "(-1,)", len(v.shape) == 1))
         return " + ".join(parts)
@@ -440,7 +464,10 @@ class VectorEmitter:
             if self.states[loss.symbol] == "batch"
             else f"B * {lname} * scale"
         )
-        body = [*head, '    scale = 1 / B if reduction == "mean" else 1', "    # forward pass"]
+        scale = '    scale = 1 / B if reduction == "mean" else 1'
+        if self.p.batch is not None:  # the program itself says how it reduces its minibatch
+            loss_code, scale = lname, "    scale = 1  # the loss is the program's own"
+        body = [*head, scale, "    # forward pass"]
         for target, code, key in fwd:
             body.append(f"    {target} = {code}")
             if self.instrument:
@@ -584,6 +611,8 @@ class VectorEmitter:
         return out
 
     def _total(self, node: str, code: str, st: str) -> str:
+        if self.p.batch is not None:
+            return code  # one evaluation of the whole minibatch
         item = self.p[node]
         if self.states.get(item.symbol, "const") == "batch":
             return code

@@ -43,3 +43,17 @@ def norm2(p: Any, e: Any) -> tuple[str, str]:
 
 def broadcast(p: Any, e: Any) -> tuple[str, str]:
     return p(e.args[0])  # NumPy broadcasting does it
+
+
+def column_sums(p: Any, e: Any) -> tuple[str, str]:
+    """𝟙ᵀA: each column's sum; per example for batched columns."""
+    code, state = p(e.args[0])
+    if state == "const":  # a whole matrix (a minibatch program's (B, m) values)
+        return f"xp.sum({code}, axis=0, keepdims=True)", "const"
+    return p.reduce("sum", code, state)
+
+
+def row_sums(p: Any, e: Any) -> tuple[str, str]:
+    """A 𝟙: each row's sum; over the examples for batched columns."""
+    code, state = p(e.args[0])
+    return f"xp.sum({code}, axis=1, keepdims=True)", ("const" if state == "const" else "sum")

@@ -22,6 +22,7 @@ import numpy as np
 import sympy as sp
 from sympy import S
 
+from .layers import build_extremum
 from .registry import Op, Registry
 
 
@@ -447,12 +448,16 @@ def scalar_entries() -> list[Op]:
         Op("sign", sp.sign, in_language=False, answer_spellings=("sgn",), latex_commands=("sgn",),
            partials=(lambda z: S.Zero,), smooth=False, analytic=False,  # almost everywhere
            numpy=np.sign, numpy_call="np.sign", unicode="sign", latex=r"\operatorname{sign}"),
-        Op("max", sp.Max, arity=_MANY, extra={"kinks": _pairwise_kinks},
+        Op("max", sp.Max, arity=_MANY,
+           extra={"kinks": _pairwise_kinks, "tensor_arity": (1, *_MANY)},
+           build_tensor=build_extremum,  # max(a, b) of tensors (maxout), max(v): ops.layers
            answer_spellings=("maximum",),
            latex_commands=("max",), partials=_extremum(True),
            smooth=False, analytic=False, numpy=np.maximum, numpy_call="np.maximum",
            unicode="max", latex=r"\max", mathml="max"),
-        Op("min", sp.Min, arity=_MANY, extra={"kinks": _pairwise_kinks},
+        Op("min", sp.Min, arity=_MANY,
+           extra={"kinks": _pairwise_kinks, "tensor_arity": (1, *_MANY)},
+           build_tensor=build_extremum,
            answer_spellings=("minimum",),
            latex_commands=("min",), partials=_extremum(False),
            smooth=False, analytic=False, numpy=np.minimum, numpy_call="np.minimum",

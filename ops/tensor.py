@@ -559,12 +559,31 @@ def _build_dot(builder: Any, name: str, vals: list[Any]) -> Any:
 
 def _reduction_builder(node: type, scalar: Callable[[sp.Basic], sp.Basic]) -> Callable:
     def build(builder: Any, name: str, vals: list[Any]) -> Any:
+        if len(vals) == 2:
+            return _axis_reduction(builder, name, vals)
         (a,) = vals
         if not a.shape:
             return builder.val(scalar(a.expr), ())
         return builder.val(node(a.expr), ())
 
     return build
+
+
+def _axis_reduction(builder: Any, name: str, vals: list[Any]) -> Any:
+    """``sum(Z, 0)`` / ``mean(Z, 0)``: over the rows of a matrix (each column's sum, a
+    vector of the columns' count); axis 1: over each row."""
+    a, axis = vals
+    call = f"{name}({builder.text(0)}, {builder.text(1)})"
+    if len(a.shape) != 2:
+        raise OpError(f"{call}: an axis needs a matrix, got {builder.shape_text(a.shape)}")
+    if axis.shape or axis.expr not in (0, 1):
+        raise OpError(f"{call}: the axis is 0 (over rows) or 1 (over columns)")
+    rows, cols = a.expr.shape
+    if axis.expr == 0:
+        total, count, shape = SumRows(a.expr).T, rows, (a.shape[1],)
+    else:
+        total, count, shape = SumCols(a.expr), cols, (a.shape[0],)
+    return builder.val(total if name == "sum" else scale(1 / count, total), shape)
 
 
 def _columnwise_builder(node: type) -> Callable:
@@ -787,22 +806,22 @@ def tensor_entries() -> list[Op]:
            cost=lambda c, e: c.cost(),
            evaluate=lambda ev, e, rec: ev.broadcast(rec(e.arg), e),
            numpy_print=lambda p, e: f"np.broadcast_to({p._print(e.arg)}, {p.shape(e)})"),
-        Op("sum", MatSum, "tensor", "sum of all entries",
+        Op("sum", MatSum, "tensor", "sum of all entries (sum(Z, 0): of each column)",
            extra={"sums_entries": True},
            jvp=tg.linear(MatSum), batched=bt.reduction("sum"),
            index_form=ix.matsum,
-           arity=(1,), build_tensor=_reduction_builder(MatSum, lambda a: a),
+           arity=(1, 2), build_tensor=_reduction_builder(MatSum, lambda a: a),
            vjp=lambda g, ans, i: spread(g, ans.args[0]),        # x̄ = ḡ 𝟙
            unit_form=lambda x, e: sp.Add(*list(x(e.args[0]))),
            cost=lambda c, e: c.cost(adds=_entries(c, e.args[0]) - 1),
            evaluate=lambda ev, e, rec: ev.reduce(np.sum, rec(e.args[0])),
            numpy_print=lambda p, e: f"np.sum({p._print(e.args[0])})",
            unicode="sum", latex=r"\operatorname{sum}", mathml="sum"),
-        Op("mean", Mean, "tensor", "mean of all entries",
+        Op("mean", Mean, "tensor", "mean of all entries (mean(Z, 0): of each column)",
            extra={"sums_entries": True},
            jvp=tg.linear(Mean), batched=bt.reduction("mean"),
            index_form=ix.mean,
-           arity=(1,), build_tensor=_reduction_builder(Mean, lambda a: a),
+           arity=(1, 2), build_tensor=_reduction_builder(Mean, lambda a: a),
            vjp=lambda g, ans, i: spread(g / arg_size(ans.args[0]), ans.args[0]),
            unit_form=lambda x, e: sp.Add(*list(x(e.args[0]))) / len(x(e.args[0])),
            cost=lambda c, e: c.cost(adds=_entries(c, e.args[0]) - 1, divs=1),
@@ -868,6 +887,7 @@ def tensor_entries() -> list[Op]:
            numpy_print=lambda p, e: f"log_softmax({p._print(e.arg)})",
            unicode="log_softmax", latex=r"\operatorname{log\_softmax}", mathml="log_softmax"),
         Op("sum_cols", SumCols, "tensor", "row sums (m, B) → (m, 1)",
+           batched=bt.row_sums,
            index_form=ix.sum_cols,
            vjp=lambda g, ans, i: Broadcast(g, *ans.arg.shape),  # undo a reduction
            unit_form=lambda x, e: Matrix([sp.Add(*r) for r in x(e.arg).tolist()]),
@@ -877,7 +897,7 @@ def tensor_entries() -> list[Op]:
            extra={"sums_entries": True, "unicode_form": lambda e, p: f"{p._print(e.arg)} 𝟙",
                   "latex_form": lambda e, p: rf"{p._print(e.arg)} \mathbf{{1}}"}),
         Op("sum_rows", SumRows, "tensor", "column sums (m, n) → (1, n)",
-           jvp=tg.linear(SumRows), batched=bt.reduction("sum"),
+           jvp=tg.linear(SumRows), batched=bt.column_sums,
            index_form=ix.sum_rows,
            vjp=lambda g, ans, i: Broadcast(g, *ans.arg.shape),
            unit_form=lambda x, e: Matrix([[sp.Add(*c) for c in _columns(x(e.arg))]]),

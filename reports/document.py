@@ -404,6 +404,7 @@ def build_report(model: Any, options: ReportOptions | None = None, **kw: Any) ->
         data.checks, why = checks_section(derivation, options.point, options.seed)
         _note(data, why)
         _add_agreement(data, derivation)
+    data.notes += operation_notes(derivation)
     if options.code:
         from .sections import code_section
 
@@ -415,6 +416,28 @@ def build_report(model: Any, options: ReportOptions | None = None, **kw: Any) ->
         data.training, why = training_section(derivation, options)
         _note(data, why)
     return data
+
+
+def operation_notes(derivation: Derivation) -> list[str]:
+    """What the operations of the model say about themselves (an entry's
+    ``extra["report_notes"]``: the two views of a convolution, dropout's conventions)
+    and the closed forms proved equal to their paths."""
+    from ..ops import REGISTRY
+
+    notes: list[str] = []
+    seen: set[str] = set()
+    for a in derivation.program.assignments:
+        for e in sp.preorder_traversal(a.expr):
+            op = REGISTRY.for_node(e)
+            say = op.extra.get("report_notes") if op is not None else None
+            if say is not None and op is not None and op.name not in seen:
+                seen.add(op.name)
+                notes += say(e)
+    if derivation.program.is_vector and derivation.backprop is not None:
+        from ..derive.closed_forms import closed_forms
+
+        notes += [cf.line() for cf in closed_forms(derivation.program)]
+    return notes
 
 
 def _note(data: ReportData, why: str) -> None:

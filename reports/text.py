@@ -140,6 +140,29 @@ def backprop_lines(step: BackpropStep, n: _Notation, steps: bool) -> list[str]:
     return lines
 
 
+def _closed_forms(derivation: Derivation) -> list[Any]:
+    if not derivation.program.is_vector or derivation.backprop is None:
+        return []
+    from ..derive.closed_forms import closed_forms
+
+    return closed_forms(derivation.program)
+
+
+def closed_form_lines(derivation: Derivation, n: _Notation, steps: bool) -> list[str]:
+    """Each closed-form VJP (batch/layer normalization) with its paths and the proof."""
+    out: list[str] = []
+    for cf in _closed_forms(derivation):
+        title = f"{cf.operation} in {n.name(cf.node)}: its paths, then the closed form"
+        out += ["", title, "-" * len(title)]
+        out += [f"{n.name(a.name)} = {n.forward(a)}" for a in cf.paths.program.assignments]
+        out.append("backprop (G plays Ȳ; Z̄ collects the paths as fan-out):")
+        for s in cf.paths.steps:
+            out += ["  " + line for line in backprop_lines(s, n, steps)]
+        out.append(f"closed form: Z̄ = {n.expr(cf.closed)}")
+        out.append(f"check: {cf.line()}")
+    return out
+
+
 def jacobian_lines(derivation: Derivation, n: _Notation) -> list[str]:
     from ..derive.vector import jacobians
 
@@ -255,6 +278,7 @@ def render_text(
             out += lines
         if derivation.agreement is not None:
             out.append(f"check: {derivation.agreement.line()}")
+        out += closed_form_lines(derivation, n, steps)
         if show_jacobians and p.is_vector:
             out += [
                 "",
@@ -334,6 +358,21 @@ def derivation_dict(
         a = derivation.agreement
         err = None if a.ok is None else a.max_rel_err
         out["unit_form_agreement"] = {"ok": a.ok, "max_rel_err": err, "line": a.line()}
+    forms = _closed_forms(derivation)
+    if forms:
+        out["closed_forms"] = [
+            {
+                "operation": cf.operation,
+                "node": cf.node,
+                "paths": [_step_json(st, n) for st in cf.paths.steps],
+                "closed_form": _expr_json(cf.closed, n),
+                "proved_equal": cf.ok,
+                "symbolic_size": list(cf.size),
+                "max_rel_err": cf.max_rel_err,
+                "line": cf.line(),
+            }
+            for cf in forms
+        ]
     out["costs"] = [
         {
             "route": r.route,

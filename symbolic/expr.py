@@ -180,6 +180,13 @@ class ExprBuilder:
     def build_ArrayLit(self, node: g.ArrayLit) -> sp.Basic:
         raise ModelError("array literals need a vector program", node.span)
 
+    def build_Word(self, node: g.Word) -> sp.Basic:
+        raise ModelError(
+            f'"{node.text}" is an option word; it is only an argument of a tensor operation',
+            node.span,
+            'e.g. conv(x, w, "valid") in a program with shapes',
+        )
+
 
 class DisplayBuilder(ExprBuilder):
     """The same expression as written, unevaluated, only for printing forward lines

@@ -90,6 +90,13 @@ class ArrayLit(Expr):
     items: tuple[Expr, ...]
 
 
+@dataclass(frozen=True)
+class Word(Expr):
+    """A quoted option word, e.g. ``"valid"`` in ``conv(x, w, "valid")``."""
+
+    text: str  # without the quotes
+
+
 # ------------------------------------------------------------------------ statements
 @dataclass(frozen=True)
 class Declared:
@@ -117,6 +124,14 @@ class Assign:
 
 
 @dataclass(frozen=True)
+class BatchDecl:
+    """``batch B``: the size B counts the examples of a whole-minibatch program."""
+
+    name: str
+    span: SourceSpan
+
+
+@dataclass(frozen=True)
 class LossDecl:
     name: str
     span: SourceSpan
@@ -135,7 +150,7 @@ class FuncDef:
     derivative_span: SourceSpan | None = None
 
 
-Statement = Declaration | Assign | LossDecl | FuncDef
+Statement = Declaration | Assign | LossDecl | FuncDef | BatchDecl
 
 
 @dataclass
@@ -151,7 +166,7 @@ class ParsedText:
 # ------------------------------------------------------------------------- tokens
 @dataclass(frozen=True)
 class Token:
-    kind: str  # NUM NAME OP END
+    kind: str  # NUM NAME OP WORD END
     text: str
     col: int  # 1-based
 
@@ -160,6 +175,7 @@ _TOKEN_RE = re.compile(
     r"(?P<ws>[ \t]+)"
     r"|(?P<num>(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?)"
     r"|(?P<name>[A-Za-z_][A-Za-z0-9_]*)"
+    r'|(?P<word>"[A-Za-z_][A-Za-z0-9_]{0,31}")'
     r"|(?P<op>\*\*|\+=|-=|\*=|/=|\.T\b|[-+*/^@()\[\],=.'])"
 )
 
@@ -253,7 +269,11 @@ def tokenize(line: str, span_of) -> list[Token]:  # noqa: ANN001 - span_of(col) 
                         f"write the product explicitly, e.g. {text}*{nxt}",
                     )
             tokens.append(
-                Token({"num": "NUM", "name": "NAME", "op": "OP"}[kind or ""], text, pos + 1)
+                Token(
+                    {"num": "NUM", "name": "NAME", "op": "OP", "word": "WORD"}[kind or ""],
+                    text,
+                    pos + 1,
+                )
             )
         pos = m.end()
     tokens.append(Token("END", "", len(line) + 1))
@@ -389,6 +409,9 @@ class ExprParser:
                     f"number literal longer than {self.limits.max_number_digits} digits", span
                 )
             return Num(span, t.text)
+        if t.kind == "WORD":
+            self.take()
+            return Word(span, t.text[1:-1])
         if t.kind == "NAME":
             if t.text in KEYWORDS:
                 raise ModelError(
@@ -533,6 +556,9 @@ def _parse_statement(code: str, raw: str, filename: str, line_no: int, limits: L
         return _parse_def(tokens, span_of, limits)
     if first.kind == "NAME" and _DECL_RE.match(code):
         return _parse_declaration(tokens, span_of, limits)
+    if first.kind == "NAME" and first.text == "batch" and len(tokens) == 3:
+        if tokens[1].kind == "NAME" and tokens[1].text not in KEYWORDS:
+            return BatchDecl(tokens[1].text, span_of(tokens[1].col))
     if (
         first.kind == "NAME"
         and first.text == "loss"

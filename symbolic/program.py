@@ -73,6 +73,7 @@ class Program:
     filename: str = "<program>"
     source: str = ""
     sizes: dict[str, int] = field(default_factory=dict)  # symbolic sizes bound to numbers
+    batch: str | None = None  # ``batch B``: the size that counts examples (whole minibatch)
     functions: Registry = field(default=REGISTRY, compare=False, repr=False)  # incl. its defs
 
     # -- lookup

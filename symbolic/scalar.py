@@ -72,6 +72,12 @@ def build_scalar_program(parsed: g.ParsedText, limits: g.Limits = g.DEFAULT_LIMI
             scope.items.setdefault(name, a)
         elif isinstance(st, g.FuncDef):
             define_function(st, scope, limits)
+        elif isinstance(st, g.BatchDecl):
+            raise ModelError(
+                "'batch' declares the example axis of a program with shapes",
+                st.span,
+                f"e.g. 'batch {st.name}' with 'input X[{st.name}, n]'",
+            )
         elif isinstance(st, g.LossDecl):
             if loss is not None:
                 raise ModelError(

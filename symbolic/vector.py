@@ -88,6 +88,8 @@ def unparse(node: g.Expr) -> str:
         return f"{_paren(node.left)} {node.op} {_paren(node.right)}"
     if isinstance(node, g.ArrayLit):
         return "[" + ", ".join(unparse(a) for a in node.items) + "]"
+    if isinstance(node, g.Word):
+        return f'"{node.text}"'
     return "?"
 
 
@@ -115,6 +117,20 @@ class _CallContext:
     def text(self, i: int) -> str:
         return unparse(self.node.args[i])
 
+    def word(self, i: int) -> str | None:
+        """The quoted option word written as argument ``i`` (``"valid"``), if any."""
+        arg = self.node.args[i] if i < len(self.node.args) else None
+        return arg.text if isinstance(arg, g.Word) else None
+
+    @property
+    def batch(self) -> str | None:
+        """The size that counts examples (``batch B``), or None."""
+        return self.builder.batch
+
+    def number(self, d: int | str) -> int | None:
+        """A size as a number: literal, or a name bound by a const (``const n = 5``)."""
+        return d if isinstance(d, int) else self.builder.sizes.get(d)
+
     @staticmethod
     def shape_text(shape: Shape) -> str:
         return shape_text(shape)
@@ -123,7 +139,10 @@ class _CallContext:
 class VectorBuilder:
     """Builds :class:`Val` objects (expression + shape) from syntax trees."""
 
-    def __init__(self, scope: Scope, sizes: dict[str, int], limits: g.Limits) -> None:
+    def __init__(
+        self, scope: Scope, sizes: dict[str, int], limits: g.Limits, batch: str | None = None
+    ) -> None:
+        self.batch = batch  # ``batch B``: rows of (B, n) matrices are examples
         self.scope = scope
         self.sizes = sizes
         self.limits = limits
@@ -144,6 +163,9 @@ class VectorBuilder:
         sym = self.scope.resolve(node)  # raises the located "unknown name" errors
         item = self.scope.items.get(node.id)
         return Val(sym, item.shape if item is not None else ())
+
+    def build_Word(self, node: g.Word) -> Val:
+        return Val(self.scalar.build_Word(node), ())  # raises: words are options only
 
     def build_ArrayLit(self, node: g.ArrayLit) -> Val:
         raise ModelError(
@@ -196,7 +218,19 @@ class VectorBuilder:
         if v.shape and self.same(v.shape, shape):
             return v.expr
         rows, cols = sympy_shape(shape)
+        if self._row_broadcast(v.shape, shape):
+            return Broadcast(v.expr.T, rows, cols)  # a vector along each example's row
         return Broadcast(v.expr, rows, cols)
+
+    def _row_broadcast(self, small: Shape, big: Shape) -> bool:
+        """In a batch program a vector (n,) broadcasts over the rows of (B, n) (NumPy)."""
+        return (
+            self.batch is not None
+            and len(small) == 1
+            and len(big) == 2
+            and big[0] == self.batch
+            and self.dim_eq(small[0], big[1])
+        )
 
     def same(self, a: Shape, b: Shape) -> bool:
         """Shapes equal, a vector ``(m,)`` counting as the column ``(m, 1)``."""
@@ -227,6 +261,8 @@ class VectorBuilder:
         )
 
     def _fits(self, small: Shape, big: Shape) -> bool:
+        if self._row_broadcast(small, big):
+            return True
         if len(small) == 1:
             return self.dim_eq(small[0], big[0])
         rows_ok = self.dim_eq(small[0], big[0]) or small[0] == 1
@@ -260,6 +296,8 @@ class VectorBuilder:
             return self.tensor_call(node, op)
         args = [self(a) for a in node.args]
         shaped = [i for i, a in enumerate(args) if a.shape]
+        if shaped and op.build_tensor is not None:  # max(a, b) of tensors, max(v)
+            return self.tensor_call(node, op)
         if not shaped:
             return Val(self.scalar.build_Call(node), ())
         if len(shaped) > 1:
@@ -280,14 +318,22 @@ class VectorBuilder:
 
     def tensor_call(self, node: g.Call, op: Op) -> Val:
         """A tensor operation by its registry entry (``sum``, ``softmax``, …)."""
-        if len(node.args) not in op.arity:
-            want = " or ".join(str(a) for a in op.arity)
+        arity = op.extra.get("tensor_arity", op.arity)
+        if len(node.args) not in arity:
+            want = " or ".join(str(a) for a in arity)
             raise ModelError(
                 f"{node.func}() takes {want} argument(s), got {len(node.args)}", node.span
             )
         if node.prime:
             raise ModelError(f"{node.func}' is not available; write the derivative out", node.span)
-        args = [self(a) for a in node.args]
+        options = tuple(op.extra.get("options", ()))
+        args = []
+        for a in node.args:
+            if not isinstance(a, g.Word):
+                args.append(self(a))
+            elif a.text not in options:
+                want = " or ".join(f'"{w}"' for w in options) or "no quoted options"
+                raise ModelError(f'{node.func}() takes {want}, not "{a.text}"', a.span)
         assert op.build_tensor is not None
         try:
             return op.build_tensor(_CallContext(self, node), node.func, args)
@@ -340,7 +386,10 @@ def build_vector_program(parsed: g.ParsedText, limits: g.Limits = g.DEFAULT_LIMI
         if isinstance(st, g.Assign):
             scope.defined_later.setdefault(st.target, st.span.line)
     sizes = _bind_sizes(parsed, scope, limits)
-    build = VectorBuilder(scope, sizes, limits)
+    batches = [st for st in parsed.statements if isinstance(st, g.BatchDecl)]
+    if len(batches) > 1:
+        raise ModelError("a program declares one batch size", batches[1].span)
+    build = VectorBuilder(scope, sizes, limits, batches[0].name if batches else None)
     variables: list[Variable] = []
     assignments: list[Assignment] = []
     loss: tuple[str, SourceSpan] | None = None
@@ -362,6 +411,13 @@ def build_vector_program(parsed: g.ParsedText, limits: g.Limits = g.DEFAULT_LIMI
     program = finish_program(parsed, variables, assignments, loss, scope)
     _check_scalar_loss(program, loss)
     program.sizes = sizes
+    program.batch = build.batch
+    if batches and not any(build.batch in v.shape for v in variables):
+        raise ModelError(
+            f"batch size '{build.batch}' is in no declaration",
+            batches[0].span,
+            f"write the minibatch's inputs with it, e.g. 'input X[{build.batch}, n]'",
+        )
     return program
 
 

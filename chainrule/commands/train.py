@@ -18,6 +18,7 @@ examples:
   chainrule train xor --data xor --epochs 500 --lr 2 --batch 4 --seed 3
   chainrule train examples/mlp_digits.chain --data digits --epochs 50 --lr 0.5 \\
       --batch 32 --val-split 0.2 --history H.json --save P.npz --plot curves.svg
+  chainrule train batchnorm_digits --data digits --epochs 10 --init he
   chainrule train model.chain --data data.csv --map x1=height,x2=weight,t=label
 """
 
@@ -81,6 +82,14 @@ def register(sub: argparse._SubParsersAction) -> None:
         default=1.0,
         help="std of scalar parameters at initialization (default: 1)",
     )
+    p.add_argument(
+        "--init",
+        choices=("auto", "he", "xavier", "normal", "zeros"),
+        default="auto",
+        help="initialization: auto (by layer kind, scaled by fan-in; a conv kernel's fan-in "
+        "is C·kh·kw), he (√(2/fan-in)), xavier (√(1/fan-in)), normal (--init-scale), zeros "
+        "(warns: symmetry) (default: auto)",
+    )
     p.add_argument("--plot", metavar="FILE.svg|FILE.png", help="plot the learning curves")
     p.add_argument("--quiet", action="store_true", help="no progress bar or summary")
     p.set_defaults(run=run)
@@ -107,8 +116,13 @@ def run(args: argparse.Namespace) -> int:
         patience=args.patience,
         dtype=args.dtype,
         init_scale=args.init_scale,
+        init=args.init,
     )
     config.check()
+    if config.init == "zeros":
+        from ..numeric.train import ZEROS_WARNING
+
+        print(ZEROS_WARNING, file=sys.stderr)
     for flag, path, suffixes in (
         ("--history", args.history, (".json", ".csv")),
         ("--save", args.save, (".npz",)),
