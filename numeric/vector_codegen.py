@@ -108,6 +108,9 @@ class MatrixPrinter:
         )
         if rows.is_Integer and e.shape[1] == 1:
             return f"xp.ones(({int(rows)}, 1), dtype=dtype)", "const"
+        if e.shape[1] == 1 and rows.free_symbols and rows.free_symbols <= set(self.names):
+            size = self.scalar._print(rows)  # a minibatch program's B: its own variable
+            return f"xp.ones(({size}, 1), dtype=dtype)", "const"
         return "1", "const"
 
     # -- structure

@@ -764,6 +764,8 @@ def _pool_and_conv_entries() -> list[Op]:
             numpy_call="maxpool",
             numpy_source=pool_src,
             numpy_print=_print_call("maxpool", _settings),
+            unicode="maxpool",
+            latex=r"\operatorname{maxpool}",
             extra={
                 "unicode_form": _call_form("maxpool"),
                 "batched_code": _batched("maxpool", _settings),
@@ -785,6 +787,8 @@ def _pool_and_conv_entries() -> list[Op]:
             numpy_call="avgpool",
             numpy_source=pool_src,
             numpy_print=_print_call("avgpool", _settings),
+            unicode="avgpool",
+            latex=r"\operatorname{avgpool}",
             extra={
                 "unicode_form": _call_form("avgpool"),
                 "batched_code": _batched("avgpool", _settings),
@@ -795,6 +799,7 @@ def _pool_and_conv_entries() -> list[Op]:
             MaxPoolRoute,
             "tensor",
             "Ȳ routed to each group's maximum",
+            unit_form=_maxpool_route_units,
             cost=lambda c, e: c.cost(),
             evaluate=lambda ev, e, rec: maxpool_route(
                 rec(e.operands[0]), rec(e.operands[1]), *e.settings
@@ -813,6 +818,7 @@ def _pool_and_conv_entries() -> list[Op]:
             AvgPoolRoute,
             "tensor",
             "Ȳ shared equally by each group",
+            unit_form=_avgpool_route_units,
             cost=lambda c, e: c.cost(divs=_entries(c, e)),
             evaluate=lambda ev, e, rec: avgpool_route(
                 rec(e.operands[0]), *e.settings, *[int(d) for d in e.shape]
@@ -840,6 +846,8 @@ def _pool_and_conv_entries() -> list[Op]:
                 rec(e.operands[0]), np.shape(rec(e.operands[0]))[:-2] + (-1, 1)
             ),
             numpy_print=lambda p, e: f"{p.wrap(e.operands[0])}.reshape(-1, 1)",
+            unicode="flatten",
+            latex=r"\operatorname{flatten}",
             extra={
                 "batched_code": lambda p, e: (
                     f"{p(e.operands[0])[0]}.reshape(-1, 1)",
@@ -852,6 +860,7 @@ def _pool_and_conv_entries() -> list[Op]:
             Unflatten,
             "tensor",
             "a vector back into a matrix, row-major",
+            unit_form=_unflatten_units,
             cost=lambda c, e: c.cost(),
             evaluate=lambda ev, e, rec: np.reshape(
                 rec(e.operands[0]),
@@ -900,6 +909,7 @@ def _pool_and_conv_entries() -> list[Op]:
             "tensor",
             "1 where an argument is the first max",
             in_language=False,
+            unit_form=_first_extreme_units,
             cost=lambda c, e: c.cost(adds=len(e.operands) * _entries(c, e)),
             evaluate=_first_extreme_eval,
             numpy=first_extreme,
@@ -953,6 +963,7 @@ def _pool_and_conv_entries() -> list[Op]:
             FirstExtremeEntry,
             "tensor",
             "one-hot at the first max",
+            unit_form=_first_extreme_entry_units,
             cost=lambda c, e: c.cost(adds=_entries(c, e)),
             evaluate=lambda ev, e, rec: first_extreme_entry(
                 rec(e.operands[0]), bool(e.settings[0])
@@ -1085,6 +1096,8 @@ def layernorm_entries() -> list[Op]:
             numpy_call="layernorm",
             numpy_source=_source(layernorm),
             numpy_print=lambda p, e: f"layernorm({p._print(e.args[0])}, {e.args[1]})",
+            unicode="layernorm",
+            latex=r"\operatorname{layernorm}",
             extra={
                 "expansion": _layernorm_expansion,
                 "unicode_form": lambda e, p: f"layernorm({p._print(e.args[0])})",
@@ -1190,6 +1203,8 @@ def dropout_entries() -> list[Op]:
                 np.multiply(rec(e.args[0]), rec(e.args[1])) / float(1 - e.args[2])
             ),
             numpy_print=_dropout_code,
+            unicode="dropout",
+            latex=r"\operatorname{dropout}",
             extra={
                 "report_notes": lambda e: [DROPOUT_NOTE],
                 "drawn_inputs": lambda e: {str(e.args[1].name): float(1 - e.args[2])},
@@ -1329,6 +1344,8 @@ def batchnorm_entries() -> list[Op]:
             numpy_call="batchnorm",
             numpy_source=_source(batchnorm),
             numpy_print=lambda p, e: f"batchnorm({p._print(e.args[0])}, {e.args[1]})",
+            unicode="batchnorm",
+            latex=r"\operatorname{batchnorm}",
             extra={
                 "expansion": _batchnorm_expansion,
                 "unicode_form": lambda e, p: f"batchnorm({p._print(e.args[0])})",
@@ -1425,3 +1442,55 @@ DROPOUT_NOTE = (
     "seed's other convention drops without scaling in training and multiplies by 1 - p at "
     "test time; both give every unit the same expected value in training and test."
 )
+
+
+# ================================================================ unit forms of the routes
+# (the backward pass's helpers, written entry by entry through ∂max/∂entry; they agree
+# with the NumPy helpers away from ties)
+def _winner(values: list[sp.Basic], k: int, is_max: bool = True) -> sp.Basic:
+    f = sp.Max if is_max else sp.Min
+    return sp.diff(f(*values), values[k]) if len(values) > 1 else sp.S.One
+
+
+def _maxpool_route_units(x: Any, e: MaxPoolRoute) -> sp.ImmutableMatrix:
+    g, z = (_explicit(x, o) for o in e.operands)
+    sr, sc = e.settings
+    out = sp.zeros(z.rows, z.cols)
+    for i in range(g.rows):
+        for j in range(g.cols):
+            cells = [(i * sr + s, j * sc + t) for s in range(sr) for t in range(sc)]
+            values = [z[a, b] for a, b in cells]
+            for k, (a, b) in enumerate(cells):
+                out[a, b] = g[i, j] * _winner(values, k)
+    return Matrix(out)
+
+
+def _avgpool_route_units(x: Any, e: AvgPoolRoute) -> sp.ImmutableMatrix:
+    g = _explicit(x, e.operands[0])
+    sr, sc = e.settings
+    rows, cols = (int(d) for d in e.shape)
+    out = sp.zeros(rows, cols)
+    for i in range(g.rows):
+        for j in range(g.cols):
+            for s in range(sr):
+                for t in range(sc):
+                    out[i * sr + s, j * sc + t] = g[i, j] / (sr * sc)
+    return Matrix(out)
+
+
+def _unflatten_units(x: Any, e: Unflatten) -> sp.ImmutableMatrix:
+    v = _explicit(x, e.operands[0])
+    rows, cols = (int(d) for d in e.shape)
+    return Matrix(rows, cols, lambda i, j: v[i * cols + j, 0])
+
+
+def _first_extreme_units(x: Any, e: FirstExtreme) -> sp.ImmutableMatrix:
+    ms = [_explicit(x, a) for a in e.operands]
+    i, is_max = int(e.args[0]), bool(e.args[1])
+    return Matrix(ms[0].rows, ms[0].cols, lambda r, c: _winner([m[r, c] for m in ms], i, is_max))
+
+
+def _first_extreme_entry_units(x: Any, e: FirstExtremeEntry) -> sp.ImmutableMatrix:
+    v = _explicit(x, e.operands[0])
+    values = list(v)
+    return Matrix(v.rows, v.cols, lambda r, c: _winner(values, r * v.cols + c, bool(e.settings[0])))
