@@ -335,3 +335,23 @@ def test_zeros_initialization_warns_about_symmetry() -> None:
     )
     assert run.returncode == 0
     assert "symmetry" in run.stderr and "--init auto" in run.stderr
+
+
+def test_generated_layer_code_has_no_python_loop() -> None:
+    from chainrule.numeric.codegen import generate
+
+    for text in BATCHED:
+        source = generate(parse_program(text)).source
+        body = source.split("def loss_and_grad")[1]
+        assert "for " not in body and "while " not in body
+        if "convolve(" in body:
+            assert "sliding_window_view" in source  # the helpers are vectorized too
+
+
+def test_report_notes_show_both_views_of_the_seed_convolution() -> None:
+    from chainrule.reports.document import build_report
+
+    notes = build_report("conv_signal", naive=False, checks=False, code=False).notes
+    joined = " ".join(notes)
+    assert "translate-and-scale" in joined and "flip-and-filter" in joined
+    assert "= [2, 1, 4, -1, 2]" in joined
