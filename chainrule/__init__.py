@@ -6,7 +6,7 @@
 y_bar*x
 """
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 
 from .api import derivation, gradient_at, load, parse  # noqa: E402
 from .ops import primitive  # noqa: E402
