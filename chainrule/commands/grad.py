@@ -150,11 +150,11 @@ def load_point_file(path: str) -> dict[str, Any]:
     return data
 
 
-def run(args: argparse.Namespace) -> int:
-    from ..api import gradient_at
+def point_of(program: Program, args: argparse.Namespace) -> dict[str, Any]:
+    """The point ``--at``/``--at-file`` give, over a shipped example's own point, checked
+    against the program (every leaf has a value)."""
     from ..examples import example_path, example_point
 
-    program = load_model(args.model)
     point: dict[str, Any] = {}
     if example_path(args.model) is not None:
         point.update(example_point(args.model))
@@ -162,6 +162,14 @@ def run(args: argparse.Namespace) -> int:
         point.update(load_point_file(args.at_file))
     point.update(parse_point(args.at))
     check_point(program, point)
+    return point
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..api import gradient_at
+
+    program = load_model(args.model)
+    point = point_of(program, args)
     with np.errstate(all="ignore"):
         loss, grads = gradient_at(program, point)
     result = {"loss": _plain(loss), "gradient": {k: _plain(v) for k, v in grads.items()}}

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-from typing import Any
 
 import numpy as np
 
@@ -15,7 +14,7 @@ from .common import (
     load_model,
     print_json,
 )
-from .grad import check_point, load_point_file, parse_point
+from .grad import point_of
 
 HELP = """\
 The Hessian of the loss in every scalar parameter entry at a point, derived
@@ -48,17 +47,10 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..examples import example_path, example_point
     from ..numeric.hessian import hessian_at
 
     program = load_model(args.model)
-    point: dict[str, Any] = {}
-    if example_path(args.model) is not None:
-        point.update(example_point(args.model))
-    if args.at_file:
-        point.update(load_point_file(args.at_file))
-    point.update(parse_point(args.at))
-    check_point(program, point)
+    point = point_of(program, args)
     result = hessian_at(program, point)
     finite = bool(np.isfinite(result.loss) and np.all(np.isfinite(result.hessian)))
     if not finite:
