@@ -168,19 +168,7 @@ class Template:
 # ------------------------------------------------------------------ parsing
 def load_template(path: str | Path, limits: g.Limits = g.DEFAULT_LIMITS) -> Template:
     """Read a template file (UTF-8), named in errors as given."""
-    path = Path(path)
-    try:
-        data = path.read_bytes()
-    except OSError as exc:
-        raise ModelError(
-            f"cannot read template: {exc.strerror}", SourceSpan(str(path), 1, 1)
-        ) from None
-    if len(data) > limits.max_chars * 4:
-        raise LimitError(
-            f"file is {len(data):,} bytes; the limit is {limits.max_chars:,} characters",
-            SourceSpan(str(path), 1, 1),
-        )
-    return parse_template(g.decode_source(data, str(path)), str(path), limits)
+    return parse_template(g.read_source(path, "template", limits), str(path), limits)
 
 
 def parse_template(

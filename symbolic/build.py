@@ -13,7 +13,7 @@ from typing import Any
 import sympy as sp
 
 from . import grammar as g
-from .errors import LimitError, ModelError, SourceSpan
+from .errors import ModelError, SourceSpan
 from .expr import CONSTANTS, ExprBuilder  # noqa: F401  (re-exported for homework answers)
 from .program import Program
 from .scalar import build_scalar_program
@@ -49,18 +49,7 @@ def parse_program(
 def load_program(path: str | Path, limits: g.Limits = g.DEFAULT_LIMITS) -> Program:
     """Read a ``.chain`` file (UTF-8) and build its program."""
     path = Path(path)
-    try:
-        data = path.read_bytes()
-    except OSError as exc:
-        raise ModelError(
-            f"cannot read model: {exc.strerror}", SourceSpan(str(path), 1, 1)
-        ) from None
-    if len(data) > limits.max_chars * 4:
-        raise LimitError(
-            f"file is {len(data):,} bytes; the limit is {limits.max_chars:,} characters",
-            SourceSpan(str(path), 1, 1),
-        )
-    text = g.decode_source(data, str(path))
+    text = g.read_source(path, "model", limits)
     if not text.strip():
         raise ModelError("the model file is empty", SourceSpan(str(path), 1, 1))
     return parse_program(text, str(path), limits)

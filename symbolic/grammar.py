@@ -25,6 +25,7 @@ from __future__ import annotations
 import re
 import unicodedata
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from ..ops import REGISTRY
 from .errors import LimitError, ModelError, SourceSpan
@@ -471,6 +472,23 @@ def _check_size(text: str, filename: str, limits: Limits) -> None:
             f"input is {len(text):,} characters; the limit is {limits.max_chars:,}",
             SourceSpan(filename, 1, 1, ""),
         )
+
+
+def read_source(path: str | Path, what: str, limits: Limits = DEFAULT_LIMITS) -> str:
+    """A text file (UTF-8) read within the size limit; errors name the file."""
+    path = Path(path)
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise ModelError(
+            f"cannot read {what}: {exc.strerror}", SourceSpan(str(path), 1, 1)
+        ) from None
+    if len(data) > limits.max_chars * 4:
+        raise LimitError(
+            f"file is {len(data):,} bytes; the limit is {limits.max_chars:,} characters",
+            SourceSpan(str(path), 1, 1),
+        )
+    return decode_source(data, str(path))
 
 
 def decode_source(data: bytes, filename: str) -> str:
