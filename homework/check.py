@@ -143,15 +143,19 @@ class Truth:
         """True when this kind of truth checks ``program``: scalar (unit-form) programs."""
         return not program.is_vector
 
-    def __init__(self, program: Program, n_points: int = N_POINTS, seed: int = SEED) -> None:
+    def _start(self, program: Program, derivation: Any, n_points: int, seed: int) -> None:
+        """What every truth keeps: the derivation, its steps in order, its signals."""
         self.program = program
-        self.derivation = backprop(program, wrt_inputs=True)
-        self.steps: dict[str, BackpropStep] = {s.node: s for s in self.derivation.steps}
-        self.order = [s.node for s in self.derivation.steps]
-        self.signal_symbols = {s.node: s.signal for s in self.derivation.steps}
+        self.derivation = derivation
+        self.steps: dict[str, BackpropStep] = {s.node: s for s in derivation.steps}
+        self.order = [s.node for s in derivation.steps]
+        self.signal_symbols = {s.node: s.signal for s in derivation.steps}
         self.signal_set = set(self.signal_symbols.values())
         self.n_points = n_points
         self.seed = seed
+
+    def __init__(self, program: Program, n_points: int = N_POINTS, seed: int = SEED) -> None:
+        self._start(program, backprop(program, wrt_inputs=True), n_points, seed)
         self.env = self._sample(np.random.default_rng(seed))
         self._variants: list[Variant] | None = None
         self._leaf_forms: dict[sp.Basic, sp.Basic] | None = None

@@ -67,14 +67,7 @@ class VectorTruth(Truth):
         return bool(program.is_vector)
 
     def __init__(self, program: Program, n_points: int = N_POINTS, seed: int = SEED) -> None:
-        self.program = program
-        self.derivation = vector_backprop(program, wrt_inputs=True)
-        self.steps: dict[str, BackpropStep] = {s.node: s for s in self.derivation.steps}
-        self.order = [s.node for s in self.derivation.steps]
-        self.signal_symbols = {s.node: s.signal for s in self.derivation.steps}
-        self.signal_set = set(self.signal_symbols.values())
-        self.n_points = n_points
-        self.seed = seed
+        self._start(program, vector_backprop(program, wrt_inputs=True), n_points, seed)
         self.sizes = concrete_sizes(program)
         self.size_env = size_symbols(self.sizes)
         self.points: list[dict[str, Any]] = []
