@@ -46,6 +46,11 @@ A model is a text file, one assignment per line, as the lectures write it:
   y = sigma(z)
   L = (y - t)^2 / 2
   loss L
+
+Your own functions keep their names in every derivation (d swish(z)/dz is swish'(z)):
+
+  def swish(z) = z*sigma(z)
+  def phi(u) = log(1 + u^2), phi'(u) = 2*u/(1 + u^2)   # a declared derivative
 """
 
 
