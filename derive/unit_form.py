@@ -109,7 +109,7 @@ def _unit_names(name: str, shape: tuple[int, ...], taken: set[str]) -> np.ndarra
 
 
 def _as_matrix(names: np.ndarray) -> sp.ImmutableMatrix:
-    grid = names.reshape(-1, 1) if names.ndim == 1 else names
+    grid = names.reshape(-1, 1) if names.ndim == 1 else names.reshape(-1, names.shape[-1])
     return Matrix(grid.shape[0], grid.shape[1], lambda i, j: make_symbol(str(grid[i, j])))
 
 

@@ -62,7 +62,7 @@ def vector_naive(
         names = uf.entries[p.name]
         if not all(str(n) in nd.gradients for n in names.flat):
             continue
-        grid = names.reshape(-1, 1) if names.ndim == 1 else names
+        grid = names.reshape(-1, 1) if names.ndim == 1 else names.reshape(-1, names.shape[-1])
         rows = [[_renamed(nd.gradients[str(n)].gradient, back) for n in row] for row in grid]
         matrix = sp.ImmutableMatrix(rows)
         trace = [s for n in names.flat for s in nd.gradients[str(n)].steps][:max_steps]
@@ -93,6 +93,8 @@ def _entry_map(program: Program, entries: dict) -> dict[sp.Basic, sp.Basic]:
     out: dict[sp.Basic, sp.Basic] = {}
     for name, names in entries.items():
         sym = program.symbol(name)
+        if names.ndim > 2:
+            continue  # a tensor's units keep their names (K_1_1_2_1 is K[0, 0, 1, 0])
         for idx in np.ndindex(*names.shape):
             i, j = (idx[0], 0) if len(idx) == 1 else idx
             out[make_symbol(str(names[idx]))] = sym[i, j]

@@ -62,6 +62,7 @@ RESERVED = (
     )
     | ACTIVATIONS
     | {op.numpy_call for op in REGISTRY if op.numpy_source}  # helpers (softmax, …)
+    | {name for op in REGISTRY for name in op.extra.get("helper_sources", {})}
 )
 
 #: Explicit casts (``--dtype``); without one, generated code computes in its inputs' dtype.
@@ -84,15 +85,29 @@ class CodegenError(ChainruleError):
 #: Helper source by name, from the operator registry (each entry's ``numpy_source``, the
 #: array-API form): ``stable`` versions never overflow; ``analytic`` ones are holomorphic
 #: (for complex-step checks).
+#: An entry may bring more helpers than its own (``extra["helper_sources"]``, with
+#: ``extra["helper_needs"]``): conv2d's entry also brings conv1d and the patch view.
+_MORE_HELPERS: dict[str, str] = {
+    name: src for op in REGISTRY for name, src in op.extra.get("helper_sources", {}).items()
+}
 HELPERS_STABLE: dict[str, str] = {
-    op.numpy_call: op.numpy_source for op in REGISTRY if op.numpy_source
+    **{op.numpy_call: op.numpy_source for op in REGISTRY if op.numpy_source},
+    **_MORE_HELPERS,
 }
 HELPERS_ANALYTIC: dict[str, str] = {
-    op.numpy_call: op.numpy_source_analytic or op.numpy_source for op in REGISTRY if op.numpy_source
+    **{
+        op.numpy_call: op.numpy_source_analytic or op.numpy_source
+        for op in REGISTRY
+        if op.numpy_source
+    },
+    **_MORE_HELPERS,
 }
 
 #: Helpers that call other helpers.
-HELPER_NEEDS = {op.numpy_call: op.needs for op in REGISTRY if op.numpy_source and op.needs}
+HELPER_NEEDS = {
+    **{op.numpy_call: op.needs for op in REGISTRY if op.numpy_source and op.needs},
+    **{n: d for op in REGISTRY for n, d in op.extra.get("helper_needs", {}).items()},
+}
 
 #: The first helper of every generated module: the inputs' array library and dtype.
 NAMESPACE_AND_DTYPE = '''def namespace_and_dtype(*groups):

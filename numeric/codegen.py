@@ -633,6 +633,7 @@ _ALLOWED_NAMES = (
     | ACTIVATIONS
     # every operation's NumPy name (xp.tanh → tanh) and generated helper (softmax)
     | {op.numpy_call.rsplit(".", 1)[-1] for op in REGISTRY if op.numpy_call}
+    | {name for op in REGISTRY for name in op.extra.get("helper_sources", {})}
     | {sp.Heaviside.__name__.lower()}  # SymPy's Heaviside prints as xp.heaviside
 )
 
@@ -682,10 +683,10 @@ def _entry_helper_tokens() -> tuple[frozenset[str], frozenset[str]]:
 
     names: set[str] = set()
     strings: set[str] = set()
-    for op in REGISTRY:
-        if not op.numpy_source:
-            continue
-        for tok in tokenize.generate_tokens(io.StringIO(op.numpy_source).readline):
+    sources = [op.numpy_source for op in REGISTRY if op.numpy_source]
+    sources += [src for op in REGISTRY for src in op.extra.get("helper_sources", {}).values()]
+    for source in sources:
+        for tok in tokenize.generate_tokens(io.StringIO(source).readline):
             if tok.type == tokenize.NAME:
                 names.add(tok.string)
             elif tok.type == tokenize.STRING and not tok.string.startswith(('"' * 3, "'" * 3)):

@@ -344,6 +344,8 @@ def feature_group(program: Any) -> list[str]:
         return ["x"]
     if getattr(program, "batch", None) is not None and "X" in names:
         return ["X"]  # a minibatch program: X[B, n]
+    if "X" in names and len(program["X"].shape) > 1:
+        return ["X"]  # an image X[C, H, W]: each example's features, row-major
     return sorted((n for n in names if re.fullmatch(r"x\d+", n)), key=lambda n: int(n[1:]))
 
 

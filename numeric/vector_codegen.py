@@ -13,7 +13,9 @@ Every sub-expression's printed code carries a batch *state*:
             batch it counts B times;
 ``batch``   examples along the last axis;
 ``batchT``  examples along the first axis (the transpose of a batched value);
-``sum``     already summed over the batch (a product contracting the batch axis).
+``sum``     already summed over the batch (a product contracting the batch axis);
+``stack``   examples along the first axis, each in its own axes: an input ``X[C, H, W]``
+            is (B, C, H, W), and the layers (conv2d, pooling) work on it as it is.
 """
 
 from __future__ import annotations
@@ -263,6 +265,8 @@ class MatrixPrinter:
             return f"xp.{fn}({code}, axis=0, keepdims=True)", "batch"
         if st == "const":
             return f"xp.{fn}({code})", "const"
+        if st == "stack":  # each example's entries (its own axes after the first)
+            return f"xp.reshape(xp.{fn}(xp.reshape({code}, (B, -1)), axis=1), (1, -1))", "batch"
         raise CodegenError(f"cannot batch {fn} of a {st} value")
 
 
@@ -349,9 +353,11 @@ class VectorEmitter:
             self.states[v.symbol] = "batch"
             name = self.n(v.symbol)
             if len(v.shape) > 1:
-                raise CodegenError(
-                    f"input '{v.name}' is a matrix; batched code takes scalar or vector inputs"
-                )
+                self.states[v.symbol] = "stack"
+                axes = ", ".join(str(self._number(d, v.name)) for d in v.shape)
+                code = f"xp.asarray(data[{v.name!r}], dtype=dtype)"
+                out.append(f"    {name} = xp.reshape({code}, (-1, {axes}))  # examples first")
+                continue
             out.append(f"    {name} = xp.asarray(data[{v.name!r}], dtype=dtype)")
             shape = f"({name}.shape[0], -1)" if v.shape else "(1, -1)"
             tail = ".T" if v.shape else ""
@@ -363,8 +369,16 @@ class VectorEmitter:
                 out.append(f"    {self.n(v.symbol)} = {self.pr.scalar._print(sp.sympify(v.value))}")
             else:
                 raise CodegenError(f"constant '{v.name}' with a shape is not supported")
-        out.append(f"    B = {self.n(inputs[0].symbol)}.shape[1]" if inputs else "    B = 1")
+        first = inputs[0] if inputs else None
+        axis = 0 if first is not None and len(first.shape) > 1 else 1
+        out.append(f"    B = {self.n(first.symbol)}.shape[{axis}]" if first else "    B = 1")
         return out
+
+    def _number(self, d: int | str, name: str) -> int:
+        n = d if isinstance(d, int) else self.p.sizes.get(d)
+        if n is None:
+            raise CodegenError(f"the size '{d}' of input '{name}' must be bound by a const")
+        return n
 
     def _minibatch_leaves(self, inputs: list[Any]) -> list[str]:
         """A whole-minibatch program (``batch B``) is one evaluation: its inputs are the
@@ -428,6 +442,8 @@ class VectorEmitter:
         st = self.states.get(item.symbol, "const")
         if st == "batch":
             return f"{code}.T" if item.shape else _reshape(code, "(-1,)")
+        if st == "stack":
+            return code
         return _reshape(code, "(-1,)", len(item.shape) == 1)
 
     def cols(self, name: str, code: str) -> str:
@@ -435,6 +451,8 @@ class VectorEmitter:
         st = self.states.get(item.symbol, "const")
         if st == "batch":
             return f"{code}.T" if item.shape else _reshape(code, "(1, -1)")
+        if st == "stack":
+            return code
         return _reshape(code, "(-1, 1)", len(item.shape) == 1)
 
     def param_gradient(self, name: str, expr: sp.Basic) -> str:
@@ -450,6 +468,8 @@ class VectorEmitter:
                 if len(v.shape) == 2:
                     raise CodegenError(f"cannot batch the gradient of '{name}'")
                 parts.append(f"xp.sum({code}{axis})")
+            elif st == "stack":
+                parts.append(f"xp.sum({code}, axis=0)")
             elif st == "const":
                 count = "" if self.p.batch is not None else "B*"  # one evaluation
                 parts.append(_reshape(f"{count}{_wrap(code)}", "(-1,)", len(v.shape) == 1))
@@ -617,7 +637,7 @@ class VectorEmitter:
         if self.p.batch is not None:
             return code  # one evaluation of the whole minibatch
         item = self.p[node]
-        if self.states.get(item.symbol, "const") == "batch":
+        if self.states.get(item.symbol, "const") in ("batch", "stack"):
             return code
         if st == "batch":
             return f"xp.sum({code}, axis=-1, keepdims=True)" if item.shape else f"xp.sum({code})"
@@ -635,6 +655,10 @@ class VectorEmitter:
                     for arg in kink_arguments(e.fn.expr):
                         if arg == U:
                             out.append(f"    probes.append({self.pr(e.arg)[0]})")
+                op = REGISTRY.for_node(e)
+                tie = op.extra.get("tie_probe") if op is not None else None
+                if tie is not None:  # 0 where a max-pool group is tied
+                    out.append(f"    probes.append({tie(self.pr, e)[0]})")
         return out
 
 

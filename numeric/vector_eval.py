@@ -178,9 +178,7 @@ def leaf_values(
         if v.name in point:
             arr = np.asarray(point[v.name], dtype=float)
             _bind(v.name, v.shape, arr, sizes)
-            values[v.symbol] = (
-                float(arr) if not v.shape else (arr.reshape(-1, 1) if len(v.shape) == 1 else arr)
-            )
+            values[v.symbol] = float(arr) if not v.shape else as_carrier(arr, v.shape)
         elif v.role == "const" and v.value is not None:
             values[v.symbol] = float(v.value)  # type: ignore[arg-type]
         elif v.name in needed:
@@ -209,13 +207,26 @@ def _bind(name: str, shape: Shape, arr: np.ndarray, sizes: dict[str, int]) -> No
             )
 
 
-def to_declared(value: Any, shape: Shape) -> Any:
-    """An internal value ((n, 1) columns) in a name's declared shape."""
+def as_carrier(arr: np.ndarray, shape: Shape) -> np.ndarray:
+    """A value in its declared shape as the matrix that carries it internally: a vector
+    as an (n, 1) column, a tensor [C, H, W] as its (C·H, W) matrix."""
+    if len(shape) == 1:
+        return arr.reshape(-1, 1)
+    return arr if len(shape) == 2 else arr.reshape(-1, arr.shape[-1])
+
+
+def to_declared(value: Any, shape: Shape, sizes: Mapping[Any, int] | None = None) -> Any:
+    """An internal value ((n, 1) columns, (C·H, W) tensors) in a name's declared shape
+    (``sizes`` binds the size names of a tensor's shape)."""
     arr = np.asarray(value, dtype=float)
     if not shape:
         return float(arr.reshape(-1)[0]) if arr.size == 1 else arr
     if len(shape) == 1:
         return arr.reshape(-1)
+    if len(shape) > 2:
+        known = {str(k): n for k, n in (sizes or {}).items()}
+        axes = [d if isinstance(d, int) else known.get(d, -1) for d in shape]
+        return arr.reshape(arr.shape[:-2] + tuple(axes))
     return arr
 
 
@@ -233,7 +244,7 @@ def forward_values(
     out = {}
     for a in program.assignments:
         ev.values[a.symbol] = ev(a.expr)
-        out[a.name] = to_declared(ev.values[a.symbol], a.shape)
+        out[a.name] = to_declared(ev.values[a.symbol], a.shape, ev.sizes)
     return out
 
 
@@ -247,7 +258,7 @@ def backward_values(
     signals = {}
     for s in derivation.steps:
         ev.values[s.signal] = ev(s.expression)
-        signals[s.node] = to_declared(ev.values[s.signal], program[s.node].shape)
+        signals[s.node] = to_declared(ev.values[s.signal], program[s.node].shape, ev.sizes)
     return fwd, signals, ev
 
 
@@ -262,7 +273,9 @@ def vector_gradient_at(
         if p.name in signals:
             grads[p.name] = signals[p.name]
         else:  # not used by the loss
-            grads[p.name] = to_declared(np.zeros(ev.shape(p.symbol)) if p.shape else 0.0, p.shape)
+            grads[p.name] = to_declared(
+                np.zeros(ev.shape(p.symbol)) if p.shape else 0.0, p.shape, ev.sizes
+            )
     return float(fwd[program.loss]), grads
 
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 import sympy as sp
 
 from .algebra import U, Verbatim, is_matrix, mat_add, mat_mul, scale, split_scalar
+from .conv import conv_entries
 from .layers import layer_entries
 from .registry import Op, OpError, Registry, UnknownOperation
 from .scalar import ScalarFunction, register_scalar, scalar_entries
@@ -37,7 +38,7 @@ def default_registry() -> Registry:
     registry = Registry()
     for op in scalar_entries():
         register_scalar(registry, op)
-    for op in (*tensor_entries(), *layer_entries()):
+    for op in (*tensor_entries(), *layer_entries(), *conv_entries()):
         if op.build_tensor is None or op.operator:
             from dataclasses import replace
 

@@ -54,7 +54,7 @@ FULL, VALID = sp.Integer(0), sp.Integer(1)
 def correlate(a, k, mode="valid"):  # noqa: ANN001, ANN201
     """Cross-correlation over the last two axes, out[i, j] = Σ_s Σ_t a[i+s, j+t] k[s, t]
     ("full" pads zeros first); leading axes (examples) broadcast."""
-    a, k = np.asarray(a, dtype=float), np.asarray(k, dtype=float)
+    a, k = np.asarray(a, dtype=np.result_type(a, 1.0)), np.asarray(k, dtype=np.result_type(k, 1.0))
     kh, kw = k.shape[-2:]
     if mode == "full":
         a = np.pad(a, [(0, 0)] * (a.ndim - 2) + [(kh - 1, kh - 1), (kw - 1, kw - 1)])
@@ -65,17 +65,17 @@ def correlate(a, k, mode="valid"):  # noqa: ANN001, ANN201
 def convolve(a, k, mode="full"):  # noqa: ANN001, ANN201
     """Convolution (the kernel flipped) over the last two axes: np.convolve on columns,
     scipy.signal.convolve2d on matrices."""
-    return correlate(a, np.asarray(k, dtype=float)[..., ::-1, ::-1], mode)
+    return correlate(a, np.asarray(k, dtype=np.result_type(k, 1.0))[..., ::-1, ::-1], mode)
 
 
 def flip(a):  # noqa: ANN001, ANN201
     """The entries of each matrix in reverse order along both axes."""
-    return np.asarray(a, dtype=float)[..., ::-1, ::-1]
+    return np.asarray(a, dtype=np.result_type(a, 1.0))[..., ::-1, ::-1]
 
 
 def _windows(z, sr, sc):  # noqa: ANN001, ANN202
     """(…, rows/sr, cols/sc, sr*sc): the pooling groups, leftover rows/cols dropped."""
-    z = np.asarray(z, dtype=float)
+    z = np.asarray(z, dtype=np.result_type(z, 1.0))
     ho, wo = z.shape[-2] // sr, z.shape[-1] // sc
     groups = z[..., : ho * sr, : wo * sc].reshape(*z.shape[:-2], ho, sr, wo, sc)
     return np.swapaxes(groups, -3, -2).reshape(*z.shape[:-2], ho, wo, sr * sc)
@@ -103,15 +103,28 @@ def maxpool_route(g, z, sr, sc):  # noqa: ANN001, ANN201
     """Z̄: each group's Ȳ entry at the group's first maximum (row-major), 0 elsewhere."""
     groups = _windows(z, sr, sc)
     first = np.argmax(groups, axis=-1)[..., None] == np.arange(sr * sc)
-    parts = (first * np.asarray(g, dtype=float)[..., None]).reshape(*first.shape[:-1], sr, sc)
+    parts = (first * np.asarray(g, dtype=np.result_type(g, 1.0))[..., None]).reshape(
+        *first.shape[:-1], sr, sc
+    )
     return _ungroup(parts, z.shape[-2], z.shape[-1])
 
 
 def avgpool_route(g, sr, sc, rows, cols):  # noqa: ANN001, ANN201
     """Z̄: each group's Ȳ entry shared equally (1/(sr·sc)) by the group, 0 elsewhere."""
-    g = np.asarray(g, dtype=float) / (sr * sc)
+    g = np.asarray(g, dtype=np.result_type(g, 1.0)) / (sr * sc)
     parts = np.broadcast_to(g[..., None, None], (*g.shape, sr, sc))
     return _ungroup(parts, rows, cols)
+
+
+def maxpool_winners(z, sr, sc):  # noqa: ANN001, ANN201
+    """+1 at each group's first maximum, −1 at the other members: a gradient check
+    probes it, since a change of sign means the maximum moved (a kink of max-pooling)."""
+    z = np.real(np.asarray(z))
+    ho, wo = z.shape[-2] // sr, z.shape[-1] // sc
+    groups = z[..., : ho * sr, : wo * sc].reshape(*z.shape[:-2], ho, sr, wo, sc)
+    groups = np.swapaxes(groups, -3, -2).reshape(*z.shape[:-2], ho, wo, sr * sc)
+    first = np.argmax(groups, axis=-1)[..., None] == np.arange(sr * sc)
+    return np.where(first, 1.0, -1.0)
 
 
 def first_extreme(i, is_max, *args):  # noqa: ANN001, ANN201
@@ -189,38 +202,41 @@ class Flip(ShapedNode):
 
 
 class MaxPool(ShapedNode):
-    """``MaxPool(z, sr, sc, rows, cols)``: the max of each sr×sc group."""
+    """``MaxPool(z, sr, sc, C, rows, cols)``: the max of each sr×sc group of each of the
+    C channels (a tensor [C, H, W] is carried by its (C·H, W) matrix; C = 1 otherwise)."""
 
     name = "maxpool"
 
 
 class AvgPool(ShapedNode):
-    """``AvgPool(z, sr, sc, rows, cols)``: the mean of each sr×sc group."""
+    """``AvgPool(z, sr, sc, C, rows, cols)``: the mean of each sr×sc group (per channel)."""
 
     name = "avgpool"
 
 
 class MaxPoolRoute(ShapedNode):
-    """``MaxPoolRoute(ȳ, z, sr, sc, rows, cols)``: ȳ routed to each group's maximum."""
+    """``MaxPoolRoute(ȳ, z, sr, sc, C, rows, cols)``: ȳ routed to each group's maximum."""
 
     name = "maxpool_route"
     n_values = 2
 
 
 class AvgPoolRoute(ShapedNode):
-    """``AvgPoolRoute(ȳ, sr, sc, rows, cols)``: ȳ shared equally by each group."""
+    """``AvgPoolRoute(ȳ, sr, sc, C, rows, cols)``: ȳ shared equally by each group."""
 
     name = "avgpool_route"
 
 
 class Flatten(ShapedNode):
-    """``Flatten(z, rows*cols, 1)``: the entries as one column, row-major."""
+    """``Flatten(z, *axes, n, 1)``: the entries of z (with these axes) as one column,
+    row-major."""
 
     name = "flatten"
 
 
 class Unflatten(ShapedNode):
-    """``Unflatten(v, rows, cols)``: a column back into a matrix, row-major."""
+    """``Unflatten(v, *axes, rows, cols)``: a column back into a value with these axes
+    (carried by a (rows, cols) matrix), row-major."""
 
     name = "unflatten"
 
@@ -337,33 +353,77 @@ def _pool_builder(node: type) -> Callable[..., Any]:
         z, s = vals
         dims = 1 if name.endswith("1d") else 2
         call = f"{name}({builder.text(0)}, {builder.text(1)})"
-        if len(z.shape) != dims:
-            want = "a vector" if dims == 1 else "a matrix"
+        if len(z.shape) < dims:
+            want = "a vector or a tensor" if dims == 1 else "a matrix or a tensor"
             raise OpError(f"{call}: needs {want}, got {builder.shape_text(z.shape)}")
         size = s.expr
         if s.shape or not size.is_Integer or int(size) < 1:
             raise OpError(f"{call}: the pooling size must be a positive whole number")
-        n1, n2 = _concrete(builder, z.shape, call)
-        sr, sc = int(size), int(size) if dims == 2 else 1
-        if n1 // sr == 0 or n2 // sc == 0:
+        axes = _sizes(builder, z.shape, call)
+        if dims == 1 and len(axes) == 1:
+            sr, sc, pooled = int(size), 1, (0,)  # a vector is a column
+        else:
+            sr, sc = (int(size), int(size)) if dims == 2 else (1, int(size))
+            pooled = (len(axes) - 2, len(axes) - 1) if dims == 2 else (len(axes) - 1,)
+        out = list(axes)
+        for a in pooled:
+            out[a] = axes[a] // int(size)
+        if 0 in out:
             raise OpError(
                 f"{call}: a window of {size} does not fit in {builder.shape_text(z.shape)}; "
                 "the output would be empty"
             )
-        rows, cols = n1 // sr, n2 // sc
-        return builder.val(node(z.expr, sr, sc, rows, cols), (rows,) if dims == 1 else (rows, cols))
+        channels = int(np.prod(axes[:-2])) if len(axes) > 2 else 1
+        rows, cols = _carrier(tuple(out))
+        return builder.val(node(z.expr, sr, sc, channels, rows, cols), tuple(out))
 
     return build
+
+
+def _sizes(builder: Any, shape: tuple[Any, ...], what: str) -> tuple[int, ...]:
+    """Every size of a shape as a number (a size name must be bound by a const)."""
+    out = []
+    for d in shape:
+        n = builder.number(d)
+        if n is None:
+            raise OpError(
+                f"{what}: the size '{d}' must be a number here",
+                f"bind it with a const, e.g. 'const {d} = 8'",
+            )
+        out.append(n)
+    return tuple(out)
+
+
+def _carrier(axes: tuple[int, ...]) -> tuple[int, int]:
+    """(rows, cols) of the matrix carrying a value with these axes."""
+    return (axes[0], 1) if len(axes) == 1 else (int(np.prod(axes[:-1])), axes[-1])
+
+
+def channels_apart(a: Any, channels: int) -> Any:
+    """(…, C·H, W) → (…, C, H, W): a carried tensor's channels on their own axis."""
+    a = np.asarray(a)
+    return a.reshape(a.shape[:-2] + (channels, a.shape[-2] // channels, a.shape[-1]))
+
+
+def channels_together(a: Any) -> Any:
+    """(…, C, H, W) → (…, C·H, W)."""
+    return a.reshape(a.shape[:-3] + (a.shape[-3] * a.shape[-2], a.shape[-1]))
+
+
+def _per_channel(fn: Callable[..., Any], channels: int, *arrays: Any) -> Any:
+    """``fn`` applied to each channel's matrix of carried tensors."""
+    return channels_together(fn(*[channels_apart(a, channels) for a in arrays]))
 
 
 def _build_flatten(builder: Any, name: str, vals: list[Any]) -> Any:
     (z,) = vals
     if not z.shape:
-        raise OpError(f"flatten({builder.text(0)}): needs a vector or matrix")
+        raise OpError(f"flatten({builder.text(0)}): needs a vector, matrix or tensor")
     if len(z.shape) == 1:
         return z
-    n1, n2 = _concrete(builder, z.shape, f"flatten({builder.text(0)})")
-    return builder.val(Flatten(z.expr, n1 * n2, 1), (n1 * n2,))
+    axes = _sizes(builder, z.shape, f"flatten({builder.text(0)})")
+    n = int(np.prod(axes))
+    return builder.val(Flatten(z.expr, *axes, n, 1), (n,))
 
 
 def build_extremum(builder: Any, name: str, vals: list[Any]) -> Any:
@@ -461,14 +521,16 @@ def _conv_units(x: Any, e: Conv) -> sp.ImmutableMatrix:
 def _pool_units(
     x: Any, e: sp.Basic, combine: Callable[[list[sp.Basic]], sp.Basic]
 ) -> sp.ImmutableMatrix:
-    z = _explicit(x, e.operands[0])
-    sr, sc = e.settings
-    rows, cols = z.rows // sr, z.cols // sc
-    return Matrix(
-        rows,
-        cols,
-        lambda i, j: combine([z[i * sr + s, j * sc + t] for s in range(sr) for t in range(sc)]),
-    )
+    sr, sc, channels = e.settings
+
+    def pool(z: sp.ImmutableMatrix) -> sp.ImmutableMatrix:
+        return Matrix(
+            z.rows // sr,
+            z.cols // sc,
+            lambda i, j: combine([z[i * sr + s, j * sc + t] for s in range(sr) for t in range(sc)]),
+        )
+
+    return _channel_blocks(pool, channels, _explicit(x, e.operands[0]))
 
 
 def _flatten_units(x: Any, e: Flatten) -> sp.ImmutableMatrix:
@@ -499,7 +561,7 @@ def _mac_cost(c: Any, e: sp.Basic) -> Any:
 
 
 def _pool_cost(c: Any, e: sp.Basic, divide: bool) -> Any:
-    sr, sc = e.settings
+    sr, sc = e.settings[:2]
     n = _entries(c, e)
     return c.cost(adds=n * (sr * sc - 1), divs=n if divide else 0)
 
@@ -539,6 +601,8 @@ def _batched(helper: str, literals: Callable[[sp.Basic], list[str]]) -> Callable
         states = {s for _, s in parts} - {"const"}
         if not states:
             return f"{helper}({', '.join([c for c, _ in parts] + lits)})", "const"
+        if states == {"stack"}:  # examples first, in their own axes: as they are
+            return f"{helper}({', '.join([c for c, _ in parts] + lits)})", "stack"
         if states - {"batch", "batchT"}:
             raise NotImplementedError(f"{helper} of a value summed over the batch")
         args = [c if s == "const" else _stacked(c, s) for c, s in parts]
@@ -559,6 +623,27 @@ def _stacked(code: str, state: str) -> str:
     return f"{base}[:, :, None]" if state == "batchT" else f"{base}.T[:, :, None]"
 
 
+def _flatten_batched(p: Any, e: Flatten) -> tuple[str, str]:
+    """Examples first (``stack``, B × axes) → one column each (n, B)."""
+    code, st = p(e.operands[0])
+    if st == "stack":
+        return f"xp.reshape({code}, (B, -1)).T", "batch"
+    if st == "const":
+        return f"xp.reshape({code}, (-1, 1))", "const"
+    raise OpError(f"flatten of a {st} value has no batched form")
+
+
+def _unflatten_batched(p: Any, e: Unflatten) -> tuple[str, str]:
+    """One column per example (n, B) → examples first in the value's own axes."""
+    code, st = p(e.operands[0])
+    axes = ", ".join(str(a) for a in e.settings)
+    if st == "batch":
+        return f"xp.reshape({p.wrap(code)}.T, (-1, {axes}))", "stack"
+    if st == "const":
+        return f"xp.reshape({code}, ({axes}))", "const"
+    raise OpError(f"unflatten of a {st} value has no batched form")
+
+
 def _batched_reduce(fn: str) -> Callable[..., Any]:
     def code(p: Any, e: sp.Basic) -> tuple[str, str]:
         return p.reduce(fn, *p(e.args[0]))  # type: ignore[no-any-return]
@@ -567,15 +652,19 @@ def _batched_reduce(fn: str) -> Callable[..., Any]:
 
 
 def _settings(e: sp.Basic) -> list[str]:
-    return [str(s) for s in e.settings]
+    """A pooling node's window (sr, sc) as code."""
+    return [str(s) for s in e.settings[:2]]
 
 
 def _mode_literal(e: sp.Basic) -> list[str]:
     return [f'"{_mode(e)}"']
 
 
-def _shape_literal(e: sp.Basic) -> list[str]:
-    return [*_settings(e), str(e.shape[0]), str(e.shape[1])]
+def _shape_literal(e: sp.Basic, numbers: bool = False) -> list[Any]:
+    """avgpool_route's window and each channel's (rows, cols)."""
+    sr, sc, channels = e.settings
+    out = [sr, sc, int(e.shape[0]) // channels, int(e.shape[1])]
+    return out if numbers else [str(v) for v in out]
 
 
 # ================================================================ renderings
@@ -759,7 +848,9 @@ def _pool_and_conv_entries() -> list[Op]:
             analytic=False,
             unit_form=lambda x, e: _pool_units(x, e, lambda v: sp.Max(*v, evaluate=False)),
             cost=lambda c, e: _pool_cost(c, e, divide=False),
-            evaluate=lambda ev, e, rec: maxpool(rec(e.operands[0]), *e.settings),
+            evaluate=lambda ev, e, rec: _per_channel(
+                lambda z: maxpool(z, *e.settings[:2]), e.settings[2], rec(e.operands[0])
+            ),
             numpy=maxpool,
             numpy_call="maxpool",
             numpy_source=pool_src,
@@ -769,6 +860,8 @@ def _pool_and_conv_entries() -> list[Op]:
             extra={
                 "unicode_form": _call_form("maxpool"),
                 "batched_code": _batched("maxpool", _settings),
+                "tie_probe": _batched("maxpool_winners", _settings),
+                "helper_sources": {"maxpool_winners": _source(maxpool_winners)},
             },
         ),
         Op(
@@ -782,7 +875,9 @@ def _pool_and_conv_entries() -> list[Op]:
             vjp=_avgpool_vjp,
             unit_form=lambda x, e: _pool_units(x, e, lambda v: sp.Add(*v) / len(v)),
             cost=lambda c, e: _pool_cost(c, e, divide=True),
-            evaluate=lambda ev, e, rec: avgpool(rec(e.operands[0]), *e.settings),
+            evaluate=lambda ev, e, rec: _per_channel(
+                lambda z: avgpool(z, *e.settings[:2]), e.settings[2], rec(e.operands[0])
+            ),
             numpy=avgpool,
             numpy_call="avgpool",
             numpy_source=pool_src,
@@ -801,8 +896,11 @@ def _pool_and_conv_entries() -> list[Op]:
             "Ȳ routed to each group's maximum",
             unit_form=_maxpool_route_units,
             cost=lambda c, e: c.cost(),
-            evaluate=lambda ev, e, rec: maxpool_route(
-                rec(e.operands[0]), rec(e.operands[1]), *e.settings
+            evaluate=lambda ev, e, rec: _per_channel(
+                lambda g, z: maxpool_route(g, z, *e.settings[:2]),
+                e.settings[2],
+                rec(e.operands[0]),
+                rec(e.operands[1]),
             ),
             numpy=maxpool_route,
             numpy_call="maxpool_route",
@@ -820,8 +918,10 @@ def _pool_and_conv_entries() -> list[Op]:
             "Ȳ shared equally by each group",
             unit_form=_avgpool_route_units,
             cost=lambda c, e: c.cost(divs=_entries(c, e)),
-            evaluate=lambda ev, e, rec: avgpool_route(
-                rec(e.operands[0]), *e.settings, *[int(d) for d in e.shape]
+            evaluate=lambda ev, e, rec: _per_channel(
+                lambda g: avgpool_route(g, *_shape_literal(e, numbers=True)),
+                e.settings[2],
+                rec(e.operands[0]),
             ),
             numpy=avgpool_route,
             numpy_call="avgpool_route",
@@ -839,7 +939,7 @@ def _pool_and_conv_entries() -> list[Op]:
             "all entries as one vector, row-major",
             arity=(1,),
             build_tensor=_build_flatten,
-            vjp=lambda g, ans, i: Unflatten(g, *_dims(ans.operands[0])),
+            vjp=lambda g, ans, i: Unflatten(g, *ans.settings, *_dims(ans.operands[0])),
             unit_form=_flatten_units,
             cost=lambda c, e: c.cost(),
             evaluate=lambda ev, e, rec: np.reshape(
@@ -848,12 +948,7 @@ def _pool_and_conv_entries() -> list[Op]:
             numpy_print=lambda p, e: f"{p.wrap(e.operands[0])}.reshape(-1, 1)",
             unicode="flatten",
             latex=r"\operatorname{flatten}",
-            extra={
-                "batched_code": lambda p, e: (
-                    f"{p(e.operands[0])[0]}.reshape(-1, 1)",
-                    p(e.operands[0])[1],
-                )
-            },
+            extra={"batched_code": _flatten_batched},
         ),
         Op(
             "unflatten",
@@ -868,9 +963,10 @@ def _pool_and_conv_entries() -> list[Op]:
             ),
             numpy_print=lambda p, e: f"{p.wrap(e.operands[0])}.reshape({e.shape[0]}, {e.shape[1]})",
             extra={
+                "batched_code": _unflatten_batched,
                 "unicode_form": lambda e, p: (
-                    f"unflatten({p._print(e.operands[0])}, {e.shape[0]}×{e.shape[1]})"
-                )
+                    f"unflatten({p._print(e.operands[0])}, {'×'.join(map(str, e.settings))})"
+                ),
             },
         ),
         Op(
@@ -1452,9 +1548,30 @@ def _winner(values: list[sp.Basic], k: int, is_max: bool = True) -> sp.Basic:
     return sp.diff(f(*values), values[k]) if len(values) > 1 else sp.S.One
 
 
+def _channel_blocks(
+    fn: Callable[..., sp.ImmutableMatrix], channels: int, *ms: sp.ImmutableMatrix
+) -> sp.ImmutableMatrix:
+    """``fn`` applied to each channel's block of rows of carried tensors, stacked."""
+    if channels == 1:
+        return fn(*ms)
+    parts = []
+    for c in range(channels):
+        blocks = [m[c * (m.rows // channels) : (c + 1) * (m.rows // channels), :] for m in ms]
+        parts.append(fn(*blocks))
+    return Matrix(sp.Matrix.vstack(*parts))
+
+
 def _maxpool_route_units(x: Any, e: MaxPoolRoute) -> sp.ImmutableMatrix:
-    g, z = (_explicit(x, o) for o in e.operands)
-    sr, sc = e.settings
+    return _channel_blocks(
+        lambda g, z: _route_max(g, z, *e.settings[:2]),
+        e.settings[2],
+        *(_explicit(x, o) for o in e.operands),
+    )
+
+
+def _route_max(
+    g: sp.ImmutableMatrix, z: sp.ImmutableMatrix, sr: int, sc: int
+) -> sp.ImmutableMatrix:
     out = sp.zeros(z.rows, z.cols)
     for i in range(g.rows):
         for j in range(g.cols):
@@ -1466,9 +1583,14 @@ def _maxpool_route_units(x: Any, e: MaxPoolRoute) -> sp.ImmutableMatrix:
 
 
 def _avgpool_route_units(x: Any, e: AvgPoolRoute) -> sp.ImmutableMatrix:
-    g = _explicit(x, e.operands[0])
-    sr, sc = e.settings
-    rows, cols = (int(d) for d in e.shape)
+    sr, sc, channels = e.settings
+    rows, cols = int(e.shape[0]) // channels, int(e.shape[1])
+    return _channel_blocks(
+        lambda g: _route_avg(g, sr, sc, rows, cols), channels, _explicit(x, e.operands[0])
+    )
+
+
+def _route_avg(g: sp.ImmutableMatrix, sr: int, sc: int, rows: int, cols: int) -> sp.ImmutableMatrix:
     out = sp.zeros(rows, cols)
     for i in range(g.rows):
         for j in range(g.cols):

@@ -36,7 +36,7 @@ from .data import (
     SecondOrderView,
 )
 from .formats import FORMATS, render_template
-from .notation import derivative_symbol, pretty_name, to_latex
+from .notation import derivative_symbol, entry_lines, pretty_name, to_latex
 
 RULE_NAMES = {
     "sum": "sum rule",
@@ -271,6 +271,12 @@ def _bare(latex: str) -> str:
     return latex.replace(r"\,", "").replace(" ", "")
 
 
+def _with_entries(step: Any, vector: bool) -> str:
+    """A step's note, with the entrywise reading of its backward nodes (conv2d's K̄)."""
+    entries = entry_lines(step.node, step.expression) if vector and step.role != "loss" else []
+    return "; ".join([step.note] * bool(step.note) + [f"entrywise: {e}" for e in entries])
+
+
 def backprop_section(ctx: _Ctx, derivation: Derivation) -> BackpropSection | None:
     bp = derivation.backprop
     if bp is None:
@@ -288,7 +294,7 @@ def backprop_section(ctx: _Ctx, derivation: Derivation) -> BackpropSection | Non
                 [c.child for c in s.contributions],
                 s.fan_out,
                 _shape(getattr(item, "shape", ())),
-                s.note,
+                _with_entries(s, ctx.program.is_vector),
             )
         )
     grads = [

@@ -280,6 +280,22 @@ def to_unicode(expr: sp.Basic, vector: bool = False, order: str | None = None) -
     return unicodedata.normalize("NFC", LectureTextPrinter(settings).doprint(expr))
 
 
+def entry_lines(name: str, expr: sp.Basic, vector: bool = True) -> list[str]:
+    """The entrywise readings of the backward nodes in ``expr`` (an entry's
+    ``extra["entry_form"]``), written for the error signal of ``name``:
+    ``K̄[f,c,s,t] = Σ_{i,j} Ȳ[f,i,j] X[c,i+s,j+t]``."""
+    printer = LectureTextPrinter({"vector": vector})
+    lhs = pretty_name(name, vector=vector, bar=True)
+    out: list[str] = []
+    for e in sp.preorder_traversal(expr):
+        op = REGISTRY.for_node(e) if isinstance(e, sp.Basic) else None
+        form = op.extra.get("entry_form") if op is not None else None
+        text = form(e, printer) if form is not None else None
+        if text and lhs + text not in out:
+            out.append(unicodedata.normalize("NFC", lhs + text))
+    return out
+
+
 def to_latex(expr: sp.Basic, vector: bool = False, order: str | None = None) -> str:
     """LaTeX in lecture notation: ``\\bar{y} \\sigma'\\left(z\\right)``."""
     settings: dict = {"vector": vector} | ({"order": order} if order else {})

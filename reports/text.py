@@ -19,7 +19,7 @@ from ..derive.records import (
     RuleStep,
 )
 from ..symbolic.expand import expand_derivatives, expand_fully, expand_modes
-from .notation import derivative_symbol, pretty_name, to_latex, to_unicode
+from .notation import derivative_symbol, entry_lines, pretty_name, to_latex, to_unicode
 
 #: Expressions larger than this are summarized in text output (they stay in JSON).
 MAX_PRINTED_OPS = 400
@@ -56,14 +56,17 @@ class _Notation:
                 pass
         return self.expr(a.expr)
 
-    def long_expr(self, e: Any) -> str:
-        """An expression, or a summary when it is too long to read (expression swell)."""
+    def long_expr(self, e: Any, axes: tuple[Any, ...] = ()) -> str:
+        """An expression, or a summary when it is too long to read (expression swell);
+        ``axes``: the shape to name for a tensor carried by the matrix ``e``."""
         try:
             ops = count_ops(e).total if isinstance(e, sp.Basic) else 0
         except RecursionError:
             return "[nested too deeply to print]"
         if ops > MAX_PRINTED_OPS:
             shape = f"{e.rows}×{e.cols} matrix, " if getattr(e, "is_Matrix", False) else ""
+            if shape and len(axes) > 2:
+                shape = "×".join(str(d) for d in axes) + " tensor, "
             other = " or --notation index" if shape else ""  # a vector program's entries
             return f"[{shape}{ops:,} operations: too long to print; see --format json{other}]"
         try:
@@ -137,6 +140,8 @@ def backprop_lines(step: BackpropStep, n: _Notation, steps: bool) -> list[str]:
         lines[-1] += f"      (fan-out {step.fan_out}: {children})"
     if step.note:
         lines.append(_pad(lhs) + f"   note: {step.note}")
+    if n.vector and step.role != "loss":
+        lines += [_pad(lhs) + f"   entrywise: {e}" for e in entry_lines(step.node, step.expression)]
     return lines
 
 
@@ -202,7 +207,8 @@ def naive_lines(naive: NaiveDerivation, n: _Notation, steps: bool) -> list[str]:
     loss = naive.program.loss
     lines = [f"{n.name(loss)} = {n.long_expr(naive.substituted_loss)}", ""]
     for p, g in naive.gradients.items():
-        lines.append(f"{derivative_symbol(loss, p, n.vector)} = {n.long_expr(g.gradient)}")
+        axes = getattr(naive.program[p], "shape", ())
+        lines.append(f"{derivative_symbol(loss, p, n.vector)} = {n.long_expr(g.gradient, axes)}")
         if steps:
             lines += ["    " + rule_line(s, n) for s in reversed(g.steps)]
             if g.steps_truncated:

@@ -56,6 +56,15 @@ def find_function(functions: Registry, node: g.Call, kind: str | None = None) ->
             else ("known functions: " + ", ".join(sorted(names)))
         )
         raise ModelError(f"unknown function '{node.func}'", node.span, hint)
+    allowed = tuple(op.extra.get("keywords", ()))
+    for name, value in node.keywords:
+        if name not in allowed:
+            takes = ", ".join(f"{k}=" for k in allowed)
+            raise ModelError(
+                f"{node.func}() has no keyword argument '{name}'",
+                value.span,
+                f"it takes {takes}" if takes else "it takes positional arguments only",
+            )
     return op
 
 

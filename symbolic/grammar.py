@@ -67,6 +67,7 @@ class Call(Expr):
     func: str
     args: tuple[Expr, ...]
     prime: bool = False  # sigma'(z)
+    keywords: tuple[tuple[str, Expr], ...] = ()  # conv2d(X, K, stride=2)
 
 
 @dataclass(frozen=True)
@@ -389,15 +390,31 @@ class ExprParser:
                 return node
 
     def parse_args(self) -> tuple[Expr, ...]:
+        return self.parse_call_args()[0]
+
+    def parse_call_args(self) -> tuple[tuple[Expr, ...], tuple[tuple[str, Expr], ...]]:
+        """``(a, b, name=value, …)``: positional arguments, then keyword ones."""
         self.expect("(")
         args: list[Expr] = []
-        if not self.at(")"):
-            args.append(self.parse_expr())
-            while self.at(","):
+        keywords: list[tuple[str, Expr]] = []
+        while not self.at(")"):
+            if args or keywords:
+                self.expect(",", "',' between arguments or ')' to close them")
+            t = self.tok
+            if t.kind == "NAME" and self.peek().text == "=":
                 self.take()
+                self.take()
+                if any(k == t.text for k, _ in keywords):
+                    raise ModelError(f"keyword '{t.text}' is given twice", self.span_of(t.col))
+                keywords.append((t.text, self.parse_expr()))
+            elif keywords:
+                raise ModelError(
+                    "a positional argument after a keyword argument", self.span_of(t.col)
+                )
+            else:
                 args.append(self.parse_expr())
         self.expect(")", "')' to close the argument list")
-        return tuple(args)
+        return tuple(args), tuple(keywords)
 
     def parse_atom(self) -> Expr:
         t = self.tok
@@ -425,7 +442,8 @@ class ExprParser:
             if self.at("("):
                 self.enter()
                 try:
-                    return Call(span, t.text, self.parse_args())
+                    args, keywords = self.parse_call_args()
+                    return Call(span, t.text, args, keywords=keywords)
                 finally:
                     self.depth -= 1
             return Name(span, t.text)
@@ -679,8 +697,10 @@ def _parse_declaration(tokens: list[Token], span_of, limits: Limits) -> Declarat
                     continue
                 parser.expect("]", "']' to close the shape")
                 break
-            if len(dims) > 2:
-                raise ModelError("only scalars, vectors and matrices are supported", span_of(t.col))
+            if len(dims) > 4:
+                raise ModelError(
+                    "at most four axes (e.g. a conv kernel K[F, C, 3, 3])", span_of(t.col)
+                )
         value = None
         if parser.at("="):
             parser.take()

@@ -28,6 +28,8 @@ from .grammar import is_safe_identifier
 
 Role = Literal["param", "input", "const", "node"]
 Shape = tuple[int | str, ...]  # () scalar, (n,) vector, (m, n) matrix; sizes may be names
+# A tensor with 3 or 4 axes, X[C, H, W], is carried by the matrix X of shape (C·H, W):
+# its entries in row-major order, the last axis as columns (see ``carrier``).
 
 
 @dataclass
@@ -209,8 +211,20 @@ def make_symbol(name: str, shape: Shape = ()) -> sp.Basic:
         raise ModelError(f"'{name}' is not a valid name ([A-Za-z_][A-Za-z0-9_]*)")
     if not shape:
         return sp.Symbol(name, real=True)
-    rows, cols = (shape[0], 1) if len(shape) == 1 else shape
-    return sp.MatrixSymbol(name, _size(rows), _size(cols))
+    return sp.MatrixSymbol(name, *carrier(shape))
+
+
+def carrier(shape: Shape) -> tuple[sp.Expr, sp.Expr]:
+    """(rows, cols) of the SymPy matrix that carries a value of ``shape``: a vector is
+    a column, a matrix itself, a tensor ``[C, H, W]`` the matrix (C·H, W) of its entries
+    in row-major order.
+
+    >>> carrier((3,)), carrier((2, 5)), carrier((1, 8, 8)), carrier((8, 1, 3, 3))
+    ((3, 1), (2, 5), (8, 8), (24, 3))
+    """
+    if len(shape) == 1:
+        return _size(shape[0]), sp.Integer(1)
+    return sp.Mul(*[_size(d) for d in shape[:-1]]), _size(shape[-1])
 
 
 def _size(d: int | str) -> sp.Expr:

@@ -81,7 +81,9 @@ def unparse(node: g.Expr) -> str:
             node.func
             + ("'" if node.prime else "")
             + "("
-            + ", ".join(unparse(a) for a in node.args)
+            + ", ".join(
+                [unparse(a) for a in node.args] + [f"{k}={unparse(v)}" for k, v in node.keywords]
+            )
             + ")"
         )
     if isinstance(node, g.BinOp):
@@ -121,6 +123,13 @@ class _CallContext:
         """The quoted option word written as argument ``i`` (``"valid"``), if any."""
         arg = self.node.args[i] if i < len(self.node.args) else None
         return arg.text if isinstance(arg, g.Word) else None
+
+    def keyword(self, name: str) -> Val | None:
+        """The value of the keyword argument ``name=…`` (``stride=2``), if given."""
+        for key, value in self.node.keywords:
+            if key == name:
+                return self.builder(value)
+        return None
 
     @property
     def batch(self) -> str | None:
@@ -183,6 +192,11 @@ class VectorBuilder:
         v = self(node.operand)
         if len(v.shape) < 2:
             return v  # NumPy: .T of a scalar or vector is itself
+        if len(v.shape) > 2:
+            raise ModelError(
+                f"{unparse(node.operand)}.T: a tensor with {len(v.shape)} axes has no transpose",
+                node.span,
+            )
         return Val(v.expr.T, (v.shape[1], v.shape[0]))
 
     def build_BinOp(self, node: g.BinOp) -> Val:

@@ -203,7 +203,7 @@ def test_batched_code_equals_per_example_gradients(text: str) -> None:
         ("input x[3], W[2, 2]\ny = conv(x, W)", "two vectors or two matrices"),
         ('input x[3], w[2]\ny = conv(x, w, "same")', 'takes "valid" or "full"'),
         ("input Z[3, 3]\ny = maxpool2d(Z, 4)", "does not fit"),
-        ("input Z[3, 3]\ny = maxpool1d(Z, 2)", "needs a vector"),
+        ("input v[3], z\ny = maxpool1d(z, 2)", "needs a vector or a tensor"),
         ("input z[4]\ny = avgpool1d(z, 0)", "positive whole number"),
         ("input a[3], b[4]\ny = max(a, b)", "argument 2 (b) has shape (4,)"),
         ("input x[n], w[2]\ny = conv(x, w)", "must be a number here"),
