@@ -34,6 +34,11 @@ CONSTANT_VALUES = {sp.E: np.e, sp.pi: np.pi}
 
 @functools.lru_cache(maxsize=4096)
 def _compile(expr: sp.Basic, symbols: tuple[sp.Basic, ...]):  # noqa: ANN202
+    with sp.evaluate(False):  # lambdify renames symbols; Max/Min must not compare again
+        return _lambdify(expr, symbols)
+
+
+def _lambdify(expr: sp.Basic, symbols: tuple[sp.Basic, ...]):  # noqa: ANN202
     consts = [c for c in CONSTANT_VALUES if expr.has(c)]
     if not consts:
         return sp.lambdify(symbols, expr, modules=[namespace_for(expr), "numpy"], dummify=True)

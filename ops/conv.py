@@ -269,7 +269,7 @@ def build_conv_layer(builder: Any, name: str, vals: list[Any]) -> Any:
     if dims == 1:
         geo = ConvGeometry(1, stride, padding, xs[0], 1, xs[1], ks[0], 1, ks[2])
     else:
-        geo = ConvGeometry(2, stride, padding, *xs, ks[0], ks[2], ks[3])
+        geo = ConvGeometry(2, stride, padding, xs[0], xs[1], xs[2], ks[0], ks[2], ks[3])
     if geo.out_h < 1 or geo.out_w < 1:
         raise OpError(
             f"{call}: the kernel {builder.shape_text(k.shape)} is larger than the input "
@@ -489,7 +489,7 @@ def _batched(kind: str) -> Callable[[Any, Any], tuple[str, str]]:
             return _layer_text(geo, *codes), "stack" if stacked else "const"
         if kind == "kernel":
             p.use_helper(f"conv{geo.dims}d_kernel_grad")
-            return _kernel_grad_text(geo, *codes, over_examples=stacked), (
+            return _kernel_grad_text(geo, codes[0], codes[1], over_examples=stacked), (
                 "sum" if stacked else "const"
             )
         p.use_helper(f"conv{geo.dims}d_input_grad")

@@ -360,6 +360,7 @@ def _pool_builder(node: type) -> Callable[..., Any]:
         if s.shape or not size.is_Integer or int(size) < 1:
             raise OpError(f"{call}: the pooling size must be a positive whole number")
         axes = _sizes(builder, z.shape, call)
+        pooled: tuple[int, ...]
         if dims == 1 and len(axes) == 1:
             sr, sc, pooled = int(size), 1, (0,)  # a vector is a column
         else:

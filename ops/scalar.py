@@ -290,7 +290,8 @@ def _extremum_partial(args: tuple[sp.Basic, ...], i: int, is_max: bool) -> sp.Ba
         first = step(args[0] - args[1]) if is_max else step(args[1] - args[0])
         return 1 - first
     others = args[:i] + args[i + 1 :]
-    rest = others[0] if len(others) == 1 else (sp.Max(*others) if is_max else sp.Min(*others))
+    many = sp.Max if is_max else sp.Min  # unevaluated: comparing big arguments is slow
+    rest = others[0] if len(others) == 1 else many(*others, evaluate=False)
     return step(args[i] - rest) if is_max else step(rest - args[i])
 
 
