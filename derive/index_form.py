@@ -231,6 +231,9 @@ def diff_entry(
     def d(e: sp.Basic) -> sp.Basic:
         if e.is_Number or isinstance(e, (sp.KroneckerDelta, sp.NumberSymbol)):
             return sp.S.Zero
+        own = getattr(e, "index_diff", None)  # a layer's index object (max over a range, 𝟙[…])
+        if own is not None:
+            return own(d, _note)  # type: ignore[no-any-return]
         if isinstance(e, sp.Indexed):
             if isinstance(wrt, sp.Indexed) and e.base == wrt.base:
                 _note("∂w_ab/∂w_ij = δ_ai δ_bj")
@@ -318,13 +321,42 @@ def _terms(e: sp.Basic) -> list[sp.Basic]:
 
 
 def _delta_on(term: sp.Basic, j: sp.Basic) -> tuple[sp.Basic, sp.Basic] | None:
-    """(δ factor, what j equals) when ``term`` has a factor δ_{j,e} with e free of j."""
+    """(δ factor, what j equals) when ``term`` has a factor δ_{j,e} with e free of j, or
+    δ_{a,b} with a − b = ±j + (terms free of j) (a shifted index: δ_{t−τ+1, j})."""
     for f in sp.Mul.make_args(term):
-        if isinstance(f, sp.KroneckerDelta) and j in f.args:
+        if not isinstance(f, sp.KroneckerDelta) or not f.has(j):
+            continue
+        if j in f.args:
             other = f.args[1] if f.args[0] == j else f.args[0]
             if not other.has(j):
                 return f, other
+        gap = sp.expand(f.args[0] - f.args[1])
+        slope = gap.coeff(j)
+        rest = sp.expand(gap - slope * j)
+        if slope in (1, -1) and not rest.has(j):
+            return f, sp.expand(-rest / slope)
     return None
+
+
+def _range_guard(rest: sp.Basic, value: sp.Basic, lo: sp.Basic, hi: sp.Basic) -> sp.Basic:
+    """What Σ_{j=lo…hi} δ_{j,value} f(j) = f(value) needs besides: 1 where value is
+    surely in range, else 𝟙[lo ≤ value ≤ hi]. Surely in range: a plain index over a
+    whole size (every index is in range by construction), a factor that is 0 outside
+    (a first-maximum indicator over the same range), or, over a whole size, an entry
+    read at ``value`` (zero padding: an entry outside its range is 0)."""
+    from ..ops.layer_index import InRange
+
+    whole = lo == 1 and not _index_symbols(hi)
+    if whole and value.is_Atom:
+        return sp.S.One
+    for f in sp.Mul.make_args(rest):
+        covers = getattr(f, "covers", None)
+        if covers is not None and covers(value, lo, hi):
+            return sp.S.One
+        base = f.base if isinstance(f, sp.Pow) and f.exp.is_positive else f
+        if whole and isinstance(base, sp.Indexed) and value in base.indices:
+            return sp.S.One
+    return InRange(value, lo, hi)
 
 
 def contract(e: sp.Basic) -> sp.Basic:
@@ -348,7 +380,8 @@ def _contract_one(body: sp.Basic, limit: tuple) -> sp.Basic:
         hit = _delta_on(t, j)
         if hit is not None:
             rest = sp.Mul(*[f for f in sp.Mul.make_args(t) if f is not hit[0]])
-            out.append(contract(rest.xreplace({j: hit[1]})))
+            rest = rest.xreplace({j: hit[1]})
+            out.append(contract(rest) * _range_guard(rest, hit[1], lo, hi))
             continue
         if not t.has(j):
             out.append((hi - lo + 1) * t)

@@ -118,7 +118,7 @@ class IndexTextPrinter(_IndexMixin, LectureTextPrinter):
         return expr.name
 
     def _subscript(self, indices: tuple) -> str:
-        texts = [self._print(i) for i in indices]
+        texts = [self._print(i).replace(" ", "") for i in indices]  # x_{t−τ+1}
         if all(len(t.rstrip("′″‴")) == 1 for t in texts):
             return "".join(texts)
         return "{" + ",".join(texts) + "}"
@@ -137,7 +137,15 @@ class IndexTextPrinter(_IndexMixin, LectureTextPrinter):
         return f"({text})"
 
     def _sum_head(self, s: sp.Sum) -> str:
-        return "".join(f"Σ_{self._print(lim[0])} " for lim in s.limits)
+        return "".join(f"Σ_{self._limit(lim)} " for lim in s.limits)
+
+    def _limit(self, lim: tuple) -> str:
+        """``j``, or ``{j=2i−1…2i}`` for a sum over part of a range (a pooling group)."""
+        j, lo, hi = lim
+        if lo == 1:
+            return str(self._print(j))
+        parts = (self._print(x).replace(" ", "") for x in (j, lo, hi))
+        return "{{{}={}…{}}}".format(*parts)
 
     def _print_Sum(self, expr: sp.Sum) -> str:
         body = expr.function
@@ -216,7 +224,13 @@ class IndexLatexPrinter(_IndexMixin, LectureLatexPrinter):
         return rf"\left({text}\right)"
 
     def _sum_head(self, s: sp.Sum) -> str:
-        return "".join(rf"\sum_{{{self._print(lim[0])}}} " for lim in s.limits)
+        return "".join(self._limit(lim) for lim in s.limits)
+
+    def _limit(self, lim: tuple) -> str:
+        j, lo, hi = lim
+        if lo == 1:
+            return rf"\sum_{{{self._print(j)}}} "
+        return rf"\sum_{{{self._print(j)}={self._print(lo)}}}^{{{self._print(hi)}}} "
 
     def _print_Sum(self, expr: sp.Sum) -> str:
         body = expr.function

@@ -1,0 +1,568 @@
+"""Index notation of the lectures' layers: one rule per layer operation, and the few
+index-level objects those rules need (a range indicator, a max over an index range and
+the "first maximum" indicator its derivative routes through).
+
+Every rule is the ``index_form`` of its entry in :mod:`chainrule.ops.layers` and follows
+:mod:`chainrule.ops.index_rules` (1-based indices; ``r`` or ``c`` is None where that size
+is 1). The rules read the nodes through their attributes only (``operands``,
+``settings``, ``shape``, ``is_max``), so this module does not import the layers.
+
+Conventions the lines rely on (the derivation states them):
+
+* **zero padding**: an entry read outside its range is 0 (``x_{t+2−τ}`` past the end of x);
+  where an operand is padded, the rule writes the padding as ``𝟙[1 ≤ t−τ+1 ≤ n]``;
+* ``max_{j=2i−1…2i} z_j`` is the max over an index range (a pooling group), and its
+  derivative is ``Σ_j 𝟙[j = argmax …] ∂z_j`` (ties go to the first maximum, row-major).
+
+=================  ==============================================================
+operation          entry in index notation (1-based)
+=================  ==============================================================
+conv (full)        y_t = Σ_τ 𝟙[1 ≤ t−τ+1 ≤ n] x_{t−τ+1} w_τ
+conv (valid)       y_t = Σ_τ x_{t+k−τ} w_τ
+correlate (valid)  y_i = Σ_s a_{i+s−1} k_s   (full: a_{i+s−k}, padded)
+flip               y_ij = a_{R+1−i, C+1−j}
+maxpool            y_i = max_{j=s(i−1)+1…si} z_j      (2-D: over the s×s group)
+avgpool            y_i = (1/s) Σ_{j=s(i−1)+1…si} z_j
+maxpool_route      z̄_j = Σ_i ȳ_i 𝟙[j = argmax_{j′ in group i} z_j′]
+avgpool_route      z̄_j = (1/s) Σ_i ȳ_i 𝟙[s(i−1)+1 ≤ j ≤ si]
+flatten            v_r = Σ_a Σ_b δ_{r, C(a−1)+b} Z_ab
+unflatten          Z_ab = v_{C(a−1)+b}
+max(a, b, …)       y_i = max(a_i, b_i, …)    (first_extreme: 𝟙[argmax(a_i, b_i) = 1])
+max(v)             y = max_j v_j             (first_extreme_entry: 𝟙[j = argmax v])
+layernorm          y_i = (z_i − μ)/√(v + ε), μ = Σ_j z_j/n, v = Σ_j (z_j − μ)²/n
+batchnorm          Y_bi = (Z_bi − μ_i)/√(v_i + ε), μ_i = Σ_b′ Z_b′i/B, v_i likewise
+dropout            y_i = h_i m_i/(1 − p)
+=================  ==============================================================
+
+>>> import sympy as sp
+>>> from chainrule.derive.index_form import Converter, index
+>>> t, tau = index("t"), index("τ")
+>>> InRange(t - tau + 1, 1, 3)
+InRange(t - τ + 1, 1, 3)
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import sympy as sp
+
+from .index_rules import all_entries
+
+Ix = Any  # an index (or None where the size is 1)
+Limit = tuple[sp.Basic, sp.Basic, sp.Basic]
+
+#: The lectures' letters for a kernel's offsets: Σ_τ in 1-D, Σ_s Σ_t in 2-D.
+KERNEL_1D = "τ"
+KERNEL_2D = ("s", "t")
+
+
+# ================================================================ index-level objects
+def _text(p: Any, e: sp.Basic) -> str:
+    """An index expression as a subscript (``t−τ+1``: no spaces)."""
+    return str(p._print(e)).replace(" ", "")
+
+
+class InRange(sp.Function):
+    """``𝟙[lo ≤ a ≤ hi]`` for an index expression a: zero padding made explicit, and the
+    range condition of a contracted Kronecker delta (``Σ_{j=lo…hi} δ_ja f(j)``)."""
+
+    nargs = 3
+
+    @classmethod
+    def eval(cls, a: sp.Basic, lo: sp.Basic, hi: sp.Basic) -> sp.Basic | None:
+        if a.is_Number and lo.is_Number and hi.is_Number:
+            return sp.S.One if lo <= a <= hi else sp.S.Zero
+        return None
+
+    def index_diff(self, d: Callable[..., Any], note: Callable[[str], None]) -> sp.Basic:
+        """Constant in every entry (it depends on indices only)."""
+        return sp.S.Zero
+
+    def index_value(self, ev: Callable[..., Any], env: dict[Any, int]) -> float:
+        a, lo, hi = (ev(x, env) for x in self.args)
+        return 1.0 if lo <= a <= hi else 0.0
+
+    def _lecture_unicode(self, p: Any) -> str:
+        a, lo, hi = (_text(p, x) for x in self.args)
+        return f"𝟙[{lo} ≤ {a} ≤ {hi}]"
+
+    def _lecture_latex(self, p: Any) -> str:
+        a, lo, hi = (p._print(x) for x in self.args)
+        return rf"\mathbb{{1}}\left[{lo} \le {a} \le {hi}\right]"
+
+
+class EntryMax(sp.Function):
+    """``EntryMax(is_max, a, b, …)``: max (min) of entries, ∂/∂aₖ = 𝟙[aₖ is the first max]."""
+
+    def fdiff(self, argindex: int = 1) -> sp.Basic:
+        if argindex == 1:
+            return sp.S.Zero
+        return FirstAmong(argindex - 2, *self.args)
+
+    def index_value(self, ev: Callable[..., Any], env: dict[Any, int]) -> float:
+        values = [float(ev(a, env)) for a in self.args[1:]]
+        return max(values) if self.args[0] else min(values)
+
+    def _word(self) -> str:
+        return "max" if self.args[0] else "min"
+
+    def _lecture_unicode(self, p: Any) -> str:
+        return f"{self._word()}({', '.join(p._print(a) for a in self.args[1:])})"
+
+    def _lecture_latex(self, p: Any) -> str:
+        args = ", ".join(p._print(a) for a in self.args[1:])
+        return rf"\{self._word()}\left({args}\right)"
+
+
+class FirstAmong(sp.Function):
+    """``FirstAmong(k, is_max, a, b, …)``: 1 where argument k (0-based) is the first
+    maximum (minimum) of a, b, …, else 0."""
+
+    def index_diff(self, d: Callable[..., Any], note: Callable[[str], None]) -> sp.Basic:
+        return sp.S.Zero
+
+    def index_value(self, ev: Callable[..., Any], env: dict[Any, int]) -> float:
+        k, is_max = int(self.args[0]), bool(self.args[1])
+        values = [float(ev(a, env)) for a in self.args[2:]]
+        best = values.index(max(values) if is_max else min(values))
+        return 1.0 if best == k else 0.0
+
+    def _lecture_unicode(self, p: Any) -> str:
+        which = "argmax" if self.args[1] else "argmin"
+        args = ", ".join(p._print(a) for a in self.args[2:])
+        return f"𝟙[{which}({args}) = {int(self.args[0]) + 1}]"
+
+    def _lecture_latex(self, p: Any) -> str:
+        which = "argmax" if self.args[1] else "argmin"
+        args = ", ".join(p._print(a) for a in self.args[2:])
+        return rf"\mathbb{{1}}\left[\operatorname{{{which}}}({args}) = {int(self.args[0]) + 1}\right]"
+
+
+def _limits(args: Sequence[sp.Basic]) -> list[Limit]:
+    return [(a[0], a[1], a[2]) for a in args]
+
+
+def _positions(limits: list[Limit], ev: Callable[..., Any], env: dict[Any, int]) -> Any:
+    """Every value of the limits' indices, row-major (the first index varies slowest)."""
+    ranges = [range(int(ev(lo, env)), int(ev(hi, env)) + 1) for _, lo, hi in limits]
+    return itertools.product(*ranges)
+
+
+def _first_extreme(
+    body: sp.Basic,
+    is_max: bool,
+    limits: list[Limit],
+    ev: Callable[..., Any],
+    env: dict[Any, int],
+) -> tuple[float, tuple[int, ...]]:
+    """(the max or min of body over the limits, where it is first reached)."""
+    best, where = None, ()
+    for pos in _positions(limits, ev, env):
+        v = float(ev(body, {**env, **dict(zip([j for j, _, _ in limits], pos, strict=True))}))
+        if best is None or (v > best if is_max else v < best):
+            best, where = v, pos
+    return (best if best is not None else 0.0), where
+
+
+def _range_text(p: Any, limits: list[Limit], latex: bool = False) -> str:
+    sep = r"\ldots " if latex else "…"
+    return ",".join(f"{_text(p, j)}={_text(p, lo)}{sep}{_text(p, hi)}" for j, lo, hi in limits)
+
+
+class MaxOver(sp.Expr):
+    """``MaxOver(body, is_max, (j, lo, hi), …)``: max_{j=lo…hi} body (min when not
+    is_max). Its derivative routes through the first maximum:
+    ``∂ max_j b_j = Σ_j 𝟙[j = argmax b] ∂b_j``."""
+
+    is_commutative = True
+
+    def __new__(cls, body: sp.Basic, is_max: Any, *limits: Sequence[sp.Basic]) -> MaxOver:
+        return sp.Expr.__new__(cls, body, sp.Integer(int(bool(is_max))), *[sp.Tuple(*lim) for lim in limits])
+
+    @property
+    def body(self) -> sp.Basic:
+        return self.args[0]
+
+    @property
+    def is_max(self) -> bool:
+        return bool(self.args[1])
+
+    @property
+    def limits(self) -> list[Limit]:
+        return _limits(self.args[2:])
+
+    def index_diff(self, d: Callable[..., Any], note: Callable[[str], None]) -> sp.Basic:
+        db = d(self.body)
+        if db == 0:
+            return sp.S.Zero
+        note("max rule: ∂ max_j b_j = Σ_j 𝟙[j is the first max] ∂b_j")
+        bound = {j: type(j)(f"{j.name}*", integer=True, positive=True) for j, _, _ in self.limits}
+        first = FirstAt(
+            sp.Tuple(*[j for j, _, _ in self.limits]),
+            self.body.xreplace(bound),
+            self.is_max,
+            *[(bound[j], lo, hi) for j, lo, hi in self.limits],
+        )
+        return sp.Sum(first * db, *self.limits)
+
+    def index_value(self, ev: Callable[..., Any], env: dict[Any, int]) -> float:
+        return _first_extreme(self.body, self.is_max, self.limits, ev, env)[0]
+
+    def counted_as(self) -> sp.Basic:
+        """Its op count: a max over n entries is n − 1 comparisons, counted as a sum."""
+        return sp.Sum(self.body, *self.limits)
+
+    def _lecture_unicode(self, p: Any) -> str:
+        word = "max" if self.is_max else "min"
+        body = p._print(self.body)
+        if isinstance(self.body, sp.Add):
+            body = f"({body})"
+        return f"{word}_{{{_range_text(p, self.limits)}}} {body}"
+
+    def _lecture_latex(self, p: Any) -> str:
+        word = "max" if self.is_max else "min"
+        return rf"\{word}_{{{_range_text(p, self.limits, True)}}} {p._print(self.body)}"
+
+
+class FirstAt(sp.Expr):
+    """``FirstAt((j, …), body, is_max, (j*, lo, hi), …)``: 1 where the positions j, … are
+    the first maximum (row-major) of body over its own indices j*, …, else 0."""
+
+    is_commutative = True
+
+    def __new__(
+        cls, positions: Any, body: sp.Basic, is_max: Any, *limits: Sequence[sp.Basic]
+    ) -> FirstAt:
+        return sp.Expr.__new__(
+            cls, sp.Tuple(*positions), body, sp.Integer(int(bool(is_max))), *[sp.Tuple(*lim) for lim in limits]
+        )
+
+    @property
+    def positions(self) -> tuple[sp.Basic, ...]:
+        return tuple(self.args[0])
+
+    @property
+    def limits(self) -> list[Limit]:
+        return _limits(self.args[3:])
+
+    def covers(self, value: sp.Basic, lo: sp.Basic, hi: sp.Basic) -> bool:
+        """True when this indicator is 0 unless ``lo ≤ value ≤ hi`` (a position of it
+        ranges over exactly lo…hi), so a range indicator beside it says nothing more."""
+        return any(
+            pos == value and (a, b) == (lo, hi)
+            for pos, (_, a, b) in zip(self.positions, self.limits, strict=True)
+        )
+
+    def index_diff(self, d: Callable[..., Any], note: Callable[[str], None]) -> sp.Basic:
+        return sp.S.Zero
+
+    def index_value(self, ev: Callable[..., Any], env: dict[Any, int]) -> float:
+        _, where = _first_extreme(self.args[1], bool(self.args[2]), self.limits, ev, env)
+        here = tuple(int(ev(pos, env)) for pos in self.positions)
+        return 1.0 if here == where else 0.0
+
+    def counted_as(self) -> sp.Basic:
+        return sp.Sum(self.args[1], *self.limits)
+
+    def _bound(self) -> dict[sp.Basic, sp.Basic]:
+        """The own indices printed with a prime (j* → j′)."""
+        return {j: type(j)(j.name.replace("*", "′")) for j, _, _ in self.limits}
+
+    def _parts(self, p: Any, latex: bool) -> tuple[str, str, str]:
+        ren = self._bound()
+        limits = [(ren[j], lo, hi) for j, lo, hi in self.limits]
+        pos = ",".join(_text(p, x) for x in self.positions)
+        pos = f"({pos})" if len(self.positions) > 1 else pos
+        return pos, _range_text(p, limits, latex), p._print(self.args[1].xreplace(ren))
+
+    def _lecture_unicode(self, p: Any) -> str:
+        pos, rng, body = self._parts(p, False)
+        which = "argmax" if self.args[2] else "argmin"
+        return f"𝟙[{pos} = {which}_{{{rng}}} {body}]"
+
+    def _lecture_latex(self, p: Any) -> str:
+        pos, rng, body = self._parts(p, True)
+        which = "argmax" if self.args[2] else "argmin"
+        return rf"\mathbb{{1}}\left[{pos} = \operatorname{{{which}}}_{{{rng}}} {body}\right]"
+
+
+# ================================================================ helpers
+def _entry(conv: Any, e: sp.Basic, idx: list[Ix]) -> sp.Basic:
+    """``e``'s entry at (row, col) from a list of the non-trivial axes' indices."""
+    rows, cols = e.shape
+    it = iter(idx)
+    r = next(it) if rows != 1 else None
+    c = next(it) if cols != 1 else None
+    return conv(e, r, c)
+
+
+def _bound(conv_: Any, size: sp.Basic) -> sp.Basic:
+    """An index bound inside an indicator (``j*``, printed j′): never a line's own index."""
+    j = conv_.fresh(size)
+    return type(j)(f"{j.name}*", integer=True, positive=True)
+
+
+# ================================================================ convolution
+def _shifted(
+    conv: Any,
+    e: sp.Basic,
+    r: Ix,
+    c: Ix,
+    shift: Callable[[sp.Basic, sp.Basic, Any, Any], sp.Basic],
+    padded: bool,
+) -> sp.Basic:
+    """Σ over the kernel's offsets of a[shift(out, off)] k[off] (``e.operands`` = (a, k)),
+    with 𝟙[in range] factors where ``padded`` (the zeros outside a)."""
+    a, k = e.operands
+    two_d = a.shape[1] != 1 or k.shape[1] != 1
+    letters = KERNEL_2D if two_d else (KERNEL_1D, KERNEL_1D)
+    outs = (r, c)
+
+    def at_offsets(offs: tuple[Ix, Ix]) -> sp.Basic:
+        idx, guards = [], sp.S.One
+        for axis in range(2):
+            n, kk = a.shape[axis], k.shape[axis]
+            if n == 1 and kk == 1:
+                continue
+            out, off = outs[axis], offs[axis] if offs[axis] is not None else sp.S.One
+            pos = sp.expand(shift(out if out is not None else sp.S.One, off, n, kk))
+            if n != 1:
+                idx.append(pos)
+            if padded and kk != 1:
+                guards *= InRange(pos, 1, n)
+        kidx = [o for o, d in zip(offs, k.shape, strict=True) if d != 1]
+        return guards * _entry(conv, a, idx) * _entry(conv, k, kidx)
+
+    return conv.sum(
+        lambda s: conv.sum(lambda t: at_offsets((s, t)), k.shape[1], letters[1]),
+        k.shape[0],
+        letters[0],
+    )
+
+
+def conv(conv_: Any, e: Any, r: Ix, c: Ix) -> sp.Basic:
+    """Full: y_t = Σ_τ x_{t−τ+1} w_τ (x zero-padded); valid: y_t = Σ_τ x_{t+k−τ} w_τ."""
+    if e.settings[0] == 1:
+        return _shifted(conv_, e, r, c, lambda out, off, n, k: out + k - off, False)
+    return _shifted(conv_, e, r, c, lambda out, off, n, k: out - off + 1, True)
+
+
+def correlate(conv_: Any, e: Any, r: Ix, c: Ix) -> sp.Basic:
+    """Valid: y_i = Σ_s a_{i+s−1} k_s; full: y_i = Σ_s a_{i+s−k} k_s (a zero-padded)."""
+    if e.settings[0] == 1:
+        return _shifted(conv_, e, r, c, lambda out, off, n, k: out + off - 1, False)
+    return _shifted(conv_, e, r, c, lambda out, off, n, k: out + off - k, True)
+
+
+def flip(conv_: Any, e: Any, r: Ix, c: Ix) -> sp.Basic:
+    """flip(a)_ij = a_{R+1−i, C+1−j}."""
+    (a,) = e.operands
+    rows, cols = a.shape
+    return conv_(
+        a,
+        rows + 1 - r if r is not None else None,
+        cols + 1 - c if c is not None else None,
+    )
+
+
+# ================================================================ pooling
+def _group(e: Any, r: Ix, c: Ix, conv_: Any) -> tuple[list[Ix], list[Limit]]:
+    """The indices of operand z in output (r, c)'s pooling group: a bound index over
+    s(i−1)+1 … si on each axis whose window is longer than 1, the index itself where the
+    window is 1 (a 1-D pool's columns)."""
+    z = e.operands[0]
+    idx: list[Ix] = []
+    limits: list[Limit] = []
+    for out, size, s in zip((r, c), z.shape, e.settings[:2], strict=True):
+        if size == 1:
+            continue
+        if s == 1:
+            idx.append(out)
+            continue
+        j = conv_.fresh(size)
+        idx.append(j)
+        limits.append((j, s * (out - 1) + 1, s * out))
+    return idx, limits
+
+
+def maxpool(conv_: Any, e: Any, r: Ix, c: Ix) -> sp.Basic:
+    """y_i = max_{j=s(i−1)+1…si} z_j (2-D: the max over the s×s group)."""
+    idx, limits = _group(e, r, c, conv_)
+    body = _entry(conv_, e.operands[0], idx)
+    return MaxOver(body, True, *limits) if limits else body
+
+
+def avgpool(conv_: Any, e: Any, r: Ix, c: Ix) -> sp.Basic:
+    """y_i = (1/s) Σ_{j=s(i−1)+1…si} z_j (2-D: the mean over the s×s group)."""
+    idx, limits = _group(e, r, c, conv_)
+    body = _entry(conv_, e.operands[0], idx)
+    sr, sc = e.settings[:2]
+    return (sp.Sum(body, *limits) if limits else body) / (sr * sc)
+
+
+def _groups_of(e: Any, conv_: Any) -> tuple[list[tuple[Ix, sp.Basic]], list[Limit]]:
+    """(index, pooled size) of each axis of the pooled output, and the Σ over them."""
+    g = e.operands[0]
+    outs: list[tuple[Ix, sp.Basic]] = []
+    for size in g.shape:
+        outs.append((conv_.fresh(size) if size != 1 else None, size))
+    return outs, [(i, sp.S.One, n) for i, n in outs if i is not None]
+
+
+def maxpool_route(conv_: Any, e: Any, r: Ix, c: Ix) -> sp.Basic:
+    """z̄_j = Σ_i ȳ_i 𝟙[j = argmax_{j′ in group i} z_j′]: ȳ routed to each group's first max."""
+    g, z = e.operands
+    sr, sc = e.settings[:2]
+    outs, sums = _groups_of(e, conv_)
+    positions, limits, body_idx = [], [], []
+    for here, (i, _), size, s in zip((r, c), outs, z.shape, (sr, sc), strict=True):
+        if size == 1:
+            continue
+        b = _bound(conv_, size)
+        out = i if i is not None else sp.S.One
+        positions.append(here)
+        limits.append((b, s * (out - 1) + 1, s * out))
+        body_idx.append(b)
+    first = FirstAt(positions, _entry(conv_, z, body_idx), True, *limits)
+    signal = _entry(conv_, g, [i for i, _ in outs if i is not None])
+    return sp.Sum(signal * first, *sums) if sums else signal * first
+
+
+def avgpool_route(conv_: Any, e: Any, r: Ix, c: Ix) -> sp.Basic:
+    """z̄_j = (1/s) Σ_i ȳ_i 𝟙[s(i−1)+1 ≤ j ≤ si]: ȳ shared equally by each group."""
+    (g,) = e.operands
+    sr, sc = e.settings[:2]
+    outs, sums = _groups_of(e, conv_)
+    inside = sp.S.One
+    for here, (i, _), s in zip((r, c), outs, (sr, sc), strict=True):
+        if here is None:
+            continue
+        out = i if i is not None else sp.S.One
+        inside *= InRange(here, s * (out - 1) + 1, s * out)
+    signal = _entry(conv_, g, [i for i, _ in outs if i is not None])
+    body = signal * inside
+    return (sp.Sum(body, *sums) if sums else body) / (sr * sc)
+
+
+# ================================================================ flatten
+def flatten(conv_: Any, e: Any, r: Ix, c: Ix) -> sp.Basic:
+    """v_r = Σ_a Σ_b δ_{r, C(a−1)+b} Z_ab: entry (a, b) of Z goes to place C(a−1)+b."""
+    (z,) = e.operands
+    cols = z.shape[1]
+
+    def place(a: Ix, b: Ix) -> sp.Basic:
+        at = sp.expand(cols * ((a if a is not None else 1) - 1) + (b if b is not None else 1))
+        return sp.KroneckerDelta(r if r is not None else 1, at) * conv_(z, a, b)
+
+    return all_entries(conv_, z, place)
+
+
+def unflatten(conv_: Any, e: Any, r: Ix, c: Ix) -> sp.Basic:
+    """Z_ab = v_{C(a−1)+b}."""
+    (v,) = e.operands
+    cols = e.shape[1]
+    at = sp.expand(cols * ((r if r is not None else 1) - 1) + (c if c is not None else 1))
+    return _entry(conv_, v, [at])
+
+
+# ================================================================ max and min
+def extremum(conv_: Any, e: Any, r: Ix, c: Ix) -> sp.Basic:
+    """max(a, b, …)_i = max(a_i, b_i, …) (min likewise)."""
+    return EntryMax(int(e.is_max), *[conv_(a, r, c) for a in e.args])
+
+
+def first_extreme(conv_: Any, e: Any, r: Ix, c: Ix) -> sp.Basic:
+    """𝟙[argmax(a_i, b_i, …) = k]: 1 where argument k is the first max."""
+    return FirstAmong(int(e.args[0]), int(e.args[1]), *[conv_(a, r, c) for a in e.operands])
+
+
+def _all_limits(conv_: Any, v: sp.Basic) -> tuple[list[Ix], list[Limit]]:
+    idx, limits = [], []
+    for size in v.shape:
+        if size == 1:
+            continue
+        j = conv_.fresh(size)
+        idx.append(j)
+        limits.append((j, sp.S.One, size))
+    return idx, limits
+
+
+def extreme_of(conv_: Any, e: Any, r: Ix, c: Ix) -> sp.Basic:
+    """max(v) = max_{j=1…n} v_j (over every entry; min likewise)."""
+    v = e.args[0]
+    idx, limits = _all_limits(conv_, v)
+    body = _entry(conv_, v, idx)
+    return MaxOver(body, e.is_max, *limits) if limits else body
+
+
+def first_extreme_entry(conv_: Any, e: Any, r: Ix, c: Ix) -> sp.Basic:
+    """𝟙[j = argmax_{j′} v_j′]: one-hot at v's first max entry (row-major)."""
+    (v,) = e.operands
+    positions = [i for i in (r, c) if i is not None]
+    idx, limits = [], []
+    for size in v.shape:
+        if size == 1:
+            continue
+        b = _bound(conv_, size)
+        idx.append(b)
+        limits.append((b, sp.S.One, size))
+    if not limits:
+        return sp.S.One
+    return FirstAt(positions, _entry(conv_, v, idx), bool(e.settings[0]), *limits)
+
+
+# ================================================================ normalization
+def _mean_all(conv_: Any, z: sp.Basic) -> sp.Basic:
+    """μ = Σ_j z_j / n over every entry of z."""
+    return all_entries(conv_, z, lambda a, b: conv_(z, a, b)) / (z.shape[0] * z.shape[1])
+
+
+def _var_all(conv_: Any, z: sp.Basic) -> sp.Basic:
+    """v = Σ_j (z_j − μ)² / n (population variance, μ written out)."""
+    n = z.shape[0] * z.shape[1]
+    return all_entries(conv_, z, lambda a, b: (conv_(z, a, b) - _mean_all(conv_, z)) ** 2) / n
+
+
+def layernorm(conv_: Any, e: Any, r: Ix, c: Ix) -> sp.Basic:
+    """y_i = (z_i − μ)/√(v + ε) with μ = Σ_j z_j/n and v = Σ_j (z_j − μ)²/n."""
+    z, eps = e.args
+    return (conv_(z, r, c) - _mean_all(conv_, z)) / sp.sqrt(_var_all(conv_, z) + eps)
+
+
+def layer_std(conv_: Any, e: Any, r: Ix, c: Ix) -> sp.Basic:
+    """σ̂ = √(v + ε), v = Σ_j (z_j − μ)²/n."""
+    z, eps = e.args
+    return sp.sqrt(_var_all(conv_, z) + eps)
+
+
+def _column_mean(conv_: Any, z: sp.Basic, c: Ix) -> sp.Basic:
+    """μ_i = Σ_b Z_bi / B (column i's mean over the examples)."""
+    return conv_.sum(lambda b: conv_(z, b, c), z.shape[0]) / z.shape[0]
+
+
+def _column_var(conv_: Any, z: sp.Basic, c: Ix) -> sp.Basic:
+    """v_i = Σ_b (Z_bi − μ_i)² / B."""
+    rows = z.shape[0]
+    return conv_.sum(lambda b: (conv_(z, b, c) - _column_mean(conv_, z, c)) ** 2, rows) / rows
+
+
+def batchnorm(conv_: Any, e: Any, r: Ix, c: Ix) -> sp.Basic:
+    """Y_bi = (Z_bi − μ_i)/√(v_i + ε), μ_i and v_i column i's mean and variance."""
+    z, eps = e.args
+    return (conv_(z, r, c) - _column_mean(conv_, z, c)) / sp.sqrt(_column_var(conv_, z, c) + eps)
+
+
+def batch_inv_std(conv_: Any, e: Any, r: Ix, c: Ix) -> sp.Basic:
+    """1/σ̂_i = 1/√(v_i + ε) of column i."""
+    z, eps = e.args
+    return 1 / sp.sqrt(_column_var(conv_, z, c) + eps)
+
+
+# ================================================================ dropout
+def dropout(conv_: Any, e: Any, r: Ix, c: Ix) -> sp.Basic:
+    """y_i = h_i m_i / (1 − p) (inverted dropout, the mask m given)."""
+    h, m, p = e.args
+    return conv_(h, r, c) * conv_(m, r, c) / (1 - p)
