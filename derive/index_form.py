@@ -81,27 +81,30 @@ def lecture_letters(program: Program) -> dict[str, str]:
     """
     letters: dict[str, str] = {}
     taken: set[str] = set()
+    shapes = [v.shape for v in program.variables] + [a.shape for a in program.assignments]
+    named = {str(d) for shape in shapes for d in shape}  # sizes with a name (k: a kernel's)
+    named |= {v.name for v in program.variables} | {a.name for a in program.assignments}
 
-    def give(size: str, letter: str) -> None:
+    def give(size: str, letter: str) -> bool:
+        if letter in named and letter != size:
+            return False  # an index k over 1…2 beside a size or node k reads as one thing
         if size not in letters and letter not in taken:
             letters[size] = letter
             taken.add(letter)
+        return letters.get(size) == letter
 
     inputs = [v for v in program.inputs if v.shape]
     for n, v in enumerate(inputs):
         for d in v.shape:
             give(str(d), "j" if n == 0 and "j" not in taken else "k")
-    shapes = [v.shape for v in program.variables] + [a.shape for a in program.assignments]
     for shape in shapes:
         for d in shape:
             size = str(d)
             if size in letters:
                 continue
-            if "i" not in taken:
-                give(size, "i")
-                continue
             own = size if len(size) == 1 and size.islower() and size != "l" else ""
-            give(size, own or next(c for c in POOL if c not in taken))
+            first = ["i"] if "i" not in taken else [own] if own else []
+            any(give(size, c) for c in [*first, *POOL])
     return letters
 
 

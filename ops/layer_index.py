@@ -65,6 +65,12 @@ def _text(p: Any, e: sp.Basic) -> str:
     return str(p._print(e)).replace(" ", "")
 
 
+def _star(j: sp.Symbol) -> sp.Symbol:
+    """The index bound inside an argmax for j: ``j*`` (printed j′), of j's own class so
+    the evaluator binds it like any index, and never equal to a line's own index."""
+    return type(j)(j.name.rstrip("′″‴") + "*", integer=True, positive=True)
+
+
 class InRange(sp.Function):
     """``𝟙[lo ≤ a ≤ hi]`` for an index expression a: zero padding made explicit, and the
     range condition of a contracted Kronecker delta (``Σ_{j=lo…hi} δ_ja f(j)``)."""
@@ -91,7 +97,7 @@ class InRange(sp.Function):
 
     def _lecture_latex(self, p: Any) -> str:
         a, lo, hi = (p._print(x) for x in self.args)
-        return rf"\mathbb{{1}}\left[{lo} \le {a} \le {hi}\right]"
+        return rf"\mathbf{{1}}\left[{lo} \le {a} \le {hi}\right]"
 
 
 class EntryMax(sp.Function):
@@ -101,6 +107,17 @@ class EntryMax(sp.Function):
         if argindex == 1:
             return sp.S.Zero
         return FirstAmong(argindex - 2, *self.args)
+
+    def index_diff(self, d: Callable[..., Any], note: Callable[[str], None]) -> sp.Basic:
+        """Σ_k 𝟙[argument k is the first max] ∂aₖ (the chain rule through max)."""
+        terms = []
+        for k, a in enumerate(self.args[1:]):
+            da = d(a)
+            if da != 0:
+                terms.append(FirstAmong(k, *self.args) * da)
+        if terms:
+            note(f"max rule: ∂ {self._word()}(a, b, …)/∂a = 1[a is the first {self._word()}]")
+        return sp.Add(*terms)
 
     def index_value(self, ev: Callable[..., Any], env: dict[Any, int]) -> float:
         values = [float(ev(a, env)) for a in self.args[1:]]
@@ -138,7 +155,9 @@ class FirstAmong(sp.Function):
     def _lecture_latex(self, p: Any) -> str:
         which = "argmax" if self.args[1] else "argmin"
         args = ", ".join(p._print(a) for a in self.args[2:])
-        return rf"\mathbb{{1}}\left[\operatorname{{{which}}}({args}) = {int(self.args[0]) + 1}\right]"
+        return (
+            rf"\mathbf{{1}}\left[\operatorname{{{which}}}({args}) = {int(self.args[0]) + 1}\right]"
+        )
 
 
 def _limits(args: Sequence[sp.Basic]) -> list[Limit]:
@@ -180,7 +199,9 @@ class MaxOver(sp.Expr):
     is_commutative = True
 
     def __new__(cls, body: sp.Basic, is_max: Any, *limits: Sequence[sp.Basic]) -> MaxOver:
-        return sp.Expr.__new__(cls, body, sp.Integer(int(bool(is_max))), *[sp.Tuple(*lim) for lim in limits])
+        return sp.Expr.__new__(
+            cls, body, sp.Integer(int(bool(is_max))), *[sp.Tuple(*lim) for lim in limits]
+        )
 
     @property
     def body(self) -> sp.Basic:
@@ -198,8 +219,8 @@ class MaxOver(sp.Expr):
         db = d(self.body)
         if db == 0:
             return sp.S.Zero
-        note("max rule: ∂ max_j b_j = Σ_j 𝟙[j is the first max] ∂b_j")
-        bound = {j: type(j)(f"{j.name}*", integer=True, positive=True) for j, _, _ in self.limits}
+        note("max rule: ∂ max_j b_j = Σ_j 1[j is the first max] ∂b_j")
+        bound = {j: _star(j) for j, _, _ in self.limits}
         first = FirstAt(
             sp.Tuple(*[j for j, _, _ in self.limits]),
             self.body.xreplace(bound),
@@ -237,7 +258,11 @@ class FirstAt(sp.Expr):
         cls, positions: Any, body: sp.Basic, is_max: Any, *limits: Sequence[sp.Basic]
     ) -> FirstAt:
         return sp.Expr.__new__(
-            cls, sp.Tuple(*positions), body, sp.Integer(int(bool(is_max))), *[sp.Tuple(*lim) for lim in limits]
+            cls,
+            sp.Tuple(*positions),
+            body,
+            sp.Integer(int(bool(is_max))),
+            *[sp.Tuple(*lim) for lim in limits],
         )
 
     @property
@@ -268,7 +293,7 @@ class FirstAt(sp.Expr):
         return sp.Sum(self.args[1], *self.limits)
 
     def _bound(self) -> dict[sp.Basic, sp.Basic]:
-        """The own indices printed with a prime (j* → j′)."""
+        """The own indices printed with a prime (j* → j′: bound inside the argmax)."""
         return {j: type(j)(j.name.replace("*", "′")) for j, _, _ in self.limits}
 
     def _parts(self, p: Any, latex: bool) -> tuple[str, str, str]:
@@ -286,7 +311,7 @@ class FirstAt(sp.Expr):
     def _lecture_latex(self, p: Any) -> str:
         pos, rng, body = self._parts(p, True)
         which = "argmax" if self.args[2] else "argmin"
-        return rf"\mathbb{{1}}\left[{pos} = \operatorname{{{which}}}_{{{rng}}} {body}\right]"
+        return rf"\mathbf{{1}}\left[{pos} = \operatorname{{{which}}}_{{{rng}}} {body}\right]"
 
 
 # ================================================================ helpers
@@ -301,8 +326,7 @@ def _entry(conv: Any, e: sp.Basic, idx: list[Ix]) -> sp.Basic:
 
 def _bound(conv_: Any, size: sp.Basic) -> sp.Basic:
     """An index bound inside an indicator (``j*``, printed j′): never a line's own index."""
-    j = conv_.fresh(size)
-    return type(j)(f"{j.name}*", integer=True, positive=True)
+    return _star(conv_.fresh(size))
 
 
 # ================================================================ convolution

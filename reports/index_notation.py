@@ -17,6 +17,7 @@ a product holding one sum is written with the sum first, the other factors insid
 
 from __future__ import annotations
 
+import re
 import unicodedata
 from dataclasses import dataclass
 from typing import Any
@@ -204,18 +205,23 @@ class IndexLatexPrinter(_IndexMixin, LectureLatexPrinter):
     _default_settings = {**LectureLatexPrinter._default_settings, "lowercase": set()}
 
     def _print_Index(self, expr: Index) -> str:
-        return expr.name.replace("ℓ", r"\ell").replace("′", "'").replace("″", "''")
+        name = expr.name.replace("ℓ", r"\ell").replace("′", "'").replace("″", "''")
+        name = name.replace("‴", "'" * 3)
+        return "".join(rf"\{NAMES[ch]} " if ch in NAMES else ch for ch in name).rstrip()
 
     def _print_Indexed(self, expr: sp.Indexed) -> str:
         name, bar = _entry_name(str(expr.base), self._settings["lowercase"])
         base = pretty_name(name, vector=True, bar=bar, latex=True)
-        sub = "".join(self._print(i) for i in expr.indices)
+        sub = _join_tex([self._print(i) for i in expr.indices])
         if any(not isinstance(i, Index) for i in expr.indices):
             sub = ",".join(self._print(i) for i in expr.indices)
         return f"{base}_{{{sub}}}"
 
     def _print_KroneckerDelta(self, expr: sp.Basic, exp: str | None = None) -> str:
-        return r"\delta_{" + "".join(self._print(a) for a in expr.args) + "}"
+        sub = _join_tex([self._print(a) for a in expr.args])
+        if any(not isinstance(a, Index) for a in expr.args):  # δ_{r,3a+b−3}
+            sub = ",".join(self._print(a) for a in expr.args)
+        return r"\delta_{" + sub + "}"
 
     def _print_EntryDerivative(self, expr: EntryDerivative) -> str:
         return rf"\frac{{\partial {self._print(expr.of)}}}{{\partial {self._print(expr.wrt)}}}"
@@ -261,6 +267,15 @@ class IndexLatexPrinter(_IndexMixin, LectureLatexPrinter):
         if isinstance(expr.base, sp.Sum):
             return rf"\left({self._print(expr.base)}\right)^{{{self._print(expr.exp)}}}"
         return super()._print_Pow(expr)
+
+
+def _join_tex(parts: list[str]) -> str:
+    """Index letters side by side, a space after a command (``\\ell i``, not ``\\elli``)."""
+    out = ""
+    for part in parts:
+        command = re.search(r"\\[A-Za-z]+$", out)
+        out += (" " if command and part[:1].isalpha() else "") + part
+    return out
 
 
 def index_unicode(expr: sp.Basic, lowercase: set[str] | frozenset[str] = frozenset()) -> str:
@@ -575,6 +590,7 @@ def render_index_document(view: IndexView, fmt: str, fragment: bool = False) -> 
         out = [
             r"\documentclass{article}",
             r"\usepackage{amsmath}",
+            r"\usepackage{amssymb}",
             r"\begin{document}",
             rf"\section*{{{_tex_escape(title)} --- index notation}}",
         ]
