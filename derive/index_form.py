@@ -844,7 +844,7 @@ def canonical_indices(e: sp.Basic, letters: dict[str, str], keep: tuple = ()) ->
     def walk(x: sp.Basic, scope: set[str]) -> sp.Basic:
         if isinstance(x, sp.Sum):
             (j, lo, hi), *more = x.limits
-            base = str(j.name).rstrip("".join(PRIMES[1:]) + "0123456789")
+            base = str(j.name).rstrip("".join(PRIMES[1:]) + "0123456789*")  # j* (a layer's)
             taken = scope | {str(s) for s in _all_indices(x.function) if s != j}
             new = j
             for pr in PRIMES:

@@ -29,8 +29,9 @@ flatten            v_r = Σ_a Σ_b δ_{r, C(a−1)+b} Z_ab
 unflatten          Z_ab = v_{C(a−1)+b}
 max(a, b, …)       y_i = max(a_i, b_i, …)    (first_extreme: 𝟙[argmax(a_i, b_i) = 1])
 max(v)             y = max_j v_j             (first_extreme_entry: 𝟙[j = argmax v])
-layernorm          y_i = (z_i − μ)/√(v + ε), μ = Σ_j z_j/n, v = Σ_j (z_j − μ)²/n
-batchnorm          Y_bi = (Z_bi − μ_i)/√(v_i + ε), μ_i = Σ_b′ Z_b′i/B, v_i likewise
+layernorm          y_i = (z_i − μ(z))/√(σ²(z) + ε),  μ(z) = Σ_j z_j/n,
+                   σ²(z) = Σ_j (z_j − μ(z))²/n
+batchnorm          Y_bi = (Z_bi − μ_i(Z))/√(σ²_i(Z) + ε),  μ_i(Z) = Σ_b Z_bi/B, σ²_i likewise
 dropout            y_i = h_i m_i/(1 − p)
 =================  ==============================================================
 
@@ -48,6 +49,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 import sympy as sp
+from sympy.core.symbol import Str
 
 from .index_rules import all_entries
 
@@ -539,50 +541,129 @@ def first_extreme_entry(conv_: Any, e: Any, r: Ix, c: Ix) -> sp.Basic:
 
 
 # ================================================================ normalization
-def _mean_all(conv_: Any, z: sp.Basic) -> sp.Basic:
-    """μ = Σ_j z_j / n over every entry of z."""
-    return all_entries(conv_, z, lambda a, b: conv_(z, a, b)) / (z.shape[0] * z.shape[1])
+class Statistic(sp.Expr):
+    """``Statistic(kind, operand name, (i,), definition)``: a normalization's mean
+    (kind 0, μ(z) = Σ_j z_j/n) or population variance (kind 1, σ²(z) = Σ_j (z_j − μ(z))²/n),
+    over every entry (layernorm) or over column i (batchnorm, μ_i(Z)). It prints by its
+    name, its definition is listed once beside the lines, and it differentiates as its
+    definition, using Σ_j (z_j − μ) = 0 for the variance: ∂σ² = (2/n) Σ_j (z_j − μ) ∂z_j."""
+
+    is_commutative = True
+
+    def __new__(cls, kind: int, operand: str, position: Any, definition: sp.Basic) -> Statistic:
+        name = operand if isinstance(operand, Str) else Str(operand)
+        return sp.Expr.__new__(cls, sp.Integer(kind), name, sp.Tuple(*position), definition)
+
+    @property
+    def definition(self) -> sp.Basic:
+        return self.args[3]
+
+    def index_diff(self, d: Callable[..., Any], note: Callable[[str], None]) -> sp.Basic:
+        body = self.definition
+        if int(self.args[0]) == 0:
+            return d(body)  # type: ignore[no-any-return]
+        means = {m for m in sp.preorder_traversal(body) if isinstance(m, Statistic)}
+        held = {m: sp.Symbol(f"_held{k}", real=True) for k, m in enumerate(means)}
+        out = d(body.xreplace(held))
+        if out == 0:
+            return sp.S.Zero
+        note("Σ_j (z_j − μ) = 0")
+        once = {j: type(j)(j.name[:-1], integer=True, positive=True) for j in _stars(out)}
+        return out.xreplace(once).xreplace({v: k for k, v in held.items()})
+
+    def index_value(self, ev: Callable[..., Any], env: dict[Any, int]) -> float:
+        return float(ev(self.definition, env))
+
+    def counted_as(self) -> sp.Basic:
+        return self.definition
+
+    def shown(self) -> tuple[sp.Basic, sp.Basic]:
+        """(this statistic, its definition with plain bound indices) for a 'where' line."""
+        return self, self.definition.xreplace(
+            {j: type(j)(j.name.rstrip("*"), integer=True, positive=True) for j in _stars(self)}
+        )
+
+    def _parts(self, p: Any) -> tuple[str, str, str]:
+        word = "μ" if int(self.args[0]) == 0 else "σ²"
+        operand = p._print(sp.Symbol(str(self.args[1]), real=True))
+        at = ",".join(_text(p, i) for i in self.args[2])
+        return word, at, operand
+
+    def _lecture_unicode(self, p: Any) -> str:
+        word, at, operand = self._parts(p)
+        return f"{word}{'_' + at if at else ''}({operand})"
+
+    def _lecture_latex(self, p: Any) -> str:
+        _, at, operand = self._parts(p)
+        word = r"\mu" if int(self.args[0]) == 0 else r"\sigma^2"
+        return f"{word}{'_{' + at + '}' if at else ''}({operand})"
 
 
-def _var_all(conv_: Any, z: sp.Basic) -> sp.Basic:
-    """v = Σ_j (z_j − μ)² / n (population variance, μ written out)."""
-    n = z.shape[0] * z.shape[1]
-    return all_entries(conv_, z, lambda a, b: (conv_(z, a, b) - _mean_all(conv_, z)) ** 2) / n
+def _stars(e: sp.Basic) -> set[sp.Basic]:
+    """The indices bound inside a statistic (named ``j**``)."""
+    return {s for s in e.atoms(sp.Symbol) if s.name.endswith("**")}
+
+
+def _operand_name(z: sp.Basic) -> str:
+    return str(z.name) if isinstance(z, sp.MatrixSymbol) else str(z).replace("*", " ")
+
+
+def _stat_sum(conv_: Any, z: sp.Basic, body: Callable[..., sp.Basic], axes: tuple[bool, bool]):  # noqa: ANN202
+    """Σ over the axes of z marked True (indices ``j**``), body(row, col); the others None."""
+    idx: list[Ix] = []
+    limits = []
+    for size, summed in zip(z.shape, axes, strict=True):
+        if not summed or size == 1:
+            idx.append(None)
+            continue
+        j = conv_.fresh(size)
+        star = type(j)(j.name.rstrip("′″‴") + "**", integer=True, positive=True)
+        idx.append(star)
+        limits.append((star, sp.S.One, size))
+    out = body(*idx)
+    return sp.Sum(out, *limits) if limits else out
+
+
+def _stats(conv_: Any, z: sp.Basic, c: Ix, per_column: bool) -> tuple[sp.Basic, sp.Basic]:
+    """(μ, σ²) of every entry of z, or of column c (``per_column``)."""
+    rows, cols = z.shape
+    n = rows if per_column else rows * cols
+    axes = (True, not per_column)
+    at = (c,) if per_column and c is not None else ()
+    name = _operand_name(z)
+
+    def entry(a: Ix, b: Ix) -> sp.Basic:
+        return conv_(z, a, c if per_column else b)
+
+    mu = Statistic(0, name, at, _stat_sum(conv_, z, entry, axes) / n)
+    var = _stat_sum(conv_, z, lambda a, b: (entry(a, b) - mu) ** 2, axes) / n
+    return mu, Statistic(1, name, at, var)
 
 
 def layernorm(conv_: Any, e: Any, r: Ix, c: Ix) -> sp.Basic:
-    """y_i = (z_i − μ)/√(v + ε) with μ = Σ_j z_j/n and v = Σ_j (z_j − μ)²/n."""
+    """y_i = (z_i − μ(z))/√(σ²(z) + ε), μ(z) = Σ_j z_j/n, σ²(z) = Σ_j (z_j − μ(z))²/n."""
     z, eps = e.args
-    return (conv_(z, r, c) - _mean_all(conv_, z)) / sp.sqrt(_var_all(conv_, z) + eps)
+    mu, var = _stats(conv_, z, None, False)
+    return (conv_(z, r, c) - mu) / sp.sqrt(var + eps)
 
 
 def layer_std(conv_: Any, e: Any, r: Ix, c: Ix) -> sp.Basic:
-    """σ̂ = √(v + ε), v = Σ_j (z_j − μ)²/n."""
+    """σ̂ = √(σ²(z) + ε)."""
     z, eps = e.args
-    return sp.sqrt(_var_all(conv_, z) + eps)
-
-
-def _column_mean(conv_: Any, z: sp.Basic, c: Ix) -> sp.Basic:
-    """μ_i = Σ_b Z_bi / B (column i's mean over the examples)."""
-    return conv_.sum(lambda b: conv_(z, b, c), z.shape[0]) / z.shape[0]
-
-
-def _column_var(conv_: Any, z: sp.Basic, c: Ix) -> sp.Basic:
-    """v_i = Σ_b (Z_bi − μ_i)² / B."""
-    rows = z.shape[0]
-    return conv_.sum(lambda b: (conv_(z, b, c) - _column_mean(conv_, z, c)) ** 2, rows) / rows
+    return sp.sqrt(_stats(conv_, z, None, False)[1] + eps)
 
 
 def batchnorm(conv_: Any, e: Any, r: Ix, c: Ix) -> sp.Basic:
-    """Y_bi = (Z_bi − μ_i)/√(v_i + ε), μ_i and v_i column i's mean and variance."""
+    """Y_bi = (Z_bi − μ_i(Z))/√(σ²_i(Z) + ε), column i's mean and variance over the examples."""
     z, eps = e.args
-    return (conv_(z, r, c) - _column_mean(conv_, z, c)) / sp.sqrt(_column_var(conv_, z, c) + eps)
+    mu, var = _stats(conv_, z, c, True)
+    return (conv_(z, r, c) - mu) / sp.sqrt(var + eps)
 
 
 def batch_inv_std(conv_: Any, e: Any, r: Ix, c: Ix) -> sp.Basic:
-    """1/σ̂_i = 1/√(v_i + ε) of column i."""
+    """1/σ̂_i = 1/√(σ²_i(Z) + ε) of column i."""
     z, eps = e.args
-    return 1 / sp.sqrt(_column_var(conv_, z, c) + eps)
+    return 1 / sp.sqrt(_stats(conv_, z, c, True)[1] + eps)
 
 
 # ================================================================ dropout

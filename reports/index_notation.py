@@ -67,8 +67,10 @@ class _IndexMixin:
         coeff, factors = expr.as_coeff_mul()
         num, den = [], []
         for f in factors:
-            if isinstance(f, sp.Pow) and f.exp.is_Integer and int(f.exp) < 0:
-                den.append(f.base ** (-f.exp))
+            if isinstance(f, sp.Pow) and (
+                f.exp.is_Integer and int(f.exp) < 0 or f.exp == sp.Rational(-1, 2)
+            ):
+                den.append(f.base ** (-f.exp))  # 1/√(…) for ^(−1/2)
             else:
                 num.append(f)
         if coeff.is_Rational and coeff.q != 1:
@@ -332,6 +334,9 @@ def render_index_text(
     ell = any("ℓ" in str(x.rhs) for x in d.forward)
     out += [f"Indices: {letters}{' (ℓ inside a softmax sum)' if ell else ''}", ""]
     out += _section("Forward pass (index notation ⇔ matrix form)", _bridged(d.forward, low))
+    where = [f"{index_unicode(a, low)} = {index_unicode(b, low)}" for a, b in definitions(d)]
+    if where:
+        out[-1:-1] = ["where " + ", ".join(where)]
     if method in ("backprop", "both"):
         lines = _bridged(d.backprop, low, steps)
         lines += [f"    note: {line.note}" for line in d.backprop if line.note]
@@ -345,6 +350,20 @@ def render_index_text(
     if bridge is not None:
         out.append(bridge.text())
     return "\n".join(out).rstrip()
+
+
+def definitions(d: IndexDerivation) -> list[tuple[sp.Basic, sp.Basic]]:
+    """(name, definition) of every named quantity the lines use (a normalization's
+    μ(z) = Σ_j z_j/n and σ²(z)), once each, in order of appearance."""
+    out: dict[str, tuple[sp.Basic, sp.Basic]] = {}
+    lines = [*d.forward, *d.backprop]
+    for e in [x.rhs for x in lines] + [g.result for g in d.naive]:
+        for node in sp.preorder_traversal(e):
+            shown = getattr(node, "shown", None)
+            if shown is not None:
+                name, body = shown()
+                out.setdefault(index_unicode(name), (name, body))
+    return [out[k] for k in sorted(out)]  # μ before σ²
 
 
 def _section(title: str, lines: list[str]) -> list[str]:
@@ -387,6 +406,19 @@ def index_json(d: IndexDerivation, costs: Any = None, bridge: Any = None) -> dic
         "notation": "index",
         "indices": d.letters,
         "forward": [row(x) for x in d.forward],
+        **(
+            {
+                "where": [
+                    {
+                        "index": _eq(index_unicode, a, b, low),
+                        "index_latex": _eq(index_latex, a, b, low),
+                    }
+                    for a, b in definitions(d)
+                ]
+            }
+            if definitions(d)
+            else {}
+        ),
         "backprop": [row(x) for x in d.backprop],
         "naive": [
             {
@@ -533,6 +565,11 @@ def _small(program: Any, limit: int = 8) -> bool:
     return all(v <= limit for v in program.sizes.values())
 
 
+def _paired(section: str) -> bool:
+    """Sections whose rows pair an index line with its matrix form (⇔)."""
+    return not section.startswith(("Naive", "Where"))
+
+
 def _md_math(tex: str) -> str:
     return f"$${tex}$$"
 
@@ -560,6 +597,12 @@ def render_index_document(view: IndexView, fmt: str, fragment: bool = False) -> 
             ],
         ),
     ]
+    where = [
+        (_eq(index_unicode, a, b, low), "definition", _eq(index_latex, a, b, low), "definition")
+        for a, b in definitions(d)
+    ]
+    if where:
+        sections.insert(1, ("Where (named statistics)", where))
     naive_rows = []
     for g in d.naive:
         for s in g.steps:
@@ -581,8 +624,8 @@ def render_index_document(view: IndexView, fmt: str, fragment: bool = False) -> 
         for name, rows in sections:
             out += [f"### {name}", ""]
             for _, _, tex, right_tex in rows:
-                joiner = r" \quad\Longleftrightarrow\quad " if "Naive" not in name else r" \quad "
-                tail = right_tex if "Naive" not in name else rf"\text{{{right_tex}}}"
+                joiner = r" \quad\Longleftrightarrow\quad " if _paired(name) else r" \quad "
+                tail = right_tex if _paired(name) else rf"\text{{{right_tex}}}"
                 out += [_md_math(tex + joiner + tail), ""]
         out += [f"    {x}" for x in extra]
         return "\n".join(out) + "\n"
@@ -600,7 +643,7 @@ def render_index_document(view: IndexView, fmt: str, fragment: bool = False) -> 
             for _, _, tex, right_tex in rows:
                 tail = (
                     (r" &\Longleftrightarrow " + right_tex)
-                    if "Naive" not in name
+                    if _paired(name)
                     else (rf" && \text{{{right_tex}}}")
                 )
                 body.append(tex.replace(" = ", " &= ", 1) + tail)
@@ -618,7 +661,7 @@ def render_index_document(view: IndexView, fmt: str, fragment: bool = False) -> 
         for left, right, _, _ in rows:
             parts.append(
                 f"<tr><td>{html.escape(left)}</td><td>⇔</td><td>{html.escape(right)}</td></tr>"
-                if "Naive" not in name
+                if _paired(name)
                 else f"<tr><td>{html.escape(left)}</td><td></td>"
                 f"<td><small>{html.escape(right)}</small></td></tr>"
             )

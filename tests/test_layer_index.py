@@ -246,8 +246,19 @@ def test_a_shifted_delta_contracts_with_its_range() -> None:
             ],
         ),
         ("maxout", [r"h_i = max\(Σ_j w⁽¹⁾_ij x_j \+ b⁽¹⁾_i, ", r"𝟙\[argmax\(.*\) = 2\] x_j"]),
-        ("dropout_layernorm_digits", [r"layernorm\(z\)", r"mask_i", r"\(Σ_i′ z_i′\)/m"]),
-        ("batchnorm_digits", [r"batchnorm\(Z\)", r"\(Σ_j′ Z_j′i\)/B", r"M_ji"]),
+        (
+            "dropout_layernorm_digits",
+            [
+                r"a_i = \(\(z_i − μ\(z\)\) g_i\)/√\(1/100000 \+ σ²\(z\)\) \+ β_i",
+                r"where μ\(z\) = \(Σ_i z_i\)/m, σ²\(z\) = \(Σ_i \(z_i − μ\(z\)\)²\)/m",
+                r"h_i = \(5 ReLU\(a_i\) mask_i\)/4",
+                r"z̄_i = \(ā_i g_i − \(Σ_i′ ā_i′ g_i′\)/m − \(Σ_i′ ā_i′ \(z_i′ − μ\(z\)\) \(z_i",
+            ],
+        ),
+        (
+            "batchnorm_digits",
+            [r"μ_i\(Z\)\) g_i\)/√", r"where μ_i\(Z\) = \(Σ_j Z_ji\)/B", r"M_ji"],
+        ),
     ],
 )
 def test_cli_derive_notation_index_on_layer_examples(
