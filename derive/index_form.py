@@ -84,6 +84,7 @@ def lecture_letters(program: Program) -> dict[str, str]:
     shapes = [v.shape for v in program.variables] + [a.shape for a in program.assignments]
     named = {str(d) for shape in shapes for d in shape}  # sizes with a name (k: a kernel's)
     named |= {v.name for v in program.variables} | {a.name for a in program.assignments}
+    named |= {n[0].lower() + n[1:] for n in lowercase_entries(program)}  # K prints as k_st
 
     def give(size: str, letter: str) -> bool:
         if letter in named and letter != size:
@@ -194,9 +195,13 @@ def _leaf_entry(conv: Converter, e: sp.Basic, r: sp.Basic | None, c: sp.Basic | 
         return sp.S.Zero
     if isinstance(e, sp.Identity):
         return sp.KroneckerDelta(r, c)
-    raise IndexFormError(
-        f"no index form for {type(e).__name__} ({e}): its registry entry has no index_form"
+    op = conv.registry.for_node(e)
+    name = op.name if op is not None else type(e).__name__
+    why = (op.extra.get("no_index_form") if op is not None else None) or (
+        "its registry entry has no index_form (index notation writes one entry of a vector "
+        "or matrix at a time, with one index per axis)"
     )
+    raise IndexFormError(f"--notation index: no index form for {name} ({e}): {why}")
 
 
 # ------------------------------------------------------------ differentiation
@@ -326,13 +331,13 @@ def _terms(e: sp.Basic) -> list[sp.Basic]:
 def _delta_on(term: sp.Basic, j: sp.Basic) -> tuple[sp.Basic, sp.Basic] | None:
     """(δ factor, what j equals) when ``term`` has a factor δ_{j,e} with e free of j, or
     δ_{a,b} with a − b = ±j + (terms free of j) (a shifted index: δ_{t−τ+1, j})."""
-    for f in sp.Mul.make_args(term):
-        if not isinstance(f, sp.KroneckerDelta) or not f.has(j):
-            continue
+    deltas = [f for f in sp.Mul.make_args(term) if isinstance(f, sp.KroneckerDelta) and f.has(j)]
+    for f in deltas:  # δ_ja first: it needs no range condition
         if j in f.args:
             other = f.args[1] if f.args[0] == j else f.args[0]
             if not other.has(j):
                 return f, other
+    for f in deltas:
         gap = sp.expand(f.args[0] - f.args[1])
         slope = gap.coeff(j)
         rest = sp.expand(gap - slope * j)

@@ -50,7 +50,10 @@ class IndexEvaluator:
         if isinstance(e, sp.NumberSymbol):
             return float(e)
         if isinstance(e, sp.Symbol):
-            return self.sizes[e.name] if e.name in self.sizes else self.values[e.name]
+            if e.name in self.sizes:
+                return self.sizes[e.name]
+            value = self.values[e.name]
+            return np.reshape(value, ()) if np.size(value) == 1 else value  # a 1×1 node
         if isinstance(e, sp.Indexed):
             arr = np.asarray(self.values[str(e.base)])
             idx = tuple(int(self._ev(i, env)) - 1 for i in e.indices)

@@ -70,7 +70,7 @@ def _text(p: Any, e: sp.Basic) -> str:
 def _star(j: sp.Symbol) -> sp.Symbol:
     """The index bound inside an argmax for j: ``j*`` (printed j′), of j's own class so
     the evaluator binds it like any index, and never equal to a line's own index."""
-    return type(j)(j.name.rstrip("′″‴") + "*", integer=True, positive=True)
+    return type(j)(j.name + "*", integer=True, positive=True)
 
 
 class InRange(sp.Function):
@@ -294,26 +294,50 @@ class FirstAt(sp.Expr):
     def counted_as(self) -> sp.Basic:
         return sp.Sum(self.args[1], *self.limits)
 
-    def _bound(self) -> dict[sp.Basic, sp.Basic]:
-        """The own indices printed with a prime (j* → j′: bound inside the argmax)."""
-        return {j: type(j)(j.name.replace("*", "′")) for j, _, _ in self.limits}
-
-    def _parts(self, p: Any, latex: bool) -> tuple[str, str, str]:
-        ren = self._bound()
-        limits = [(ren[j], lo, hi) for j, lo, hi in self.limits]
+    def _parts(self, p: Any, latex: bool) -> tuple[str, str]:
+        """(positions, 'argmax_{ranges} z') — the ranges alone where the body is the
+        entry at the own indices (``argmax_{2r−1…2r} z``), else with the indices named."""
         pos = ",".join(_text(p, x) for x in self.positions)
         pos = f"({pos})" if len(self.positions) > 1 else pos
-        return pos, _range_text(p, limits, latex), p._print(self.args[1].xreplace(ren))
+        which = (
+            ("argmax" if self.args[2] else "argmin")
+            if not latex
+            else (r"\operatorname{argmax}" if self.args[2] else r"\operatorname{argmin}")
+        )
+        sep = r"\ldots " if latex else "…"
+        body = self.args[1]
+        own = tuple(j for j, _, _ in self.limits)
+        if isinstance(body, sp.Indexed) and tuple(body.indices) == own:
+            ranges = ",".join(f"{_text(p, lo)}{sep}{_text(p, hi)}" for _, lo, hi in self.limits)
+            name = p._print(sp.Symbol(str(body.base), real=True))
+            return pos, f"{which}_{{{ranges}}} {name}"
+        ren = _display_names(self)
+        limits = [(ren[j], lo, hi) for j, lo, hi in self.limits]
+        shown = body.xreplace(ren)
+        return pos, f"{which}_{{{_range_text(p, limits, latex)}}} {p._print(shown)}"
 
     def _lecture_unicode(self, p: Any) -> str:
-        pos, rng, body = self._parts(p, False)
-        which = "argmax" if self.args[2] else "argmin"
-        return f"𝟙[{pos} = {which}_{{{rng}}} {body}]"
+        pos, arg = self._parts(p, False)
+        return f"𝟙[{pos} = {arg}]"
 
     def _lecture_latex(self, p: Any) -> str:
-        pos, rng, body = self._parts(p, True)
-        which = "argmax" if self.args[2] else "argmin"
-        return rf"\mathbf{{1}}\left[{pos} = \operatorname{{{which}}}_{{{rng}}} {body}\right]"
+        pos, arg = self._parts(p, True)
+        return rf"\mathbf{{1}}\left[{pos} = {arg}\right]"
+
+
+def _display_names(first: FirstAt) -> dict[sp.Basic, sp.Basic]:
+    """Printable names for an indicator's own indices (j* → j′, or j″ where j′ is in use)."""
+    own = [j for j, _, _ in first.limits]
+    used = {s.name for s in first.atoms(sp.Symbol) if s not in own}
+    out: dict[sp.Basic, sp.Basic] = {}
+    for j in own:
+        base = j.name.rstrip("*′″‴")
+        name = next(
+            (base + pr for pr in ("′", "″", "‴") if base + pr not in used), j.name.rstrip("*")
+        )
+        used.add(name)
+        out[j] = type(j)(name, integer=True, positive=True)
+    return out
 
 
 # ================================================================ helpers
@@ -395,36 +419,46 @@ def flip(conv_: Any, e: Any, r: Ix, c: Ix) -> sp.Basic:
 
 
 # ================================================================ pooling
-def _group(e: Any, r: Ix, c: Ix, conv_: Any) -> tuple[list[Ix], list[Limit]]:
+def _group(
+    e: Any, r: Ix, c: Ix, conv_: Any, for_sum: bool = False
+) -> tuple[list[Ix], list[Limit], sp.Basic]:
     """The indices of operand z in output (r, c)'s pooling group: a bound index over
     s(i−1)+1 … si on each axis whose window is longer than 1, the index itself where the
-    window is 1 (a 1-D pool's columns)."""
+    window is 1 (a 1-D pool's columns); and a factor 𝟙[…] that a sum needs (``for_sum``)
+    where one window leaves entries out (a Σ from 1 means over the whole axis)."""
     z = e.operands[0]
     idx: list[Ix] = []
     limits: list[Limit] = []
+    guard: sp.Basic = sp.S.One
     for out, size, s in zip((r, c), z.shape, e.settings[:2], strict=True):
         if size == 1:
             continue
         if s == 1:
-            idx.append(out)
+            idx.append(out if out is not None else sp.S.One)
             continue
         j = conv_.fresh(size)
         idx.append(j)
-        limits.append((j, s * (out - 1) + 1, s * out))
-    return idx, limits
+        if out is not None:
+            limits.append((j, s * (out - 1) + 1, s * out))
+        elif for_sum and s != size:  # the only window: Σ_j 𝟙[1 ≤ j ≤ s] over the axis
+            limits.append((j, sp.S.One, size))
+            guard *= InRange(j, 1, s)
+        else:
+            limits.append((j, sp.S.One, sp.Integer(s)))
+    return idx, limits, guard
 
 
 def maxpool(conv_: Any, e: Any, r: Ix, c: Ix) -> sp.Basic:
     """y_i = max_{j=s(i−1)+1…si} z_j (2-D: the max over the s×s group)."""
-    idx, limits = _group(e, r, c, conv_)
+    idx, limits, _ = _group(e, r, c, conv_)
     body = _entry(conv_, e.operands[0], idx)
     return MaxOver(body, True, *limits) if limits else body
 
 
 def avgpool(conv_: Any, e: Any, r: Ix, c: Ix) -> sp.Basic:
     """y_i = (1/s) Σ_{j=s(i−1)+1…si} z_j (2-D: the mean over the s×s group)."""
-    idx, limits = _group(e, r, c, conv_)
-    body = _entry(conv_, e.operands[0], idx)
+    idx, limits, guard = _group(e, r, c, conv_, for_sum=True)
+    body = guard * _entry(conv_, e.operands[0], idx)
     sr, sc = e.settings[:2]
     return (sp.Sum(body, *limits) if limits else body) / (sr * sc)
 
@@ -579,9 +613,17 @@ class Statistic(sp.Expr):
 
     def shown(self) -> tuple[sp.Basic, sp.Basic]:
         """(this statistic, its definition with plain bound indices) for a 'where' line."""
-        return self, self.definition.xreplace(
-            {j: type(j)(j.name.rstrip("*"), integer=True, positive=True) for j in _stars(self)}
-        )
+        nested = [m for m in sp.preorder_traversal(self.definition) if isinstance(m, Statistic)]
+        inner = set().union(*[_stars(m) for m in nested]) if nested else set()
+        stars = sorted(_stars(self.definition) - inner, key=lambda j: j.name)
+        used = {a.name for a in self.atoms(sp.Symbol)} - {j.name for j in stars}
+        plain = {}
+        for j in stars:
+            base = j.name.rstrip("*′″‴")
+            name = next((base + pr for pr in ("", "′", "″", "‴") if base + pr not in used), j.name)
+            used.add(name)
+            plain[j] = type(j)(name, integer=True, positive=True)
+        return self, self.definition.xreplace(plain)
 
     def _parts(self, p: Any) -> tuple[str, str, str]:
         word = "μ" if int(self.args[0]) == 0 else "σ²"
@@ -617,7 +659,7 @@ def _stat_sum(conv_: Any, z: sp.Basic, body: Callable[..., sp.Basic], axes: tupl
             idx.append(None)
             continue
         j = conv_.fresh(size)
-        star = type(j)(j.name.rstrip("′″‴") + "**", integer=True, positive=True)
+        star = type(j)(j.name + "**", integer=True, positive=True)
         idx.append(star)
         limits.append((star, sp.S.One, size))
     out = body(*idx)

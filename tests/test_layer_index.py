@@ -104,6 +104,28 @@ input x[n], mask[m], t[m]
 h = dropout(tanh(W @ x), mask, 0.3)
 L = sum((h - t)^2) / 2
 loss L""",
+    # layers composed: a small CNN, padded convolution of a computed node, a convolution
+    # of a convolution, pooling of expressions with one window along an axis
+    "cnn2d": """param K[2, 2], V[2, 4], c[2]
+input X[5, 5], t[2]
+A = relu(conv(X, K, "valid"))
+P = maxpool2d(A, 2)
+f = flatten(P)
+y = V @ f + c
+L = sum((y - t)^2) / 2
+loss L""",
+    "full_conv_of_a_node": """param w[3], b, u[2]
+input x[4], t[7]
+h = tanh(x + b)
+y = conv(conv(h, w), u)
+L = sum((y - t)^2) / 2
+loss L""",
+    "pooled_expressions": """param z[6], W[3, 3]
+input t[3]
+p = maxpool1d(tanh(z), 2)
+q = avgpool2d(W * W, 2)
+L = sum((p - t)^2) / 2 + sum(q) * max(W @ p)
+loss L""",
 }
 
 
@@ -168,6 +190,25 @@ def test_backward_nodes_by_index_rules_equal_numpy(name: str) -> None:
 def test_backward_nodes_of_max_and_norms_by_index_rules(name: str) -> None:
     errors = _matrix_steps_by_index_rules(_program(name), seed=4)
     assert errors and max(errors.values()) <= TOL, errors
+
+
+def test_a_missing_index_form_is_named_and_explained() -> None:
+    """An operation without an index rule stops the index route with a located message
+    (an IndexFormError is a ChainruleError: the CLI prints it and exits 2)."""
+    from dataclasses import replace
+
+    from chainrule.derive.index_form import IndexFormError
+    from chainrule.symbolic.errors import ChainruleError
+
+    program = parse_program("const n = 6\nparam z[n]\np = maxpool1d(z, 2)\nL = sum(p)\nloss L")
+    without = REGISTRY.extend()  # the same operations, maxpool without its index rule
+    without.register(replace(REGISTRY.by_name("maxpool2d"), index_form=None))
+    conv = Converter(lecture_letters(program), registry=without)
+    with pytest.raises(IndexFormError) as err:
+        conv(program["p"].expr, index("i"), None)
+    assert isinstance(err.value, ChainruleError)
+    assert "no index form for maxpool2d (maxpool(z))" in str(err.value)
+    assert "its registry entry has no index_form" in str(err.value)
 
 
 def test_every_layer_operation_has_an_index_form() -> None:
@@ -241,7 +282,7 @@ def test_a_shifted_delta_contracts_with_its_range() -> None:
             [
                 r"Σ_τ w_τ x_\{k\+s−τ\}",
                 r"max_\{s=2r−1…2r\} z_s",
-                r"z̄_s = Σ_r p̄_r 𝟙\[s = argmax_\{s′=2r−1…2r\} z_s′\]",
+                r"z̄_s = Σ_r p̄_r 𝟙\[s = argmax_\{2r−1…2r\} z\]",
                 r"w̄_i = Σ_s z̄_s x_\{k\+s−i\}",
             ],
         ),
