@@ -118,6 +118,13 @@ class Converter:
     used: set[str] = field(default_factory=set)
     bases: dict[str, sp.IndexedBase] = field(default_factory=dict)
     registry: Registry = REGISTRY
+    sizes: dict[str, int] = field(default_factory=dict)  # sizes bound by const (k = 3)
+
+    def number(self, size: sp.Basic) -> sp.Basic:
+        """A size as its number where a const binds it (a kernel's k inside x_{t+k−τ},
+        where the letter k may be an index), else the size itself."""
+        value = self.sizes.get(str(size))
+        return sp.Integer(value) if value is not None else size
 
     def fresh(self, size: sp.Basic, letter: str | None = None) -> sp.Symbol:
         """A new index over ``1..size`` not used yet in this line (i, i′, i″, …)."""
@@ -501,7 +508,7 @@ def softmax_nodes(program: Program, letters: dict[str, str]) -> list[SoftmaxNode
         z = program.item_of(args[0]) if len(args) == 1 and is_matrix(a.expr) else None
         if not isinstance(z, Assignment):
             continue
-        conv = Converter(letters, registry=program.functions)
+        conv = Converter(letters, registry=program.functions, sizes=program.sizes)
         r, c = conv.free_indices(a.expr.shape)
         factors = sp.Mul.make_args(conv(a.expr, r, c))
         if len(factors) != 2:
@@ -593,12 +600,41 @@ def forward_lines(program: Program, letters: dict[str, str]) -> list[IndexLine]:
     """Every assignment in index form: ``z_i = Σ_j w⁽¹⁾_ij x_j + b⁽¹⁾_i``."""
     lines = []
     for a in program.assignments:
-        conv = Converter(letters, registry=program.functions)
+        conv = Converter(letters, registry=program.functions, sizes=program.sizes)
         shape = _shape(a)
         lhs, free = _lhs(conv, a.name, shape)
         r, c = _free_rc(shape, free)
-        lines.append(IndexLine(a.name, lhs, conv(a.expr, r, c), a.symbol, a.expr, free))
+        rhs = sure_ranges(conv(a.expr, r, c), _ranges(conv, free, shape))
+        lines.append(IndexLine(a.name, lhs, rhs, a.symbol, a.expr, free))
     return lines
+
+
+def _ranges(conv: Converter, free: tuple, shape: tuple) -> dict[sp.Basic, tuple]:
+    """Each free index's range (1, size), sizes bound by const as numbers."""
+    sizes = [d for d in shape if d != 1]
+    return {i: (sp.S.One, conv.number(d)) for i, d in zip(free, sizes, strict=False)}
+
+
+def sure_ranges(e: sp.Basic, known: dict[sp.Basic, tuple]) -> sp.Basic:
+    """Drop range conditions 𝟙[lo ≤ j ≤ hi] that hold for every value of an index j
+    (a free index, or one a Σ runs over, whose range lies inside lo…hi)."""
+    from ..ops.layer_index import InRange
+
+    if isinstance(e, InRange):
+        a, lo, hi = e.args
+        if a in known:
+            low, high = known[a]
+            if (low - lo).is_nonnegative and (hi - high).is_nonnegative:
+                return sp.S.One
+        return e
+    if isinstance(e, sp.Sum):
+        inner = dict(known)
+        for j, lo, hi in e.limits:
+            inner[j] = (lo, hi)
+        return sp.Sum(sure_ranges(e.function, inner), *e.limits)
+    if isinstance(e, (sp.Add, sp.Mul, sp.Pow)) or (isinstance(e, sp.Function) and e.args):
+        return e.func(*[sure_ranges(a, known) for a in e.args])
+    return e
 
 
 def _free_rc(shape: tuple, free: tuple) -> tuple[sp.Basic | None, sp.Basic | None]:
@@ -628,7 +664,7 @@ def backprop_lines(program: Program, letters: dict[str, str]) -> list[IndexLine]
     soft = softmax_nodes(program, letters)
     lines = []
     for s in matrix.steps:
-        conv = Converter(letters, registry=program.functions)
+        conv = Converter(letters, registry=program.functions, sizes=program.sizes)
         item = program[s.node]
         shape = _shape(item)
         lhs, free = _lhs(conv, s.node, shape, bar=True)
@@ -647,7 +683,11 @@ def backprop_lines(program: Program, letters: dict[str, str]) -> list[IndexLine]
                 pairs = [_child_term(program, conv, ch, wrt, soft) for ch in children]
                 line.terms = [(ch, t) for ch, (t, _) in zip(children, pairs, strict=True)]
                 generals = [g for _, g in pairs]
-            line.terms = [(ch, canonical_indices(t, letters, free)) for ch, t in line.terms]
+            known = _ranges(conv, free, shape)
+            line.terms = [
+                (ch, sure_ranges(canonical_indices(t, letters, free), known))
+                for ch, t in line.terms
+            ]
             line.general = canonical_indices(sp.Add(*generals), letters, free)
             line.rhs = sp.Add(*[t for _, t in line.terms])
         lines.append(line)
@@ -729,7 +769,9 @@ def naive_gradients(
     """
     soft = softmax_nodes(program, letters)
     loss = program.loss_assignment
-    substituted = Converter(letters, registry=program.functions)(program.substituted(loss.name))
+    substituted = Converter(letters, registry=program.functions, sizes=program.sizes)(
+        program.substituted(loss.name)
+    )
     start = time.perf_counter()
     out = []
     for p in program.params:
@@ -742,7 +784,7 @@ def naive_gradients(
 def _naive_one(
     program: Program, letters: dict[str, str], param: str, soft: list[SoftmaxNode]
 ) -> IndexNaiveGradient:
-    conv = Converter(letters, registry=program.functions)
+    conv = Converter(letters, registry=program.functions, sizes=program.sizes)
     pshape = _shape(program[param])
     _, pfree = _lhs(conv, param, pshape)
     wrt = _scalar_entry(conv, param, pshape, pfree)
@@ -790,6 +832,7 @@ def _naive_one(
     result = resolve(done[program.loss][1])
     result = refold_softmax(contract(refold_softmax(result, soft, conv)), soft, conv)
     result = _tidy(canonical_indices(result, letters, pfree))
+    result = sure_ranges(result, _ranges(conv, pfree, pshape))
     steps = [_plain_step(st, pfree, letters) for st in steps]
     steps.append(
         IndexStep(

@@ -7,9 +7,9 @@ Every rule is the ``index_form`` of its entry in :mod:`chainrule.ops.layers` and
 is 1). The rules read the nodes through their attributes only (``operands``,
 ``settings``, ``shape``, ``is_max``), so this module does not import the layers.
 
-Conventions the lines rely on (the derivation states them):
+Conventions the lines rely on (the README states them):
 
-* **zero padding**: an entry read outside its range is 0 (``x_{t+2−τ}`` past the end of x);
+* **zero padding**: an entry read outside its range is 0 (``x_{t−τ+1}`` past the end of x);
   where an operand is padded, the rule writes the padding as ``𝟙[1 ≤ t−τ+1 ≤ n]``;
 * ``max_{j=2i−1…2i} z_j`` is the max over an index range (a pooling group), and its
   derivative is ``Σ_j 𝟙[j = argmax …] ∂z_j`` (ties go to the first maximum, row-major).
@@ -18,12 +18,12 @@ Conventions the lines rely on (the derivation states them):
 operation          entry in index notation (1-based)
 =================  ==============================================================
 conv (full)        y_t = Σ_τ 𝟙[1 ≤ t−τ+1 ≤ n] x_{t−τ+1} w_τ
-conv (valid)       y_t = Σ_τ x_{t+k−τ} w_τ
+conv (valid)       y_t = Σ_τ x_{t+k−τ} w_τ   (sizes bound by const print as numbers)
 correlate (valid)  y_i = Σ_s a_{i+s−1} k_s   (full: a_{i+s−k}, padded)
 flip               y_ij = a_{R+1−i, C+1−j}
 maxpool            y_i = max_{j=s(i−1)+1…si} z_j      (2-D: over the s×s group)
 avgpool            y_i = (1/s) Σ_{j=s(i−1)+1…si} z_j
-maxpool_route      z̄_j = Σ_i ȳ_i 𝟙[j = argmax_{j′ in group i} z_j′]
+maxpool_route      z̄_j = Σ_i ȳ_i 𝟙[j = argmax_{s(i−1)+1…si} z]
 avgpool_route      z̄_j = (1/s) Σ_i ȳ_i 𝟙[s(i−1)+1 ≤ j ≤ si]
 flatten            v_r = Σ_a Σ_b δ_{r, C(a−1)+b} Z_ab
 unflatten          Z_ab = v_{C(a−1)+b}
@@ -63,8 +63,18 @@ KERNEL_2D = ("s", "t")
 
 # ================================================================ index-level objects
 def _text(p: Any, e: sp.Basic) -> str:
-    """An index expression as a subscript (``t−τ+1``: no spaces)."""
-    return str(p._print(e)).replace(" ", "")
+    """An index expression as a subscript: letters before the number, no spaces (t−τ+1)."""
+    if not isinstance(e, sp.Add):
+        return str(p._print(e)).replace(" ", "")
+    minus = "-" if getattr(p, "printmethod", "") == "_lecture_latex" else "−"
+    out = ""
+    for k, t in enumerate(
+        sorted(e.args, key=lambda t: (t.is_Number, t.could_extract_minus_sign()))
+    ):
+        negative = t.could_extract_minus_sign()
+        text = str(p._print(-t if negative else t)).replace(" ", "")
+        out += (minus if negative else ("+" if k else "")) + text
+    return out
 
 
 def _star(j: sp.Symbol) -> sp.Symbol:
@@ -341,6 +351,13 @@ def _display_names(first: FirstAt) -> dict[sp.Basic, sp.Basic]:
 
 
 # ================================================================ helpers
+def _number(conv: Any, size: sp.Basic) -> sp.Basic:
+    """A size as its number where a const binds it (so a kernel's k inside x_{t+k−τ}
+    cannot be read as an index k), else the size itself."""
+    number = getattr(conv, "number", None)
+    return number(size) if number is not None else size
+
+
 def _entry(conv: Any, e: sp.Basic, idx: list[Ix]) -> sp.Basic:
     """``e``'s entry at (row, col) from a list of the non-trivial axes' indices."""
     rows, cols = e.shape
@@ -374,7 +391,7 @@ def _shifted(
     def at_offsets(offs: tuple[Ix, Ix]) -> sp.Basic:
         idx, guards = [], sp.S.One
         for axis in range(2):
-            n, kk = a.shape[axis], k.shape[axis]
+            n, kk = _number(conv, a.shape[axis]), _number(conv, k.shape[axis])
             if n == 1 and kk == 1:
                 continue
             out, off = outs[axis], offs[axis] if offs[axis] is not None else sp.S.One
@@ -410,7 +427,7 @@ def correlate(conv_: Any, e: Any, r: Ix, c: Ix) -> sp.Basic:
 def flip(conv_: Any, e: Any, r: Ix, c: Ix) -> sp.Basic:
     """flip(a)_ij = a_{R+1−i, C+1−j}."""
     (a,) = e.operands
-    rows, cols = a.shape
+    rows, cols = (_number(conv_, d) for d in a.shape)
     return conv_(
         a,
         rows + 1 - r if r is not None else None,
@@ -511,7 +528,7 @@ def avgpool_route(conv_: Any, e: Any, r: Ix, c: Ix) -> sp.Basic:
 def flatten(conv_: Any, e: Any, r: Ix, c: Ix) -> sp.Basic:
     """v_r = Σ_a Σ_b δ_{r, C(a−1)+b} Z_ab: entry (a, b) of Z goes to place C(a−1)+b."""
     (z,) = e.operands
-    cols = z.shape[1]
+    cols = _number(conv_, z.shape[1])
 
     def place(a: Ix, b: Ix) -> sp.Basic:
         at = sp.expand(cols * ((a if a is not None else 1) - 1) + (b if b is not None else 1))
@@ -523,7 +540,7 @@ def flatten(conv_: Any, e: Any, r: Ix, c: Ix) -> sp.Basic:
 def unflatten(conv_: Any, e: Any, r: Ix, c: Ix) -> sp.Basic:
     """Z_ab = v_{C(a−1)+b}."""
     (v,) = e.operands
-    cols = e.shape[1]
+    cols = _number(conv_, e.shape[1])
     at = sp.expand(cols * ((r if r is not None else 1) - 1) + (c if c is not None else 1))
     return _entry(conv_, v, [at])
 

@@ -121,7 +121,7 @@ class IndexTextPrinter(_IndexMixin, LectureTextPrinter):
         return expr.name
 
     def _subscript(self, indices: tuple) -> str:
-        texts = [self._print(i).replace(" ", "") for i in indices]  # x_{t−τ+1}
+        texts = [index_expression(self, i, "−") for i in indices]  # x_{t−τ+1}
         if all(len(t.rstrip("′″‴")) == 1 for t in texts):
             return "".join(texts)
         return "{" + ",".join(texts) + "}"
@@ -216,7 +216,7 @@ class IndexLatexPrinter(_IndexMixin, LectureLatexPrinter):
         base = pretty_name(name, vector=True, bar=bar, latex=True)
         sub = _join_tex([self._print(i) for i in expr.indices])
         if any(not isinstance(i, Index) for i in expr.indices):
-            sub = ",".join(self._print(i) for i in expr.indices)
+            sub = ",".join(index_expression(self, i, "-") for i in expr.indices)
         return f"{base}_{{{sub}}}"
 
     def _print_KroneckerDelta(self, expr: sp.Basic, exp: str | None = None) -> str:
@@ -269,6 +269,19 @@ class IndexLatexPrinter(_IndexMixin, LectureLatexPrinter):
         if isinstance(expr.base, sp.Sum):
             return rf"\left({self._print(expr.base)}\right)^{{{self._print(expr.exp)}}}"
         return super()._print_Pow(expr)
+
+
+def index_expression(printer: Any, e: sp.Basic, minus: str) -> str:
+    """An index as a subscript, letters before the number and no spaces: ``t−τ+1``."""
+    if not isinstance(e, sp.Add):
+        return str(printer._print(e)).replace(" ", "")
+    terms = sorted(e.args, key=lambda t: (t.is_Number, t.could_extract_minus_sign()))
+    out = ""
+    for k, t in enumerate(terms):
+        negative = t.could_extract_minus_sign()
+        text = str(printer._print(-t if negative else t)).replace(" ", "")
+        out += (minus if negative else ("+" if k else "")) + text
+    return out
 
 
 def _join_tex(parts: list[str]) -> str:

@@ -255,7 +255,9 @@ def test_seed_example_by_the_index_form() -> None:
 def test_lecture_notation_of_the_lines() -> None:
     conv = index_derivation(_program("conv1d_full"), naive=False)
     text = index_unicode(conv.line("y", "forward").rhs)
-    assert "Σ_τ" in text and "w_τ" in text and "x_{" in text and "𝟙[1 ≤" in text
+    assert text == "Σ_τ 𝟙[1 ≤ j−τ+1 ≤ 5] w_τ x_{j−τ+1}", text  # zero padding written out
+    x_bar = index_unicode(conv.line("x").rhs)
+    assert x_bar == "Σ_j ȳ_j w_{j−i+1}", x_bar  # w read outside 1…3 is 0: no condition
     pool = index_derivation(_program("pool1d"), naive=False)
     assert "max_{" in index_unicode(pool.line("p", "forward").rhs)
     assert "argmax_{" in index_unicode(pool.line("z", "backprop").rhs)
@@ -280,10 +282,10 @@ def test_a_shifted_delta_contracts_with_its_range() -> None:
         (
             "conv_signal",
             [
-                r"Σ_τ w_τ x_\{k\+s−τ\}",
+                r"z_s = Σ_τ w_τ x_\{s−τ\+3\} \+ b",
                 r"max_\{s=2r−1…2r\} z_s",
                 r"z̄_s = Σ_r p̄_r 𝟙\[s = argmax_\{2r−1…2r\} z\]",
-                r"w̄_i = Σ_s z̄_s x_\{k\+s−i\}",
+                r"w̄_i = Σ_s z̄_s x_\{s−i\+3\}",
             ],
         ),
         ("maxout", [r"h_i = max\(Σ_j w⁽¹⁾_ij x_j \+ b⁽¹⁾_i, ", r"𝟙\[argmax\(.*\) = 2\] x_j"]),
