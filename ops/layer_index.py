@@ -618,7 +618,7 @@ class Statistic(sp.Expr):
         out = d(body.xreplace(held))
         if out == 0:
             return sp.S.Zero
-        note("Σ_j (z_j − μ) = 0")
+        note("Σ_j (z_j - μ) = 0")
         once = {j: type(j)(j.name[:-1], integer=True, positive=True) for j in _stars(out)}
         return out.xreplace(once).xreplace({v: k for k, v in held.items()})
 
