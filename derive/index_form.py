@@ -927,10 +927,36 @@ def lowercase_entries(program: Program) -> set[str]:
     return out
 
 
+def _two_axes_at_most(program: Program) -> None:
+    """Index notation here writes entries with one or two indices: a tensor with three
+    or four axes ([C, H, W]) stops it with a message naming the tensor and its readers."""
+    items = [*program.variables, *program.assignments]
+    big = next((x for x in items if len(x.shape) > 2), None)
+    if big is None:
+        return
+    readers: list[str] = []
+    for a in program.assignments:
+        if big.name in program.parents(a.name) or a.name == big.name:
+            for node in sp.preorder_traversal(a.expr):
+                op = program.functions.for_node(node)
+                if op is None or op.kind != "tensor" or not op.in_language or op.operator:
+                    continue  # only operations written by name (conv2d, not + or @)
+                if op.name not in readers:
+                    readers.append(op.name)
+    used = f" (in {', '.join(readers)})" if readers else ""
+    raise IndexFormError(
+        f"--notation index: {big.name} has {len(big.shape)} axes "
+        f"[{', '.join(str(d) for d in big.shape)}]{used}; index notation here writes "
+        "vectors and matrices (one or two indices per entry); derive it without "
+        "--notation index (the matrix form covers tensors)"
+    )
+
+
 def index_derivation(program: Program, naive: bool = True, budget: float = 10.0) -> IndexDerivation:
     """Forward pass, backprop and (optionally) the naive route, all in index form."""
     if not program.is_vector:
         raise IndexFormError("index notation is for vector programs (declare shapes)")
+    _two_axes_at_most(program)
     start = time.perf_counter()
     letters = lecture_letters(program)
     fwd = forward_lines(program, letters)

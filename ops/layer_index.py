@@ -436,6 +436,20 @@ def flip(conv_: Any, e: Any, r: Ix, c: Ix) -> sp.Basic:
 
 
 # ================================================================ pooling
+def _window(e: Any, axis: int, out: Ix, s: int, rows: sp.Basic) -> tuple[sp.Basic, sp.Basic]:
+    """(first, last) entry of output index ``out``'s window along ``axis``: s(i−1)+1 … si;
+    rows of a carried tensor pool per channel (C blocks of H rows, leftovers dropped in
+    each), which differs only where s does not divide H."""
+    at = out if out is not None else sp.S.One
+    channels = e.settings[2] if len(e.settings) > 2 else 1
+    height = int(rows) // channels if axis == 0 and channels > 1 else 0
+    if height and height % s:
+        block = sp.floor((at - 1) / (height // s))  # the channel of output row i
+        first = height * block + s * (at - 1 - (height // s) * block) + 1
+        return first, first + s - 1
+    return s * (at - 1) + 1, s * at
+
+
 def _group(
     e: Any, r: Ix, c: Ix, conv_: Any, for_sum: bool = False
 ) -> tuple[list[Ix], list[Limit], sp.Basic]:
@@ -447,7 +461,7 @@ def _group(
     idx: list[Ix] = []
     limits: list[Limit] = []
     guard: sp.Basic = sp.S.One
-    for out, size, s in zip((r, c), z.shape, e.settings[:2], strict=True):
+    for axis, (out, size, s) in enumerate(zip((r, c), z.shape, e.settings[:2], strict=True)):
         if size == 1:
             continue
         if s == 1:
@@ -456,7 +470,7 @@ def _group(
         j = conv_.fresh(size)
         idx.append(j)
         if out is not None:
-            limits.append((j, s * (out - 1) + 1, s * out))
+            limits.append((j, *_window(e, axis, out, s, z.shape[0])))
         elif for_sum and s != size:  # the only window: Σ_j 𝟙[1 ≤ j ≤ s] over the axis
             limits.append((j, sp.S.One, size))
             guard *= InRange(j, 1, s)
@@ -495,13 +509,14 @@ def maxpool_route(conv_: Any, e: Any, r: Ix, c: Ix) -> sp.Basic:
     sr, sc = e.settings[:2]
     outs, sums = _groups_of(e, conv_)
     positions, limits, body_idx = [], [], []
-    for here, (i, _), size, s in zip((r, c), outs, z.shape, (sr, sc), strict=True):
+    for axis, (here, (i, _), size, s) in enumerate(
+        zip((r, c), outs, z.shape, (sr, sc), strict=True)
+    ):
         if size == 1:
             continue
         b = _bound(conv_, size)
-        out = i if i is not None else sp.S.One
         positions.append(here)
-        limits.append((b, s * (out - 1) + 1, s * out))
+        limits.append((b, *_window(e, axis, i, s, z.shape[0])))
         body_idx.append(b)
     first = FirstAt(positions, _entry(conv_, z, body_idx), True, *limits)
     signal = _entry(conv_, g, [i for i, _ in outs if i is not None])
@@ -514,11 +529,10 @@ def avgpool_route(conv_: Any, e: Any, r: Ix, c: Ix) -> sp.Basic:
     sr, sc = e.settings[:2]
     outs, sums = _groups_of(e, conv_)
     inside = sp.S.One
-    for here, (i, _), s in zip((r, c), outs, (sr, sc), strict=True):
+    for axis, (here, (i, _), s) in enumerate(zip((r, c), outs, (sr, sc), strict=True)):
         if here is None:
             continue
-        out = i if i is not None else sp.S.One
-        inside *= InRange(here, s * (out - 1) + 1, s * out)
+        inside *= InRange(here, *_window(e, axis, i, s, e.shape[0]))
     signal = _entry(conv_, g, [i for i, _ in outs if i is not None])
     body = signal * inside
     return (sp.Sum(body, *sums) if sums else body) / (sr * sc)

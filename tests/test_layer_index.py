@@ -68,6 +68,12 @@ p = maxpool1d(z, 2)
 q = avgpool1d(z, 2)
 L = sum((p - t)^2) / 2 + sum(q * t)
 loss L""",
+    "pool1d_rows": """param Z[3, 7]
+input T[3, 3]
+P = maxpool1d(Z, 2)
+Q = avgpool1d(Z, 3)
+L = sum((P - T)^2) / 2 + sum(Q * Q)
+loss L""",
     "pool2d": """param Z[5, 4]
 input T[2, 2]
 P = maxpool2d(Z, 2)
@@ -312,3 +318,48 @@ def test_cli_derive_notation_index_on_layer_examples(
     assert code == 0
     for pattern in expected:
         assert re.search(pattern, out), pattern
+
+
+@pytest.mark.parametrize("height", [4, 5])
+def test_pooling_rules_per_channel_of_a_carried_tensor(height: int) -> None:
+    """Pooling nodes of a tensor [C, H, W] (carried by its (C·H, W) matrix) pool each
+    channel apart; their index rules agree with the entries' NumPy evaluation, also where
+    s does not divide H (each channel drops its own leftover rows)."""
+    from chainrule.ops import layers
+
+    channels, width, s = 2, 5, 2
+    rows, ho, wo = channels * height, channels * (height // s), width // s
+    rng = np.random.default_rng(7)
+    z_val, g_val = rng.normal(size=(rows, width)), rng.normal(size=(ho, wo))
+    z, g = sp.MatrixSymbol("Z", rows, width), sp.MatrixSymbol("G", ho, wo)
+    nodes = [
+        layers.MaxPool(z, s, s, channels, ho, wo),
+        layers.AvgPool(z, s, s, channels, ho, wo),
+        layers.MaxPoolRoute(g, z, s, s, channels, rows, width),
+        layers.AvgPoolRoute(g, s, s, channels, rows, width),
+    ]
+    values = {"Z": z_val, "G": g_val}
+    for node in nodes:
+        op = REGISTRY.for_node(node)
+        want = op.evaluate(None, node, lambda a: values[str(a.name)])
+        conv = Converter({}, registry=REGISTRY)
+        r, c = conv.free_indices(node.shape)
+        entry = conv(node, r, c)
+        ev = IndexEvaluator(values, {})
+        got = np.array(
+            [
+                [ev(entry, {r: i + 1, c: j + 1}) for j in range(want.shape[1])]
+                for i in range(want.shape[0])
+            ]
+        )
+        assert rel_err(got, want) <= TOL, op.name
+
+
+def test_tensors_with_three_or_four_axes_stop_with_a_message(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    code = main(["derive", "cnn_digits", "--notation", "index"])
+    err = capsys.readouterr().err
+    assert code == 2 and "Traceback" not in err
+    assert "has 4 axes [F, 1, 3, 3] (in conv2d)" in err
+    assert "index notation here writes vectors and matrices" in err
