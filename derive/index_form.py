@@ -192,6 +192,11 @@ class Converter:
         return sp.Sum(body(s), self.limits(s, size))
 
 
+def _converter(program: Program, letters: dict[str, str]) -> Converter:
+    """A converter for one line of ``program`` (its functions, its const-bound sizes)."""
+    return Converter(letters, registry=program.functions, sizes=program.sizes)
+
+
 def _leaf_entry(conv: Converter, e: sp.Basic, r: sp.Basic | None, c: sp.Basic | None) -> sp.Basic:
     """A matrix leaf or constant: ``X_rc`` (``x_r`` for a column), 𝟙_rc = 1, I_rc = δ_rc."""
     if isinstance(e, sp.MatrixSymbol):
@@ -508,7 +513,7 @@ def softmax_nodes(program: Program, letters: dict[str, str]) -> list[SoftmaxNode
         z = program.item_of(args[0]) if len(args) == 1 and is_matrix(a.expr) else None
         if not isinstance(z, Assignment):
             continue
-        conv = Converter(letters, registry=program.functions, sizes=program.sizes)
+        conv = _converter(program, letters)
         r, c = conv.free_indices(a.expr.shape)
         factors = sp.Mul.make_args(conv(a.expr, r, c))
         if len(factors) != 2:
@@ -600,7 +605,7 @@ def forward_lines(program: Program, letters: dict[str, str]) -> list[IndexLine]:
     """Every assignment in index form: ``z_i = Σ_j w⁽¹⁾_ij x_j + b⁽¹⁾_i``."""
     lines = []
     for a in program.assignments:
-        conv = Converter(letters, registry=program.functions, sizes=program.sizes)
+        conv = _converter(program, letters)
         shape = _shape(a)
         lhs, free = _lhs(conv, a.name, shape)
         r, c = _free_rc(shape, free)
@@ -664,7 +669,7 @@ def backprop_lines(program: Program, letters: dict[str, str]) -> list[IndexLine]
     soft = softmax_nodes(program, letters)
     lines = []
     for s in matrix.steps:
-        conv = Converter(letters, registry=program.functions, sizes=program.sizes)
+        conv = _converter(program, letters)
         item = program[s.node]
         shape = _shape(item)
         lhs, free = _lhs(conv, s.node, shape, bar=True)
@@ -769,9 +774,7 @@ def naive_gradients(
     """
     soft = softmax_nodes(program, letters)
     loss = program.loss_assignment
-    substituted = Converter(letters, registry=program.functions, sizes=program.sizes)(
-        program.substituted(loss.name)
-    )
+    substituted = _converter(program, letters)(program.substituted(loss.name))
     start = time.perf_counter()
     out = []
     for p in program.params:
@@ -784,7 +787,7 @@ def naive_gradients(
 def _naive_one(
     program: Program, letters: dict[str, str], param: str, soft: list[SoftmaxNode]
 ) -> IndexNaiveGradient:
-    conv = Converter(letters, registry=program.functions, sizes=program.sizes)
+    conv = _converter(program, letters)
     pshape = _shape(program[param])
     _, pfree = _lhs(conv, param, pshape)
     wrt = _scalar_entry(conv, param, pshape, pfree)
