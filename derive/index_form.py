@@ -382,6 +382,7 @@ def _range_guard(rest: sp.Basic, value: sp.Basic, lo: sp.Basic, hi: sp.Basic) ->
 def contract(e: sp.Basic) -> sp.Basic:
     """Σ_j δ_ja f(j) = f(a) everywhere, factors free of j pulled out of Σ_j."""
     if isinstance(e, sp.Sum):
+        e = _outer_first(e)
         out = contract(e.function)
         for limit in reversed(e.limits):
             out = _contract_one(out, limit)
@@ -389,6 +390,26 @@ def contract(e: sp.Basic) -> sp.Basic:
     if isinstance(e, (sp.Add, sp.Mul, sp.Pow)) or (isinstance(e, sp.Function) and e.args):
         return e.func(*[contract(a) for a in e.args])
     return e
+
+
+def _outer_first(e: sp.Sum) -> sp.Sum:
+    """Σ_t a_t Σ_τ δ_{t−τ+1, i} b_τ → Σ_t Σ_τ a_t δ_{t−τ+1, i} b_τ, so the outer index is
+    solved first: the sum left runs over the kernel (x̄_i = Σ_τ ȳ_{i+τ−1} w_τ, the
+    lectures' flip-and-filter) rather than over every output."""
+    (j, _, _), *more = e.limits
+    factors = sp.Mul.make_args(e.function)
+    inner = [f for f in factors if isinstance(f, sp.Sum)]
+    if more or len(inner) != 1:
+        return e
+    ties = [
+        d
+        for d in inner[0].function.atoms(sp.KroneckerDelta)
+        if j in d.free_symbols and not any(j == a for a in d.args)
+    ]
+    if not ties:
+        return e
+    rest = sp.Mul(*[f for f in factors if f is not inner[0]])
+    return sp.Sum(rest * inner[0].function, *inner[0].limits, *e.limits)
 
 
 def _contract_one(body: sp.Basic, limit: tuple) -> sp.Basic:

@@ -263,7 +263,7 @@ def test_lecture_notation_of_the_lines() -> None:
     text = index_unicode(conv.line("y", "forward").rhs)
     assert text == "Σ_τ 𝟙[1 ≤ j−τ+1 ≤ 5] w_τ x_{j−τ+1}", text  # zero padding written out
     x_bar = index_unicode(conv.line("x").rhs)
-    assert x_bar == "Σ_j ȳ_j w_{j−i+1}", x_bar  # w read outside 1…3 is 0: no condition
+    assert x_bar == "Σ_τ ȳ_{i+τ−1} w_τ", x_bar  # flip-and-filter; ȳ outside 1…7 is 0
     pool = index_derivation(_program("pool1d"), naive=False)
     assert "max_{" in index_unicode(pool.line("p", "forward").rhs)
     assert "argmax_{" in index_unicode(pool.line("z", "backprop").rhs)
