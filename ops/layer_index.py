@@ -103,6 +103,10 @@ class InRange(sp.Function):
         a, lo, hi = (ev(x, env) for x in self.args)
         return 1.0 if lo <= a <= hi else 0.0
 
+    def counted_as(self) -> sp.Basic:
+        """No arithmetic on values (index bookkeeping, like a subscript)."""
+        return sp.S.Zero
+
     def _lecture_unicode(self, p: Any) -> str:
         a, lo, hi = (_text(p, x) for x in self.args)
         return f"𝟙[{lo} ≤ {a} ≤ {hi}]"
