@@ -954,13 +954,15 @@ def lowercase_entries(program: Program) -> set[str]:
 def _two_axes_at_most(program: Program) -> None:
     """Index notation here writes entries with one or two indices: a tensor with three
     or four axes ([C, H, W]) stops it with a message naming the tensor and its readers."""
-    items = [*program.variables, *program.assignments]
-    big = next((x for x in items if len(x.shape) > 2), None)
+    shapes = [(v.name, v.shape) for v in program.variables]
+    shapes += [(a.name, a.shape) for a in program.assignments]
+    big = next(((name, shape) for name, shape in shapes if len(shape) > 2), None)
     if big is None:
         return
+    name, shape = big
     readers: list[str] = []
     for a in program.assignments:
-        if big.name in program.parents(a.name) or a.name == big.name:
+        if name in program.parents(a.name) or a.name == name:
             for node in sp.preorder_traversal(a.expr):
                 op = program.functions.for_node(node)
                 if op is None or op.kind != "tensor" or not op.in_language or op.operator:
@@ -969,8 +971,8 @@ def _two_axes_at_most(program: Program) -> None:
                     readers.append(op.name)
     used = f" (in {', '.join(readers)})" if readers else ""
     raise IndexFormError(
-        f"--notation index: {big.name} has {len(big.shape)} axes "
-        f"[{', '.join(str(d) for d in big.shape)}]{used}; index notation here writes "
+        f"--notation index: {name} has {len(shape)} axes "
+        f"[{', '.join(str(d) for d in shape)}]{used}; index notation here writes "
         "vectors and matrices (one or two indices per entry); derive it without "
         "--notation index (the matrix form covers tensors)"
     )
