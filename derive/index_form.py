@@ -81,27 +81,31 @@ def lecture_letters(program: Program) -> dict[str, str]:
     """
     letters: dict[str, str] = {}
     taken: set[str] = set()
+    shapes = [v.shape for v in program.variables] + [a.shape for a in program.assignments]
+    named = {str(d) for shape in shapes for d in shape}  # sizes with a name (k: a kernel's)
+    named |= {v.name for v in program.variables} | {a.name for a in program.assignments}
+    named |= {n[0].lower() + n[1:] for n in lowercase_entries(program)}  # K prints as k_st
 
-    def give(size: str, letter: str) -> None:
+    def give(size: str, letter: str) -> bool:
+        if letter in named and letter != size:
+            return False  # an index k over 1…2 beside a size or node k reads as one thing
         if size not in letters and letter not in taken:
             letters[size] = letter
             taken.add(letter)
+        return letters.get(size) == letter
 
     inputs = [v for v in program.inputs if v.shape]
     for n, v in enumerate(inputs):
         for d in v.shape:
             give(str(d), "j" if n == 0 and "j" not in taken else "k")
-    shapes = [v.shape for v in program.variables] + [a.shape for a in program.assignments]
     for shape in shapes:
         for d in shape:
             size = str(d)
             if size in letters:
                 continue
-            if "i" not in taken:
-                give(size, "i")
-                continue
             own = size if len(size) == 1 and size.islower() and size != "l" else ""
-            give(size, own or next(c for c in POOL if c not in taken))
+            first = ["i"] if "i" not in taken else [own] if own else []
+            any(give(size, c) for c in [*first, *POOL])
     return letters
 
 
@@ -114,6 +118,13 @@ class Converter:
     used: set[str] = field(default_factory=set)
     bases: dict[str, sp.IndexedBase] = field(default_factory=dict)
     registry: Registry = REGISTRY
+    sizes: dict[str, int] = field(default_factory=dict)  # sizes bound by const (k = 3)
+
+    def number(self, size: sp.Basic) -> sp.Basic:
+        """A size as its number where a const binds it (a kernel's k inside x_{t+k−τ},
+        where the letter k may be an index), else the size itself."""
+        value = self.sizes.get(str(size))
+        return sp.Integer(value) if value is not None else size
 
     def fresh(self, size: sp.Basic, letter: str | None = None) -> sp.Symbol:
         """A new index over ``1..size`` not used yet in this line (i, i′, i″, …)."""
@@ -181,6 +192,11 @@ class Converter:
         return sp.Sum(body(s), self.limits(s, size))
 
 
+def _converter(program: Program, letters: dict[str, str]) -> Converter:
+    """A converter for one line of ``program`` (its functions, its const-bound sizes)."""
+    return Converter(letters, registry=program.functions, sizes=program.sizes)
+
+
 def _leaf_entry(conv: Converter, e: sp.Basic, r: sp.Basic | None, c: sp.Basic | None) -> sp.Basic:
     """A matrix leaf or constant: ``X_rc`` (``x_r`` for a column), 𝟙_rc = 1, I_rc = δ_rc."""
     if isinstance(e, sp.MatrixSymbol):
@@ -191,9 +207,13 @@ def _leaf_entry(conv: Converter, e: sp.Basic, r: sp.Basic | None, c: sp.Basic | 
         return sp.S.Zero
     if isinstance(e, sp.Identity):
         return sp.KroneckerDelta(r, c)
-    raise IndexFormError(
-        f"no index form for {type(e).__name__} ({e}): its registry entry has no index_form"
+    op = conv.registry.for_node(e)
+    name = op.name if op is not None else type(e).__name__
+    why = (op.extra.get("no_index_form") if op is not None else None) or (
+        "its registry entry has no index_form (index notation writes one entry of a vector "
+        "or matrix at a time, with one index per axis)"
     )
+    raise IndexFormError(f"--notation index: no index form for {name} ({e}): {why}")
 
 
 # ------------------------------------------------------------ differentiation
@@ -231,6 +251,9 @@ def diff_entry(
     def d(e: sp.Basic) -> sp.Basic:
         if e.is_Number or isinstance(e, (sp.KroneckerDelta, sp.NumberSymbol)):
             return sp.S.Zero
+        own = getattr(e, "index_diff", None)  # a layer's index object (max over a range, 𝟙[…])
+        if own is not None:
+            return own(d, _note)  # type: ignore[no-any-return]
         if isinstance(e, sp.Indexed):
             if isinstance(wrt, sp.Indexed) and e.base == wrt.base:
                 _note("∂w_ab/∂w_ij = δ_ai δ_bj")
@@ -318,18 +341,48 @@ def _terms(e: sp.Basic) -> list[sp.Basic]:
 
 
 def _delta_on(term: sp.Basic, j: sp.Basic) -> tuple[sp.Basic, sp.Basic] | None:
-    """(δ factor, what j equals) when ``term`` has a factor δ_{j,e} with e free of j."""
-    for f in sp.Mul.make_args(term):
-        if isinstance(f, sp.KroneckerDelta) and j in f.args:
+    """(δ factor, what j equals) when ``term`` has a factor δ_{j,e} with e free of j, or
+    δ_{a,b} with a − b = ±j + (terms free of j) (a shifted index: δ_{t−τ+1, j})."""
+    deltas = [f for f in sp.Mul.make_args(term) if isinstance(f, sp.KroneckerDelta) and f.has(j)]
+    for f in deltas:  # δ_ja first: it needs no range condition
+        if j in f.args:
             other = f.args[1] if f.args[0] == j else f.args[0]
             if not other.has(j):
                 return f, other
+    for f in deltas:
+        gap = sp.expand(f.args[0] - f.args[1])
+        slope = gap.coeff(j)
+        rest = sp.expand(gap - slope * j)
+        if slope in (1, -1) and not rest.has(j):
+            return f, sp.expand(-rest / slope)
     return None
+
+
+def _range_guard(rest: sp.Basic, value: sp.Basic, lo: sp.Basic, hi: sp.Basic) -> sp.Basic:
+    """What Σ_{j=lo…hi} δ_{j,value} f(j) = f(value) needs besides: 1 where value is
+    surely in range, else 𝟙[lo ≤ value ≤ hi]. Surely in range: a plain index over a
+    whole size (every index is in range by construction), a factor that is 0 outside
+    (a first-maximum indicator over the same range), or, over a whole size, an entry
+    read at ``value`` (zero padding: an entry outside its range is 0)."""
+    from ..ops.layer_index import InRange
+
+    whole = lo == 1 and not _index_symbols(hi)
+    if whole and value.is_Atom:
+        return sp.S.One
+    for f in sp.Mul.make_args(rest):
+        covers = getattr(f, "covers", None)
+        if covers is not None and covers(value, lo, hi):
+            return sp.S.One
+        base = f.base if isinstance(f, sp.Pow) and f.exp.is_positive else f
+        if whole and isinstance(base, sp.Indexed) and value in base.indices:
+            return sp.S.One
+    return InRange(value, lo, hi)
 
 
 def contract(e: sp.Basic) -> sp.Basic:
     """Σ_j δ_ja f(j) = f(a) everywhere, factors free of j pulled out of Σ_j."""
     if isinstance(e, sp.Sum):
+        e = _outer_first(e)
         out = contract(e.function)
         for limit in reversed(e.limits):
             out = _contract_one(out, limit)
@@ -337,6 +390,26 @@ def contract(e: sp.Basic) -> sp.Basic:
     if isinstance(e, (sp.Add, sp.Mul, sp.Pow)) or (isinstance(e, sp.Function) and e.args):
         return e.func(*[contract(a) for a in e.args])
     return e
+
+
+def _outer_first(e: sp.Sum) -> sp.Sum:
+    """Σ_t a_t Σ_τ δ_{t−τ+1, i} b_τ → Σ_t Σ_τ a_t δ_{t−τ+1, i} b_τ, so the outer index is
+    solved first: the sum left runs over the kernel (x̄_i = Σ_τ ȳ_{i+τ−1} w_τ, the
+    lectures' flip-and-filter) rather than over every output."""
+    (j, _, _), *more = e.limits
+    factors = sp.Mul.make_args(e.function)
+    inner = [f for f in factors if isinstance(f, sp.Sum)]
+    if more or len(inner) != 1:
+        return e
+    ties = [
+        d
+        for d in inner[0].function.atoms(sp.KroneckerDelta)
+        if j in d.free_symbols and not any(j == a for a in d.args)
+    ]
+    if not ties:
+        return e
+    rest = sp.Mul(*[f for f in factors if f is not inner[0]])
+    return sp.Sum(rest * inner[0].function, *inner[0].limits, *e.limits)
 
 
 def _contract_one(body: sp.Basic, limit: tuple) -> sp.Basic:
@@ -348,7 +421,8 @@ def _contract_one(body: sp.Basic, limit: tuple) -> sp.Basic:
         hit = _delta_on(t, j)
         if hit is not None:
             rest = sp.Mul(*[f for f in sp.Mul.make_args(t) if f is not hit[0]])
-            out.append(contract(rest.xreplace({j: hit[1]})))
+            rest = rest.xreplace({j: hit[1]})
+            out.append(contract(rest) * _range_guard(rest, hit[1], lo, hi))
             continue
         if not t.has(j):
             out.append((hi - lo + 1) * t)
@@ -460,7 +534,7 @@ def softmax_nodes(program: Program, letters: dict[str, str]) -> list[SoftmaxNode
         z = program.item_of(args[0]) if len(args) == 1 and is_matrix(a.expr) else None
         if not isinstance(z, Assignment):
             continue
-        conv = Converter(letters, registry=program.functions)
+        conv = _converter(program, letters)
         r, c = conv.free_indices(a.expr.shape)
         factors = sp.Mul.make_args(conv(a.expr, r, c))
         if len(factors) != 2:
@@ -552,12 +626,41 @@ def forward_lines(program: Program, letters: dict[str, str]) -> list[IndexLine]:
     """Every assignment in index form: ``z_i = Σ_j w⁽¹⁾_ij x_j + b⁽¹⁾_i``."""
     lines = []
     for a in program.assignments:
-        conv = Converter(letters, registry=program.functions)
+        conv = _converter(program, letters)
         shape = _shape(a)
         lhs, free = _lhs(conv, a.name, shape)
         r, c = _free_rc(shape, free)
-        lines.append(IndexLine(a.name, lhs, conv(a.expr, r, c), a.symbol, a.expr, free))
+        rhs = sure_ranges(conv(a.expr, r, c), _ranges(conv, free, shape))
+        lines.append(IndexLine(a.name, lhs, rhs, a.symbol, a.expr, free))
     return lines
+
+
+def _ranges(conv: Converter, free: tuple, shape: tuple) -> dict[sp.Basic, tuple]:
+    """Each free index's range (1, size), sizes bound by const as numbers."""
+    sizes = [d for d in shape if d != 1]
+    return {i: (sp.S.One, conv.number(d)) for i, d in zip(free, sizes, strict=False)}
+
+
+def sure_ranges(e: sp.Basic, known: dict[sp.Basic, tuple]) -> sp.Basic:
+    """Drop range conditions 𝟙[lo ≤ j ≤ hi] that hold for every value of an index j
+    (a free index, or one a Σ runs over, whose range lies inside lo…hi)."""
+    from ..ops.layer_index import InRange
+
+    if isinstance(e, InRange):
+        a, lo, hi = e.args
+        if a in known:
+            low, high = known[a]
+            if (low - lo).is_nonnegative and (hi - high).is_nonnegative:
+                return sp.S.One
+        return e
+    if isinstance(e, sp.Sum):
+        inner = dict(known)
+        for j, lo, hi in e.limits:
+            inner[j] = (lo, hi)
+        return sp.Sum(sure_ranges(e.function, inner), *e.limits)
+    if isinstance(e, (sp.Add, sp.Mul, sp.Pow)) or (isinstance(e, sp.Function) and e.args):
+        return e.func(*[sure_ranges(a, known) for a in e.args])
+    return e
 
 
 def _free_rc(shape: tuple, free: tuple) -> tuple[sp.Basic | None, sp.Basic | None]:
@@ -587,7 +690,7 @@ def backprop_lines(program: Program, letters: dict[str, str]) -> list[IndexLine]
     soft = softmax_nodes(program, letters)
     lines = []
     for s in matrix.steps:
-        conv = Converter(letters, registry=program.functions)
+        conv = _converter(program, letters)
         item = program[s.node]
         shape = _shape(item)
         lhs, free = _lhs(conv, s.node, shape, bar=True)
@@ -606,7 +709,11 @@ def backprop_lines(program: Program, letters: dict[str, str]) -> list[IndexLine]
                 pairs = [_child_term(program, conv, ch, wrt, soft) for ch in children]
                 line.terms = [(ch, t) for ch, (t, _) in zip(children, pairs, strict=True)]
                 generals = [g for _, g in pairs]
-            line.terms = [(ch, canonical_indices(t, letters, free)) for ch, t in line.terms]
+            known = _ranges(conv, free, shape)
+            line.terms = [
+                (ch, sure_ranges(canonical_indices(t, letters, free), known))
+                for ch, t in line.terms
+            ]
             line.general = canonical_indices(sp.Add(*generals), letters, free)
             line.rhs = sp.Add(*[t for _, t in line.terms])
         lines.append(line)
@@ -688,7 +795,7 @@ def naive_gradients(
     """
     soft = softmax_nodes(program, letters)
     loss = program.loss_assignment
-    substituted = Converter(letters, registry=program.functions)(program.substituted(loss.name))
+    substituted = _converter(program, letters)(program.substituted(loss.name))
     start = time.perf_counter()
     out = []
     for p in program.params:
@@ -701,7 +808,7 @@ def naive_gradients(
 def _naive_one(
     program: Program, letters: dict[str, str], param: str, soft: list[SoftmaxNode]
 ) -> IndexNaiveGradient:
-    conv = Converter(letters, registry=program.functions)
+    conv = _converter(program, letters)
     pshape = _shape(program[param])
     _, pfree = _lhs(conv, param, pshape)
     wrt = _scalar_entry(conv, param, pshape, pfree)
@@ -749,6 +856,7 @@ def _naive_one(
     result = resolve(done[program.loss][1])
     result = refold_softmax(contract(refold_softmax(result, soft, conv)), soft, conv)
     result = _tidy(canonical_indices(result, letters, pfree))
+    result = sure_ranges(result, _ranges(conv, pfree, pshape))
     steps = [_plain_step(st, pfree, letters) for st in steps]
     steps.append(
         IndexStep(
@@ -808,7 +916,7 @@ def canonical_indices(e: sp.Basic, letters: dict[str, str], keep: tuple = ()) ->
     def walk(x: sp.Basic, scope: set[str]) -> sp.Basic:
         if isinstance(x, sp.Sum):
             (j, lo, hi), *more = x.limits
-            base = str(j.name).rstrip("".join(PRIMES[1:]) + "0123456789")
+            base = str(j.name).rstrip("".join(PRIMES[1:]) + "0123456789*")  # j* (a layer's)
             taken = scope | {str(s) for s in _all_indices(x.function) if s != j}
             new = j
             for pr in PRIMES:
@@ -843,10 +951,38 @@ def lowercase_entries(program: Program) -> set[str]:
     return out
 
 
+def _two_axes_at_most(program: Program) -> None:
+    """Index notation here writes entries with one or two indices: a tensor with three
+    or four axes ([C, H, W]) stops it with a message naming the tensor and its readers."""
+    shapes = [(v.name, v.shape) for v in program.variables]
+    shapes += [(a.name, a.shape) for a in program.assignments]
+    big = next(((name, shape) for name, shape in shapes if len(shape) > 2), None)
+    if big is None:
+        return
+    name, shape = big
+    readers: list[str] = []
+    for a in program.assignments:
+        if name in program.parents(a.name) or a.name == name:
+            for node in sp.preorder_traversal(a.expr):
+                op = program.functions.for_node(node)
+                if op is None or op.kind != "tensor" or not op.in_language or op.operator:
+                    continue  # only operations written by name (conv2d, not + or @)
+                if op.name not in readers:
+                    readers.append(op.name)
+    used = f" (in {', '.join(readers)})" if readers else ""
+    raise IndexFormError(
+        f"--notation index: {name} has {len(shape)} axes "
+        f"[{', '.join(str(d) for d in shape)}]{used}; index notation here writes "
+        "vectors and matrices (one or two indices per entry); derive it without "
+        "--notation index (the matrix form covers tensors)"
+    )
+
+
 def index_derivation(program: Program, naive: bool = True, budget: float = 10.0) -> IndexDerivation:
     """Forward pass, backprop and (optionally) the naive route, all in index form."""
     if not program.is_vector:
         raise IndexFormError("index notation is for vector programs (declare shapes)")
+    _two_axes_at_most(program)
     start = time.perf_counter()
     letters = lecture_letters(program)
     fwd = forward_lines(program, letters)

@@ -42,15 +42,24 @@ class IndexEvaluator:
     def _ev(self, e: sp.Basic, env: dict[sp.Basic, int]) -> Any:
         if isinstance(e, Index):
             return env[e]
+        own = getattr(e, "index_value", None)  # a layer's index object (max over a range, 𝟙[…])
+        if own is not None:
+            return own(self._ev, env)
         if e.is_Number:
             return float(e)
         if isinstance(e, sp.NumberSymbol):
             return float(e)
         if isinstance(e, sp.Symbol):
-            return self.sizes[e.name] if e.name in self.sizes else self.values[e.name]
+            if e.name in self.sizes:
+                return self.sizes[e.name]
+            value = self.values[e.name]
+            return np.reshape(value, ()) if np.size(value) == 1 else value  # a 1×1 node
         if isinstance(e, sp.Indexed):
             arr = np.asarray(self.values[str(e.base)])
             idx = tuple(int(self._ev(i, env)) - 1 for i in e.indices)
+            dims = arr.shape if arr.ndim <= len(idx) else [d for d in arr.shape if d != 1]
+            if any(not 0 <= k < n for k, n in zip(idx, dims, strict=False)):
+                return 0.0  # zero padding: an entry outside its range is 0
             return arr[idx]
         if isinstance(e, sp.KroneckerDelta):
             a, b = (int(self._ev(x, env)) for x in e.args)

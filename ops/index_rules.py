@@ -30,7 +30,7 @@ SOFTMAX_LETTER = "ℓ"
 
 def matmul(conv: Any, e: sp.Basic, r: Ix, c: Ix) -> sp.Basic:
     """(AB)_rc = Σ_s A_rs B_sc (a chain A B C … sums over each inner size)."""
-    coeff = sp.Mul(*[a for a in e.args if not is_matrix(a)])
+    coeff = conv(sp.Mul(*[a for a in e.args if not is_matrix(a)]))  # scalars in index form too
     mats = [a for a in e.args if is_matrix(a)]
 
     def chain(k: int, row: Ix) -> sp.Basic:

@@ -40,6 +40,7 @@ import numpy as np
 import sympy as sp
 from sympy.matrices.expressions.matexpr import MatrixExpr
 
+from . import layer_index as lx
 from .algebra import hadamard, scale
 from .registry import Op, OpError
 from .tensor import Reduction, TensorNode
@@ -789,6 +790,7 @@ def _pool_and_conv_entries() -> list[Op]:
                 "batched_code": _batched("convolve", _mode_literal),
             },
             vjp=_conv_vjp,
+            index_form=lx.conv,
             unit_form=_conv_units,
             cost=_mac_cost,
             evaluate=_conv_eval,
@@ -804,6 +806,7 @@ def _pool_and_conv_entries() -> list[Op]:
             Correlate,
             "tensor",
             "cross-correlation a ⋆ k (conv's backward pass)",
+            index_form=lx.correlate,
             unit_form=lambda x, e: _correlate_units(
                 _explicit(x, e.operands[0]), _explicit(x, e.operands[1]), e.settings[0] == 0
             ),
@@ -827,6 +830,7 @@ def _pool_and_conv_entries() -> list[Op]:
             "tensor",
             "entries reversed along both axes",
             vjp=lambda g, ans, i: Flip(g, *_dims(g)),
+            index_form=lx.flip,
             unit_form=lambda x, e: _flip_units(_explicit(x, e.operands[0])),
             cost=lambda c, e: c.cost(),
             evaluate=lambda ev, e, rec: flip(rec(e.operands[0])),
@@ -847,6 +851,7 @@ def _pool_and_conv_entries() -> list[Op]:
             vjp=_maxpool_vjp,
             smooth=False,
             analytic=False,
+            index_form=lx.maxpool,
             unit_form=lambda x, e: _pool_units(x, e, lambda v: sp.Max(*v, evaluate=False)),
             cost=lambda c, e: _pool_cost(c, e, divide=False),
             evaluate=lambda ev, e, rec: _per_channel(
@@ -874,6 +879,7 @@ def _pool_and_conv_entries() -> list[Op]:
             arity=(2,),
             build_tensor=_pool_builder(AvgPool),
             vjp=_avgpool_vjp,
+            index_form=lx.avgpool,
             unit_form=lambda x, e: _pool_units(x, e, lambda v: sp.Add(*v) / len(v)),
             cost=lambda c, e: _pool_cost(c, e, divide=True),
             evaluate=lambda ev, e, rec: _per_channel(
@@ -895,6 +901,7 @@ def _pool_and_conv_entries() -> list[Op]:
             MaxPoolRoute,
             "tensor",
             "Ȳ routed to each group's maximum",
+            index_form=lx.maxpool_route,
             unit_form=_maxpool_route_units,
             cost=lambda c, e: c.cost(),
             evaluate=lambda ev, e, rec: _per_channel(
@@ -917,6 +924,7 @@ def _pool_and_conv_entries() -> list[Op]:
             AvgPoolRoute,
             "tensor",
             "Ȳ shared equally by each group",
+            index_form=lx.avgpool_route,
             unit_form=_avgpool_route_units,
             cost=lambda c, e: c.cost(divs=_entries(c, e)),
             evaluate=lambda ev, e, rec: _per_channel(
@@ -941,6 +949,7 @@ def _pool_and_conv_entries() -> list[Op]:
             arity=(1,),
             build_tensor=_build_flatten,
             vjp=lambda g, ans, i: Unflatten(g, *ans.settings, *_dims(ans.operands[0])),
+            index_form=lx.flatten,
             unit_form=_flatten_units,
             cost=lambda c, e: c.cost(),
             evaluate=lambda ev, e, rec: np.reshape(
@@ -956,6 +965,7 @@ def _pool_and_conv_entries() -> list[Op]:
             Unflatten,
             "tensor",
             "a vector back into a matrix, row-major",
+            index_form=lx.unflatten,
             unit_form=_unflatten_units,
             cost=lambda c, e: c.cost(),
             evaluate=lambda ev, e, rec: np.reshape(
@@ -979,6 +989,7 @@ def _pool_and_conv_entries() -> list[Op]:
             vjp=_extremum_vjp,
             smooth=False,
             analytic=False,
+            index_form=lx.extremum,
             unit_form=_extremum_units,
             cost=lambda c, e: c.cost(adds=(len(e.args) - 1) * _entries(c, e)),
             evaluate=_extreme_eval,
@@ -994,6 +1005,7 @@ def _pool_and_conv_entries() -> list[Op]:
             vjp=_extremum_vjp,
             smooth=False,
             analytic=False,
+            index_form=lx.extremum,
             unit_form=_extremum_units,
             cost=lambda c, e: c.cost(adds=(len(e.args) - 1) * _entries(c, e)),
             evaluate=_extreme_eval,
@@ -1006,6 +1018,7 @@ def _pool_and_conv_entries() -> list[Op]:
             "tensor",
             "1 where an argument is the first max",
             in_language=False,
+            index_form=lx.first_extreme,
             unit_form=_first_extreme_units,
             cost=lambda c, e: c.cost(adds=len(e.operands) * _entries(c, e)),
             evaluate=_first_extreme_eval,
@@ -1034,6 +1047,7 @@ def _pool_and_conv_entries() -> list[Op]:
             vjp=_extreme_of_vjp,
             smooth=False,
             analytic=False,
+            index_form=lx.extreme_of,
             unit_form=_extreme_of_units,
             cost=lambda c, e: c.cost(adds=_entries(c, e.args[0]) - 1),
             evaluate=lambda ev, e, rec: ev.reduce(np.max, rec(e.args[0])),
@@ -1049,6 +1063,7 @@ def _pool_and_conv_entries() -> list[Op]:
             vjp=_extreme_of_vjp,
             smooth=False,
             analytic=False,
+            index_form=lx.extreme_of,
             unit_form=_extreme_of_units,
             cost=lambda c, e: c.cost(adds=_entries(c, e.args[0]) - 1),
             evaluate=lambda ev, e, rec: ev.reduce(np.min, rec(e.args[0])),
@@ -1060,6 +1075,7 @@ def _pool_and_conv_entries() -> list[Op]:
             FirstExtremeEntry,
             "tensor",
             "one-hot at the first max",
+            index_form=lx.first_extreme_entry,
             unit_form=_first_extreme_entry_units,
             cost=lambda c, e: c.cost(adds=_entries(c, e)),
             evaluate=lambda ev, e, rec: first_extreme_entry(
@@ -1184,6 +1200,7 @@ def layernorm_entries() -> list[Op]:
             arity=(2,),
             build_tensor=_build_layernorm,
             vjp=_layernorm_vjp,
+            index_form=lx.layernorm,
             unit_form=_layernorm_units,
             cost=lambda c, e: c.cost(
                 adds=3 * _entries(c, e), muls=_entries(c, e), divs=_entries(c, e) + 2, calls=1
@@ -1210,6 +1227,7 @@ def layernorm_entries() -> list[Op]:
             "tensor",
             "σ̂ = sqrt(var z + eps)",
             in_language=False,
+            index_form=lx.layer_std,
             unit_form=_layer_std_units,
             cost=lambda c, e: c.cost(adds=2 * _entries(c, e.args[0]), calls=1),
             evaluate=lambda ev, e, rec: ev.reduce(
@@ -1291,6 +1309,7 @@ def dropout_entries() -> list[Op]:
             arity=(3,),
             build_tensor=_build_dropout,
             vjp=_dropout_vjp,
+            index_form=lx.dropout,
             unit_form=lambda x, e: (
                 _explicit(x, e.args[0]).multiply_elementwise(_explicit(x, e.args[1]))
                 / (1 - e.args[2])
@@ -1432,6 +1451,7 @@ def batchnorm_entries() -> list[Op]:
             arity=(2,),
             build_tensor=_build_batchnorm,
             vjp=_batchnorm_vjp,
+            index_form=lx.batchnorm,
             unit_form=_batchnorm_units,
             cost=lambda c, e: c.cost(
                 adds=3 * _entries(c, e), muls=_entries(c, e), divs=_entries(c, e), calls=c.rc(e)[1]
@@ -1458,6 +1478,7 @@ def batchnorm_entries() -> list[Op]:
             "tensor",
             "1/σ̂ of each column",
             in_language=False,
+            index_form=lx.batch_inv_std,
             unit_form=_inv_std_units,
             cost=lambda c, e: c.cost(adds=2 * _entries(c, e.args[0]), calls=c.rc(e)[1]),
             evaluate=lambda ev, e, rec: batch_inv_std(rec(e.args[0]), float(e.args[1])),

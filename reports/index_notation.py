@@ -17,6 +17,7 @@ a product holding one sum is written with the sum first, the other factors insid
 
 from __future__ import annotations
 
+import re
 import unicodedata
 from dataclasses import dataclass
 from typing import Any
@@ -66,8 +67,10 @@ class _IndexMixin:
         coeff, factors = expr.as_coeff_mul()
         num, den = [], []
         for f in factors:
-            if isinstance(f, sp.Pow) and f.exp.is_Integer and int(f.exp) < 0:
-                den.append(f.base ** (-f.exp))
+            if isinstance(f, sp.Pow) and (
+                f.exp.is_Integer and int(f.exp) < 0 or f.exp == sp.Rational(-1, 2)
+            ):
+                den.append(f.base ** (-f.exp))  # 1/√(…) for ^(−1/2)
             else:
                 num.append(f)
         if coeff.is_Rational and coeff.q != 1:
@@ -118,7 +121,7 @@ class IndexTextPrinter(_IndexMixin, LectureTextPrinter):
         return expr.name
 
     def _subscript(self, indices: tuple) -> str:
-        texts = [self._print(i) for i in indices]
+        texts = [index_expression(self, i, "−") for i in indices]  # x_{t−τ+1}
         if all(len(t.rstrip("′″‴")) == 1 for t in texts):
             return "".join(texts)
         return "{" + ",".join(texts) + "}"
@@ -137,7 +140,15 @@ class IndexTextPrinter(_IndexMixin, LectureTextPrinter):
         return f"({text})"
 
     def _sum_head(self, s: sp.Sum) -> str:
-        return "".join(f"Σ_{self._print(lim[0])} " for lim in s.limits)
+        return "".join(f"Σ_{self._limit(lim)} " for lim in s.limits)
+
+    def _limit(self, lim: tuple) -> str:
+        """``j``, or ``{j=2i−1…2i}`` for a sum over part of a range (a pooling group)."""
+        j, lo, hi = lim
+        if lo == 1:
+            return str(self._print(j))
+        parts = (self._print(x).replace(" ", "") for x in (j, lo, hi))
+        return "{{{}={}…{}}}".format(*parts)
 
     def _print_Sum(self, expr: sp.Sum) -> str:
         body = expr.function
@@ -196,18 +207,23 @@ class IndexLatexPrinter(_IndexMixin, LectureLatexPrinter):
     _default_settings = {**LectureLatexPrinter._default_settings, "lowercase": set()}
 
     def _print_Index(self, expr: Index) -> str:
-        return expr.name.replace("ℓ", r"\ell").replace("′", "'").replace("″", "''")
+        name = expr.name.replace("ℓ", r"\ell").replace("′", "'").replace("″", "''")
+        name = name.replace("‴", "'" * 3)
+        return "".join(rf"\{NAMES[ch]} " if ch in NAMES else ch for ch in name).rstrip()
 
     def _print_Indexed(self, expr: sp.Indexed) -> str:
         name, bar = _entry_name(str(expr.base), self._settings["lowercase"])
         base = pretty_name(name, vector=True, bar=bar, latex=True)
-        sub = "".join(self._print(i) for i in expr.indices)
+        sub = _join_tex([self._print(i) for i in expr.indices])
         if any(not isinstance(i, Index) for i in expr.indices):
-            sub = ",".join(self._print(i) for i in expr.indices)
+            sub = ",".join(index_expression(self, i, "-") for i in expr.indices)
         return f"{base}_{{{sub}}}"
 
     def _print_KroneckerDelta(self, expr: sp.Basic, exp: str | None = None) -> str:
-        return r"\delta_{" + "".join(self._print(a) for a in expr.args) + "}"
+        sub = _join_tex([self._print(a) for a in expr.args])
+        if any(not isinstance(a, Index) for a in expr.args):  # δ_{r,3a+b−3}
+            sub = ",".join(self._print(a) for a in expr.args)
+        return r"\delta_{" + sub + "}"
 
     def _print_EntryDerivative(self, expr: EntryDerivative) -> str:
         return rf"\frac{{\partial {self._print(expr.of)}}}{{\partial {self._print(expr.wrt)}}}"
@@ -216,7 +232,13 @@ class IndexLatexPrinter(_IndexMixin, LectureLatexPrinter):
         return rf"\left({text}\right)"
 
     def _sum_head(self, s: sp.Sum) -> str:
-        return "".join(rf"\sum_{{{self._print(lim[0])}}} " for lim in s.limits)
+        return "".join(self._limit(lim) for lim in s.limits)
+
+    def _limit(self, lim: tuple) -> str:
+        j, lo, hi = lim
+        if lo == 1:
+            return rf"\sum_{{{self._print(j)}}} "
+        return rf"\sum_{{{self._print(j)}={self._print(lo)}}}^{{{self._print(hi)}}} "
 
     def _print_Sum(self, expr: sp.Sum) -> str:
         body = expr.function
@@ -247,6 +269,28 @@ class IndexLatexPrinter(_IndexMixin, LectureLatexPrinter):
         if isinstance(expr.base, sp.Sum):
             return rf"\left({self._print(expr.base)}\right)^{{{self._print(expr.exp)}}}"
         return super()._print_Pow(expr)
+
+
+def index_expression(printer: Any, e: sp.Basic, minus: str) -> str:
+    """An index as a subscript, letters before the number and no spaces: ``t−τ+1``."""
+    if not isinstance(e, sp.Add):
+        return str(printer._print(e)).replace(" ", "")
+    terms = sorted(e.args, key=lambda t: (t.is_Number, t.could_extract_minus_sign()))
+    out = ""
+    for k, t in enumerate(terms):
+        negative = t.could_extract_minus_sign()
+        text = str(printer._print(-t if negative else t)).replace(" ", "")
+        out += (minus if negative else ("+" if k else "")) + text
+    return out
+
+
+def _join_tex(parts: list[str]) -> str:
+    """Index letters side by side, a space after a command (``\\ell i``, not ``\\elli``)."""
+    out = ""
+    for part in parts:
+        command = re.search(r"\\[A-Za-z]+$", out)
+        out += (" " if command and part[:1].isalpha() else "") + part
+    return out
 
 
 def index_unicode(expr: sp.Basic, lowercase: set[str] | frozenset[str] = frozenset()) -> str:
@@ -303,6 +347,9 @@ def render_index_text(
     ell = any("ℓ" in str(x.rhs) for x in d.forward)
     out += [f"Indices: {letters}{' (ℓ inside a softmax sum)' if ell else ''}", ""]
     out += _section("Forward pass (index notation ⇔ matrix form)", _bridged(d.forward, low))
+    where = [f"{index_unicode(a, low)} = {index_unicode(b, low)}" for a, b in definitions(d)]
+    if where:
+        out[-1:-1] = ["where " + ", ".join(where)]
     if method in ("backprop", "both"):
         lines = _bridged(d.backprop, low, steps)
         lines += [f"    note: {line.note}" for line in d.backprop if line.note]
@@ -316,6 +363,20 @@ def render_index_text(
     if bridge is not None:
         out.append(bridge.text())
     return "\n".join(out).rstrip()
+
+
+def definitions(d: IndexDerivation) -> list[tuple[sp.Basic, sp.Basic]]:
+    """(name, definition) of every named quantity the lines use (a normalization's
+    μ(z) = Σ_j z_j/n and σ²(z)), once each, in order of appearance."""
+    out: dict[str, tuple[sp.Basic, sp.Basic]] = {}
+    lines = [*d.forward, *d.backprop]
+    for e in [x.rhs for x in lines] + [g.result for g in d.naive]:
+        for node in sp.preorder_traversal(e):
+            shown = getattr(node, "shown", None)
+            if shown is not None:
+                name, body = shown()
+                out.setdefault(index_unicode(name), (name, body))
+    return [out[k] for k in sorted(out)]  # μ before σ²
 
 
 def _section(title: str, lines: list[str]) -> list[str]:
@@ -358,6 +419,19 @@ def index_json(d: IndexDerivation, costs: Any = None, bridge: Any = None) -> dic
         "notation": "index",
         "indices": d.letters,
         "forward": [row(x) for x in d.forward],
+        **(
+            {
+                "where": [
+                    {
+                        "index": _eq(index_unicode, a, b, low),
+                        "index_latex": _eq(index_latex, a, b, low),
+                    }
+                    for a, b in definitions(d)
+                ]
+            }
+            if definitions(d)
+            else {}
+        ),
         "backprop": [row(x) for x in d.backprop],
         "naive": [
             {
@@ -504,6 +578,11 @@ def _small(program: Any, limit: int = 8) -> bool:
     return all(v <= limit for v in program.sizes.values())
 
 
+def _paired(section: str) -> bool:
+    """Sections whose rows pair an index line with its matrix form (⇔)."""
+    return not section.startswith(("Naive", "Where"))
+
+
 def _md_math(tex: str) -> str:
     return f"$${tex}$$"
 
@@ -531,6 +610,12 @@ def render_index_document(view: IndexView, fmt: str, fragment: bool = False) -> 
             ],
         ),
     ]
+    where = [
+        (_eq(index_unicode, a, b, low), "definition", _eq(index_latex, a, b, low), "definition")
+        for a, b in definitions(d)
+    ]
+    if where:
+        sections.insert(1, ("Where (named statistics)", where))
     naive_rows = []
     for g in d.naive:
         for s in g.steps:
@@ -552,8 +637,8 @@ def render_index_document(view: IndexView, fmt: str, fragment: bool = False) -> 
         for name, rows in sections:
             out += [f"### {name}", ""]
             for _, _, tex, right_tex in rows:
-                joiner = r" \quad\Longleftrightarrow\quad " if "Naive" not in name else r" \quad "
-                tail = right_tex if "Naive" not in name else rf"\text{{{right_tex}}}"
+                joiner = r" \quad\Longleftrightarrow\quad " if _paired(name) else r" \quad "
+                tail = right_tex if _paired(name) else rf"\text{{{right_tex}}}"
                 out += [_md_math(tex + joiner + tail), ""]
         out += [f"    {x}" for x in extra]
         return "\n".join(out) + "\n"
@@ -561,6 +646,7 @@ def render_index_document(view: IndexView, fmt: str, fragment: bool = False) -> 
         out = [
             r"\documentclass{article}",
             r"\usepackage{amsmath}",
+            r"\usepackage{amssymb}",
             r"\begin{document}",
             rf"\section*{{{_tex_escape(title)} --- index notation}}",
         ]
@@ -570,7 +656,7 @@ def render_index_document(view: IndexView, fmt: str, fragment: bool = False) -> 
             for _, _, tex, right_tex in rows:
                 tail = (
                     (r" &\Longleftrightarrow " + right_tex)
-                    if "Naive" not in name
+                    if _paired(name)
                     else (rf" && \text{{{right_tex}}}")
                 )
                 body.append(tex.replace(" = ", " &= ", 1) + tail)
@@ -588,7 +674,7 @@ def render_index_document(view: IndexView, fmt: str, fragment: bool = False) -> 
         for left, right, _, _ in rows:
             parts.append(
                 f"<tr><td>{html.escape(left)}</td><td>⇔</td><td>{html.escape(right)}</td></tr>"
-                if "Naive" not in name
+                if _paired(name)
                 else f"<tr><td>{html.escape(left)}</td><td></td>"
                 f"<td><small>{html.escape(right)}</small></td></tr>"
             )
