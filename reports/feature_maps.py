@@ -25,6 +25,7 @@ import sympy as sp
 from ..symbolic.program import Program
 from .data import ConvLayerView, FeatureMapsSection, HeatmapPanel, ReportOptions
 from .heatmaps import (
+    MAX_SIDE,
     Heatmap,
     heatmap_panel_latex,
     heatmap_panel_svg,
@@ -130,7 +131,10 @@ def maps_panel(key: str, name: str, value: np.ndarray, what: str) -> HeatmapPane
     rows = [shown[i : i + 8] for i in range(0, len(shown), 8)]
     each = " × ".join(str(d) for d in value.shape[1:])
     title = f"{what}: {n} channel{'s' * (n != 1)} of {each}"
-    return _panel(key, title, name, value, rows, _cut(n, "channels"))
+    notes = [_cut(n, "channels")]
+    if max(value.shape[1:]) > MAX_SIDE:
+        notes.append(f"maps larger than {MAX_SIDE} × {MAX_SIDE} are drawn averaged over blocks")
+    return _panel(key, title, name, value, rows, "; ".join(n for n in notes if n))
 
 
 def _followers(program: Program, start: str, channels: int, dims: int, values: Mapping) -> list:
@@ -213,7 +217,8 @@ def feature_maps_section(
         example = "the check point's first example"
     try:
         ev = evaluator(program, point)
-        values = forward_values(program, point, ev)
+        with np.errstate(all="ignore"):  # the loss may overflow; the pictures do not
+            values = forward_values(program, point, ev)
         layers = [layer_view(program, s, i, ev, values) for i, s in enumerate(sites, 1)]
     except Exception as exc:  # noqa: BLE001 - a report notes it and goes on
         return None, f"feature maps: the forward pass failed ({exc})"

@@ -249,9 +249,12 @@ def _rgb_tex(value: float, limit: float) -> str:
     return ",".join(f"{c / 255:.3f}" for c in diverging_rgb(value, limit))
 
 
-def heatmap_panel_latex(rows: Sequence[Sequence[Heatmap]], cell_mm: float = 1.6) -> str:
+def heatmap_panel_latex(
+    rows: Sequence[Sequence[Heatmap]], cell_mm: float = 1.6, max_width_mm: float = 150.0
+) -> str:
     """The same panel as a LaTeX ``picture``: one ``\\rule`` per cell in its colour
-    (needs only the ``color`` package), labels below each picture, and the legend."""
+    (needs only the ``color`` package), labels below each picture, and the legend;
+    scaled down to ``max_width_mm`` when wider."""
     pictures = [h for row in rows for h in row]
     limit = symmetric_limit([h.grid for h in pictures])
     lo, hi = value_range([h.grid for h in pictures])
@@ -273,7 +276,7 @@ def heatmap_panel_latex(rows: Sequence[Sequence[Heatmap]], cell_mm: float = 1.6)
                     out.append(
                         rf"\put({x + j * c:.2f},{top - (i + 1) * c:.2f})"
                         rf"{{\color[rgb]{{{_rgb_tex(float(g[i, j]), limit)}}}"
-                        rf"\rule{{{c:.2f}mm}}{{{c:.2f}mm}}}}"
+                        rf"\rule{{{c:.2f}\unitlength}}{{{c:.2f}\unitlength}}}}"
                     )
             label = tex_escape(h.label)
             out.append(rf"\put({x:.2f},{y + 1:.2f}){{\makebox(0,0)[bl]{{\tiny {label}}}}}")
@@ -284,7 +287,8 @@ def heatmap_panel_latex(rows: Sequence[Sequence[Heatmap]], cell_mm: float = 1.6)
     for k in range(LEGEND_STEPS):
         v = limit * (2 * k / (LEGEND_STEPS - 1) - 1)
         out.append(
-            rf"\put({k * w:.2f},5){{\color[rgb]{{{_rgb_tex(v, limit)}}}\rule{{{w}mm}}{{2.5mm}}}}"
+            rf"\put({k * w:.2f},5){{\color[rgb]{{{_rgb_tex(v, limit)}}}"
+            rf"\rule{{{w}\unitlength}}{{2.5\unitlength}}}}"
         )
     end = LEGEND_STEPS * w
     for x, s in ((0.0, number(-limit)), (end / 2, "0"), (end, number(limit))):
@@ -294,7 +298,11 @@ def heatmap_panel_latex(rows: Sequence[Sequence[Heatmap]], cell_mm: float = 1.6)
         rf"{tex_escape(number(lo))}, max {tex_escape(number(hi))}}}}}"
     )
     width = max(width, end + 40)
-    head = [r"\setlength{\unitlength}{1mm}", rf"\begin{{picture}}({width:.1f},{y:.1f})"]
+    unit = min(1.0, max_width_mm / width)  # a wide panel is drawn smaller
+    head = [
+        rf"\setlength{{\unitlength}}{{{unit:.3f}mm}}",
+        rf"\begin{{picture}}({width:.1f},{y:.1f})",
+    ]
     return "\n".join(head + out + [r"\end{picture}"])
 
 

@@ -58,7 +58,7 @@ class TrainedRun:
 def train_run(derivation: Derivation, options: dict[str, Any]) -> TrainedRun:
     """Train with :mod:`chainrule.numeric.train`; ``options`` has ``data`` (xor, digits,
     iris, a file), optional ``map``/``target`` and any :class:`TrainConfig` field."""
-    from ..numeric.data import load_dataset, model_data, parse_map
+    from ..numeric.data import example_shape, load_dataset, model_data, parse_map
     from ..numeric.train import TrainConfig, train, with_drawn_inputs
 
     opts = dict(options)
@@ -74,7 +74,11 @@ def train_run(derivation: Derivation, options: dict[str, Any]) -> TrainedRun:
     history.setdefault("data", getattr(dataset, "description", str(data)))
     rows = model_data(derivation.program, dataset, mapping)
     first = with_drawn_inputs(derivation.program, {k: v[:1] for k, v in rows.items()})
-    example = {k: np.asarray(v)[0] for k, v in first.items()}
+    program = derivation.program
+    example = {  # one example in its declared shape (the digits' 64 columns as [1, 8, 8])
+        k: np.reshape(np.asarray(v)[0], example_shape(program, program[k]))
+        for k, v in first.items()
+    }
     return TrainedRun(history, dict(result.params), example, str(data))
 
 
