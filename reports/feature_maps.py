@@ -202,9 +202,11 @@ def feature_maps_section(
         return None, "feature maps: not available in this build (numeric evaluation)"
     if run is not None:
         point = {**check_point(program, options.seed), **run.params, **run.example}
+        epochs = len(run.history.get("epochs", []))
+        label = f" (target {run.label})" if run.label else ""
         caption = (
-            f"Trained parameters (after training on {run.data}); the input is the data "
-            "set's first example."
+            f"Trained parameters (after {epochs} epoch{'s' * (epochs != 1)} on {run.data}); "
+            f"the input is the data set's first example{label}."
         )
         example = f"the first example of {run.data}"
     else:

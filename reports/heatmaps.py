@@ -79,9 +79,9 @@ def symmetric_limit(arrays: Sequence[np.ndarray]) -> float:
 
 def value_range(arrays: Sequence[np.ndarray]) -> tuple[float, float]:
     """(minimum, maximum) of the finite entries of all the arrays ((0, 0) if none)."""
-    finite = [np.asarray(a, dtype=float) for a in arrays]
-    flat = np.concatenate([a[np.isfinite(a)].ravel() for a in finite]) if finite else []
-    if len(flat) == 0:
+    parts = [np.asarray(a, dtype=float) for a in arrays]
+    flat = np.concatenate([a[np.isfinite(a)].ravel() for a in parts] + [np.zeros(0)])
+    if flat.size == 0:
         return 0.0, 0.0
     return float(np.min(flat)), float(np.max(flat))
 
@@ -260,14 +260,14 @@ def heatmap_panel_latex(
     lo, hi = value_range([h.grid for h in pictures])
     grids = [[shown(h.grid) for h in row] for row in rows]
     scale = [[cell_mm * cell_size(*g.shape) / 10 for g in row] for row in grids]
-    heights = [max((g.shape[0] * s for g, s in zip(r, sr, strict=True)), default=0.0)
-               for r, sr in zip(grids, scale, strict=True)]
+    heights = [
+        max((g.shape[0] * s for g, s in zip(r, sr, strict=True)), default=0.0)
+        for r, sr in zip(grids, scale, strict=True)
+    ]
     out: list[str] = []
     y = 12.0  # the legend's band at the bottom
     width = 0.0
-    for row, grow, srow, tall in reversed(
-        list(zip(rows, grids, scale, heights, strict=True))
-    ):
+    for row, grow, srow, tall in reversed(list(zip(rows, grids, scale, heights, strict=True))):
         x = 0.0
         for h, g, c in zip(row, grow, srow, strict=True):
             top = y + 4 + tall

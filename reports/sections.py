@@ -52,7 +52,8 @@ class TrainedRun:
     history: dict[str, Any]
     params: dict[str, Any]
     example: dict[str, Any]
-    data: str
+    data: str  # the data set as given (digits, a file)
+    label: str = ""  # the first example's target ("0" for the first digit)
 
 
 def train_run(derivation: Derivation, options: dict[str, Any]) -> TrainedRun:
@@ -79,7 +80,18 @@ def train_run(derivation: Derivation, options: dict[str, Any]) -> TrainedRun:
         k: np.reshape(np.asarray(v)[0], example_shape(program, program[k]))
         for k, v in first.items()
     }
-    return TrainedRun(history, dict(result.params), example, str(data))
+    target = np.asarray(dataset.target)
+    label = _label(target[0]) if target.ndim == 1 and len(target) else ""
+    return TrainedRun(history, dict(result.params), example, str(data), label)
+
+
+def _label(value: Any) -> str:
+    """A target as a person writes it: 0.0 as 0, 0.25 as 0.25, a class name as is."""
+    try:
+        v = float(value)
+    except (TypeError, ValueError):
+        return str(value)
+    return str(int(v)) if v.is_integer() else f"{v:g}"
 
 
 def run_training(derivation: Derivation, options: dict[str, Any]) -> dict[str, Any]:

@@ -157,7 +157,8 @@ def test_values_shown_equal_the_forward_pass(cnn, cnn_report):
     y = np.asarray(values["Y"])
     svg = panel(cnn_report, "Y").svg
     group = svg[svg.index('aria-label="Y[3]') :]
-    fills = re.findall(r'<rect x="[^"]*" y="[^"]*" width="[^"]*" height="[^"]*" fill="(#\w+)"/>', group)
+    cell = r'<rect x="[^"]*" y="[^"]*" width="[^"]*" height="[^"]*" fill="(#\w+)"/>'
+    fills = re.findall(cell, group)
     limit = np.abs(y).max()
     assert fills[:36] == [diverging_color(v, limit) for v in y[3].ravel()]
 
@@ -230,10 +231,10 @@ def test_check_point_caption(cnn_report):
 def test_trained_values_and_caption(cnn):
     k = np.linspace(-1, 2, 72).reshape(8, 1, 3, 3)
     x = np.arange(64.0).reshape(1, 8, 8) / 4
-    run = TrainedRun({}, {"K": k}, {"X": x}, "digits")
+    run = TrainedRun({"epochs": [{}, {}]}, {"K": k}, {"X": x}, "digits", "7")
     fm, why = feature_maps_section(cnn, ReportOptions(), run)
     assert why == "" and fm.trained and fm.caption.startswith("Trained parameters")
-    assert "digits" in fm.caption and "first example" in fm.caption
+    assert "after 2 epochs on digits" in fm.caption and "first example (target 7)" in fm.caption
     kernels, inp = fm.layers[0].panels[:2]
     assert (kernels.vmin, kernels.vmax) == (-1.0, 2.0) and (inp.vmin, inp.vmax) == (0.0, 15.75)
 
@@ -290,7 +291,8 @@ def test_report_trains_and_draws_the_trained_kernels(tmp_path):
     )  # fmt: skip
     assert done.returncode == 0, done.stderr
     md = (tmp_path / "cnn.md").read_text(encoding="utf-8")
-    assert "*Trained parameters (after training on digits)" in md
+    assert "*Trained parameters (after 1 epoch on digits)" in md
+    assert "first example (target 0)" in md
     assert "## 8. Training" in md
     for key in ("kernels", "input", "Y", "H", "P"):
         assert f"](cnn-maps-1-{key}.svg)" in md
