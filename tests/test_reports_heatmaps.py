@@ -10,8 +10,6 @@ from __future__ import annotations
 import re
 import shutil
 import subprocess
-import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -269,34 +267,57 @@ def test_latex_draws_the_pictures(cnn_report, tmp_path):
 
 
 # ------------------------------------------------------------------ end to end
-def _cli(*args: str, cwd: Path) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "chainrule", *args],
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
+def test_report_takes_data_as_another_name_for_train():
+    from chainrule.cli import build_parser
+    from chainrule.commands.report import report_options
+
+    args = build_parser().parse_args(["report", "cnn_digits", "--data", "digits"])
+    assert report_options(args).train["data"] == "digits"
+
+
+@pytest.fixture(scope="module")
+def cnn_derivation():
+    from chainrule.pipeline import derive_model
+
+    return derive_model("cnn_digits", method="backprop")
 
 
 @pytest.mark.slow
-def test_report_trains_and_draws_the_trained_kernels(tmp_path):
-    """``chainrule report cnn_digits --data digits``: trained kernels, first digit."""
+def test_report_trains_and_draws_the_trained_kernels(cnn_derivation, tmp_path):
+    """``chainrule report cnn_digits --data digits``: trained kernels, the first digit."""
+    from chainrule.commands.report import write_report
     from chainrule.numeric.data import load_dataset
 
-    done = _cli(
-        "report", "cnn_digits", "-o", "cnn.md", "--data", "digits", "--epochs", "1",
-        "--no-naive", "--no-code", "--no-checks", "--no-graph",
-        cwd=tmp_path,
-    )  # fmt: skip
-    assert done.returncode == 0, done.stderr
+    train = {"data": "digits", "epochs": 1, "lr": 0.1, "batch": 32, "seed": 0}
+    report = build_report(cnn_derivation, **{**QUICK, "train": train})
+    assert report.training is not None and report.feature_maps.trained
+    write_report(report, "md", str(tmp_path / "cnn.md"))
     md = (tmp_path / "cnn.md").read_text(encoding="utf-8")
     assert "*Trained parameters (after 1 epoch on digits)" in md
-    assert "first example (target 0)" in md
-    assert "## 8. Training" in md
+    assert "first example (target 0)" in md and "## 8. Training" in md
     for key in ("kernels", "input", "Y", "H", "P"):
         assert f"](cnn-maps-1-{key}.svg)" in md
         assert (tmp_path / f"cnn-maps-1-{key}.svg").read_text().startswith("<svg")
     first = load_dataset("digits").features[0]
     x_svg = (tmp_path / "cnn-maps-1-input.svg").read_text()
     assert f"min {number(first.min())}, max {number(first.max())}" in x_svg
+    # the kernels drawn are the trained ones, not the check point's
+    kernels = panel(report, "K")
+    start = np.asarray(check_point(cnn_derivation.program, 0)["K"])
+    assert (kernels.vmin, kernels.vmax) != (start.min(), start.max())
+
+
+@pytest.mark.slow
+def test_the_gallery_shows_the_cnn_pictures(cnn_derivation, tmp_path, monkeypatch):
+    """``chainrule demo`` builds cnn_digits' page with the section (derived once here)."""
+    import chainrule.examples as examples
+    import chainrule.reports.document as document
+    from chainrule.cli import main
+
+    monkeypatch.setattr(examples, "example_names", lambda: ["cnn_digits"])
+    monkeypatch.setattr(document, "derive_for_report", lambda model, options: cnn_derivation)
+    assert main(["demo", "-o", str(tmp_path), "--quiet"]) == 0
+    page = (tmp_path / "cnn_digits.html").read_text(encoding="utf-8")
+    assert 'href="cnn_digits.html"' in (tmp_path / "index.html").read_text()
+    assert page.count('<g role="img"') == 33 and "9. Feature maps and kernels" in page
+    assert "Random parameters at the check point" in page
