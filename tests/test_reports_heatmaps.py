@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 import shutil
 import subprocess
+import tempfile
 
 import numpy as np
 import pytest
@@ -321,3 +322,27 @@ def test_the_gallery_shows_the_cnn_pictures(cnn_derivation, tmp_path, monkeypatc
     assert 'href="cnn_digits.html"' in (tmp_path / "index.html").read_text()
     assert page.count('<g role="img"') == 33 and "9. Feature maps and kernels" in page
     assert "Random parameters at the check point" in page
+
+
+def test_the_pictures_render_offline_and_fit_a_phone(cnn_report, tmp_path):
+    """Chromium (where installed) shows every picture, fetches nothing, and the page
+    does not overflow a phone's width (the browser test's own helpers)."""
+    browser = pytest.importorskip("test_reports_browser")
+    if browser.BROWSER is None:
+        pytest.skip("no Chromium on PATH")
+    path = tmp_path / "cnn.html"
+    path.write_text(render_report(cnn_report, "html"), encoding="utf-8")
+    js = """Array.from(document.querySelectorAll('#feature_maps svg')).map(s => {
+        const r = s.getBoundingClientRect(); return [r.width, r.height]; })"""
+    with tempfile.TemporaryDirectory(ignore_cleanup_errors=True) as profile:
+        dt = browser.DevTools(browser.BROWSER, profile)
+        try:
+            session, events, m = browser.open_report(dt, path, width=390)
+            sizes = browser._evaluate(dt, session, js)
+        finally:
+            dt.close()
+    errors, requests = browser.problems(events, path.as_uri())
+    assert errors == [] and requests == []
+    assert "feature_maps" in m["sections"]
+    assert len(sizes) == 5 and all(0 < w <= 390 and h > 0 for w, h in sizes)
+    assert m["scrollWidth"] <= m["innerWidth"] + 1, (m["scrollWidth"], m["innerWidth"])
