@@ -137,14 +137,18 @@ def maps_panel(key: str, name: str, value: np.ndarray, what: str) -> HeatmapPane
     return _panel(key, title, name, value, rows, "; ".join(n for n in notes if n))
 
 
-def _followers(program: Program, start: str, channels: int, dims: int, values: Mapping) -> list:
-    """The lines after ``start`` that read a drawn node and keep its channel axes."""
+def _followers(
+    program: Program, start: str, channels: int, dims: int, values: Mapping, stop: set[str]
+) -> list[str]:
+    """The lines after ``start`` that read a drawn node and keep its channel axes (up to
+    the lines in ``stop``: the next layers)."""
     names = [a.name for a in program.assignments]
     drawn = {program[start].symbol}
     out = []
     for a in program.assignments[names.index(start) + 1 :]:
         v = np.asarray(values.get(a.name))
-        if v.ndim == dims + 1 and v.shape[0] == channels and a.expr.has(*drawn):
+        keeps = v.ndim == dims + 1 and v.shape[0] == channels
+        if keeps and a.name not in stop and a.expr.has(*drawn):
             drawn.add(a.symbol)
             out.append(a.name)
     return out
@@ -154,13 +158,20 @@ def written(program: Program, name: str) -> str:
     """A line as the model wrote it (``H = relu(Y)``), else its name."""
     span = getattr(program[name], "span", None)
     text = span.text.split("#", 1)[0].strip() if span is not None and span.text else ""
-    return text or name
+    whole = text.count("(") == text.count(")")  # not the first line of a longer one
+    return text if text and whole else name
 
 
 def layer_view(
-    program: Program, site: ConvSite, number: int, ev: Any, values: Mapping[str, Any]
+    program: Program,
+    site: ConvSite,
+    number: int,
+    ev: Any,
+    values: Mapping[str, Any],
+    stop: set[str],
 ) -> ConvLayerView:
-    """The panels of one layer at the evaluated point ``ev`` (forward ``values``)."""
+    """The panels of one layer at the evaluated point ``ev`` (forward ``values``); the
+    lines in ``stop`` hold other layers."""
     geo = site.geometry
     x = np.asarray(ev(site.x), dtype=float).reshape(geo.x_axes())
     k = np.asarray(ev(site.k), dtype=float).reshape(geo.k_axes())
@@ -171,21 +182,17 @@ def layer_view(
         kernel_panel(f"{key}-kernels", k_name, k),
         maps_panel(f"{key}-input", x_name, x, f"Input {x_name}"),
     ]
-    line = np.asarray(values[site.line])
-    if line.shape == tuple(geo.y_axes()):
-        first, names = site.line, [site.line]
-        names += _followers(program, site.line, geo.F, geo.dims, values)
+    if np.shape(values[site.line]) == tuple(geo.y_axes()):  # the line is the layer
+        names = [site.line]
+        names += _followers(program, site.line, geo.F, geo.dims, values, stop)
     else:  # the layer sits inside a longer expression: draw the layer's own output
-        first, names = "", []
-    if not first:
         y = np.asarray(ev(site.node), dtype=float).reshape(geo.y_axes())
         panels.append(maps_panel(f"{key}-conv", "conv", y, "Feature maps of the layer"))
+        names = []
     for name in names:
         what = f"Feature maps {written(program, name)}"
         panels.append(maps_panel(f"{key}-{name}", name, np.asarray(values[name]), what))
-    kind = "conv1d" if geo.dims == 1 else "conv2d"
-    title = f"Layer {number}: {kind} in {written(program, site.line)}"
-    return ConvLayerView(title, panels)
+    return ConvLayerView(f"Layer {number}: {written(program, site.line)}", panels)
 
 
 def feature_maps_section(
@@ -221,7 +228,8 @@ def feature_maps_section(
         ev = evaluator(program, point)
         with np.errstate(all="ignore"):  # the loss may overflow; the pictures do not
             values = forward_values(program, point, ev)
-        layers = [layer_view(program, s, i, ev, values) for i, s in enumerate(sites, 1)]
+        stop = {s.line for s in sites}
+        layers = [layer_view(program, s, i, ev, values, stop) for i, s in enumerate(sites, 1)]
     except Exception as exc:  # noqa: BLE001 - a report notes it and goes on
         return None, f"feature maps: the forward pass failed ({exc})"
     return FeatureMapsSection(caption, run is not None, layers, example), ""

@@ -170,7 +170,7 @@ def test_relu_maps_keep_zero_neutral(cnn_report):
 def test_two_layers_and_conv1d():
     two = chainrule.parse(
         """
-param K1[4, 2, 3, 3], b1[4], K2[3, 4, 3, 3], V[2, 75], c[2]
+param K1[4, 2, 3, 3], b1[4], K2[4, 4, 3, 3], V[2, 100], c[2]
 input X[2, 12, 12], t[2]
 Y1 = conv2d(X, K1, b1)
 H1 = relu(Y1)
@@ -182,9 +182,11 @@ loss L
 """
     )
     first, second = quick_report(two).feature_maps.layers
+    # 4 channels throughout: the second layer's lines are its own, not the first's
     assert [p.node for p in first.panels] == ["K1", "X", "Y1", "H1"]
     assert [p.node for p in second.panels] == ["K2", "H1", "Y2", "P"]
-    assert second.panels[0].pictures == 12  # 3 filters × 4 channels
+    assert second.panels[0].pictures == 16  # 4 filters × 4 channels
+    assert first.title == "Layer 1: Y1 = conv2d(X, K1, b1)"
     one = chainrule.parse(
         """
 param K[4, 2, 3], V[1, 32]
@@ -346,3 +348,27 @@ def test_the_pictures_render_offline_and_fit_a_phone(cnn_report, tmp_path):
     assert "feature_maps" in m["sections"]
     assert len(sizes) == 5 and all(0 < w <= 390 and h > 0 for w, h in sizes)
     assert m["scrollWidth"] <= m["innerWidth"] + 1, (m["scrollWidth"], m["innerWidth"])
+
+
+def test_a_layer_inside_a_longer_line_draws_its_own_output():
+    program = chainrule.parse(
+        """
+param K[3, 1, 2, 2], V[1, 27]
+input X[1, 4, 4], t[1]
+h = flatten(relu(conv2d(X, K)))
+L = sum((V @ h - t)^2)
+loss L
+"""
+    )
+    [layer] = quick_report(program).feature_maps.layers
+    assert [(p.node, p.shape) for p in layer.panels] == [
+        ("K", "(3, 1, 2, 2)"),
+        ("X", "(1, 4, 4)"),
+        ("conv", "(3, 3, 3)"),
+    ]
+    point = check_point(program, 0)
+    x, k = point["X"][0], point["K"][:, 0]
+    y = np.array([[[(x[i : i + 2, j : j + 2] * k[f]).sum() for j in range(3)] for i in range(3)]
+                  for f in range(3)])  # fmt: skip
+    conv = layer.panels[2]
+    assert (conv.vmin, conv.vmax) == pytest.approx((y.min(), y.max()), rel=1e-12)
