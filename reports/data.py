@@ -235,7 +235,6 @@ class FeatureMapsSection:
     caption: str  # which values: trained parameters or the check point
     trained: bool
     layers: list[ConvLayerView]
-    example: str = ""  # which example feeds the layers
 
 
 SECTION_TITLES = {

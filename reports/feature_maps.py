@@ -207,24 +207,8 @@ def feature_maps_section(
         from ..numeric.vector_eval import evaluator, forward_values
     except ImportError:
         return None, "feature maps: not available in this build (numeric evaluation)"
-    if run is not None:
-        point = {**check_point(program, options.seed), **run.params, **run.example}
-        epochs = len(run.history.get("epochs", []))
-        label = f" (target {run.label})" if run.label else ""
-        caption = (
-            f"Trained parameters (after {epochs} epoch{'s' * (epochs != 1)} on {run.data}); "
-            f"the input is the data set's first example{label}."
-        )
-        example = f"the first example of {run.data}"
-    else:
-        point = check_point(program, options.seed)
-        caption = (
-            f"Random parameters at the check point (seed {options.seed}, the first point "
-            "of the gradient checks); the input is its first example, random too. "
-            "Train in the report (--train DATA) to see trained kernels."
-        )
-        example = "the check point's first example"
     try:
+        point, caption = _values(program, options, run)
         ev = evaluator(program, point)
         with np.errstate(all="ignore"):  # the loss may overflow; the pictures do not
             values = forward_values(program, point, ev)
@@ -232,4 +216,27 @@ def feature_maps_section(
         layers = [layer_view(program, s, i, ev, values, stop) for i, s in enumerate(sites, 1)]
     except Exception as exc:  # noqa: BLE001 - a report notes it and goes on
         return None, f"feature maps: the forward pass failed ({exc})"
-    return FeatureMapsSection(caption, run is not None, layers, example), ""
+    return FeatureMapsSection(caption, run is not None, layers), ""
+
+
+def _values(program: Program, options: ReportOptions, run: Any) -> tuple[dict[str, Any], str]:
+    """(the point the pictures show, the caption that says which it is)."""
+    start = check_point(program, options.seed)
+    if run is None:
+        return start, (
+            f"Random parameters at the check point (seed {options.seed}, the first point "
+            "of the gradient checks); the input is its first example, random too. "
+            "Train in the report (--data DATA) to see trained kernels."
+        )
+    epochs = len(run.history.get("epochs", []))
+    label = f" (target {run.label})" if run.label else ""
+    example = (
+        f"the data set's first example{label}"
+        if run.example
+        else "the check point's first example (random: the data gives no single example)"
+    )
+    caption = (
+        f"Trained parameters (after {epochs} epoch{'s' * (epochs != 1)} on {run.data}); "
+        f"the input is {example}."
+    )
+    return {**start, **run.params, **run.example}, caption

@@ -59,8 +59,8 @@ class TrainedRun:
 def train_run(derivation: Derivation, options: dict[str, Any]) -> TrainedRun:
     """Train with :mod:`chainrule.numeric.train`; ``options`` has ``data`` (xor, digits,
     iris, a file), optional ``map``/``target`` and any :class:`TrainConfig` field."""
-    from ..numeric.data import example_shape, load_dataset, model_data, parse_map
-    from ..numeric.train import TrainConfig, train, with_drawn_inputs
+    from ..numeric.data import load_dataset, parse_map
+    from ..numeric.train import TrainConfig, train
 
     opts = dict(options)
     data = opts.pop("data", None)
@@ -73,16 +73,30 @@ def train_run(derivation: Derivation, options: dict[str, Any]) -> TrainedRun:
     result = train(derivation, dataset, config, mapping)
     history = dict(result.history)
     history.setdefault("data", getattr(dataset, "description", str(data)))
-    rows = model_data(derivation.program, dataset, mapping)
-    first = with_drawn_inputs(derivation.program, {k: v[:1] for k, v in rows.items()})
-    program = derivation.program
-    example = {  # one example in its declared shape (the digits' 64 columns as [1, 8, 8])
-        k: np.reshape(np.asarray(v)[0], example_shape(program, program[k]))
-        for k, v in first.items()
-    }
-    target = np.asarray(dataset.target)
-    label = _label(target[0]) if target.ndim == 1 and len(target) else ""
+    example, label = first_example(derivation.program, dataset, mapping)
     return TrainedRun(history, dict(result.params), example, str(data), label)
+
+
+def first_example(program: Any, dataset: Any, mapping: Any) -> tuple[dict[str, Any], str]:
+    """The data set's first example as the model's inputs in their declared shapes (the
+    digits' 64 columns as [1, 8, 8]; masks in evaluation mode) and its target; ({}, "")
+    where that is not one example's worth (a whole-minibatch program) or fails."""
+    from ..numeric.data import example_shape, model_data
+    from ..numeric.train import with_drawn_inputs
+
+    if getattr(program, "batch", None) is not None:
+        return {}, ""
+    try:
+        rows = model_data(program, dataset, mapping)
+        first = with_drawn_inputs(program, {k: v[:1] for k, v in rows.items()})
+        example = {
+            k: np.reshape(np.asarray(v)[0], example_shape(program, program[k]))
+            for k, v in first.items()
+        }
+        target = np.asarray(dataset.target)
+    except Exception:  # noqa: BLE001 - the pictures fall back to the check point
+        return {}, ""
+    return example, _label(target[0]) if target.ndim == 1 and len(target) else ""
 
 
 def _label(value: Any) -> str:

@@ -240,6 +240,19 @@ def test_trained_values_and_caption(cnn):
     assert (kernels.vmin, kernels.vmax) == (-1.0, 2.0) and (inp.vmin, inp.vmax) == (0.0, 15.75)
 
 
+def test_trained_without_a_single_example_says_so(cnn):
+    run = TrainedRun({"epochs": [{}]}, {}, {}, "batches.npz")
+    fm, _ = feature_maps_section(cnn, ReportOptions(), run)
+    assert fm.trained and "after 1 epoch on batches.npz" in fm.caption
+    assert "the check point's first example" in fm.caption
+
+
+def test_a_failing_forward_pass_is_a_note_not_a_crash(cnn):
+    run = TrainedRun({}, {"K": np.zeros((2, 2))}, {}, "digits")  # K of the wrong shape
+    fm, why = feature_maps_section(cnn, ReportOptions(), run)
+    assert fm is None and why.startswith("feature maps: the forward pass failed")
+
+
 # ------------------------------------------------------------------ the formats
 def test_markdown_links_or_embeds_the_pictures(cnn_report, tmp_path):
     inline = render_report(cnn_report, "md")
