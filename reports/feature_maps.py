@@ -119,7 +119,10 @@ def kernel_panel(key: str, name: str, k: np.ndarray) -> HeatmapPanel:
         for f in range(min(f_all, MAX_PICTURES))
     ]
     note = "; ".join(n for n in (_cut(f_all, "filters"), _cut(c_all, "channels")) if n)
-    title = f"Kernels {name}[f, c]: {f_all} filters (rows) × {c_all} channels (columns)"
+    title = (
+        f"Kernels {name}[f, c]: {f_all} filter{'s' * (f_all != 1)} (rows) × "
+        f"{c_all} channel{'s' * (c_all != 1)} (columns)"
+    )
     labels = ([f"f = {f}" for f in range(len(rows))], [f"c = {c}" for c in range(len(rows[0]))])
     return _panel(key, title, name, k, rows, note, labels)
 
@@ -225,8 +228,7 @@ def _values(program: Program, options: ReportOptions, run: Any) -> tuple[dict[st
     if run is None:
         return start, (
             f"Random parameters at the check point (seed {options.seed}, the first point "
-            "of the gradient checks); the input is its first example, random too. "
-            "Train in the report (--data DATA) to see trained kernels."
+            "of the gradient checks); the input is its first example, random too."
         )
     epochs = len(run.history.get("epochs", []))
     label = f" (target {run.label})" if run.label else ""

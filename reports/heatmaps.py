@@ -279,8 +279,8 @@ def heatmap_panel_latex(
                         rf"\rule{{{c:.2f}\unitlength}}{{{c:.2f}\unitlength}}}}"
                     )
             label = tex_escape(h.label)
-            out.append(rf"\put({x:.2f},{y + 1:.2f}){{\makebox(0,0)[bl]{{\tiny {label}}}}}")
-            x += max(g.shape[1] * c, 1.4 * len(h.label)) + 3
+            out.append(rf"\put({x:.2f},{y + 0.5:.2f}){{\makebox(0,0)[bl]{{\scriptsize {label}}}}}")
+            x += max(g.shape[1] * c, 1.7 * len(h.label)) + 3
         width = max(width, x)
         y += tall + 8
     w = 3.0
