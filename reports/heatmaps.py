@@ -193,6 +193,18 @@ def _legend_svg(x0: float, y0: float, limit: float, lo: float, hi: float) -> lis
     return out
 
 
+def _column_widths(rows: Sequence[Sequence[Heatmap]], labels: Sequence[str]) -> list[float]:
+    """A grid's column widths: the widest picture or label of each column."""
+    widths: list[float] = []
+    for row in rows:
+        for j, h in enumerate(row):
+            g = shown(h.grid)
+            label = 6.5 * len(labels[j]) if j < len(labels) else 0.0
+            widths += [0.0] * (j + 1 - len(widths))
+            widths[j] = max(widths[j], g.shape[1] * cell_size(*g.shape), label)
+    return widths
+
+
 def heatmap_panel_svg(
     title: str,
     rows: Sequence[Sequence[Heatmap]],
@@ -210,19 +222,19 @@ def heatmap_panel_svg(
     left = 8.0 + (6.5 * max(len(s) for s in row_labels) + 6 if row_labels else 0.0)
     body: list[str] = []
     y, width, gap = 24.0, 0.0, 6.0 if grid else 12.0
-    if col_labels and rows:
+    columns = _column_widths(rows, col_labels) if grid else []
+    if grid:
         x = left
-        for label, h in zip(col_labels, rows[0], strict=False):
+        for label, w in zip(col_labels, columns, strict=False):
             body.append(_text(x, y + 10, label, 10))
-            x += max(shown(h.grid).shape[1] * cell_size(*shown(h.grid).shape), 6.5 * len(label))
-            x += gap
-        y += 14
+            x += w + gap
+        y += 14 if col_labels else 0
     for r, row in enumerate(rows):
         x, tallest = left, 0.0
-        for h in row:
+        for j, h in enumerate(row):
             parts, w, tall = _picture_svg(h, x, y, limit, labelled=not grid)
             body += parts
-            x += w + gap
+            x += (columns[j] if grid else w) + gap
             tallest = max(tallest, tall)
         if r < len(row_labels):
             body.append(_text(left - 6, y + tallest / 2 + 4, row_labels[r], 10, "end"))
