@@ -621,6 +621,8 @@ def conv_entries() -> list[Op]:
                     int(np.prod(e.geometry.k_axes()[1:])) if e.operands[1] == p else None
                 ),
                 "unicode_form": _layer_unicode,
+                # reports draw a CNN's kernels and feature maps: (X, K, geometry)
+                "feature_maps": lambda e: (*e.operands, e.geometry),
                 "helper_sources": {n: s for n, s in sources.items() if n != "conv2d"},
                 "helper_needs": {n: d for n, d in _NEEDS.items() if n != "conv2d"},
             },

@@ -34,6 +34,7 @@ class ReportOptions:
     history: dict[str, Any] | None = None  # a finished training history to show instead
     math_limit: int = 3000  # longer LaTeX is elided with its op count
     order: int = 1  # 2: the second order (forward-over-reverse) in the backprop section
+    feature_maps: bool = True  # CNNs: kernels and feature maps as heatmaps
 
 
 @dataclass
@@ -203,6 +204,39 @@ class TrainingSection:
     curves_tex: str = ""  # the same curves as a LaTeX picture
 
 
+@dataclass
+class HeatmapPanel:
+    """One picture group on one colour scale: a layer's kernels, its input, or the
+    feature maps of one node (``svg`` for HTML and Markdown, ``tex`` a LaTeX picture)."""
+
+    key: str  # names the Markdown report's picture file ("maps-1")
+    title: str  # "Kernels K[f, c] of Y (8 × 1)"
+    node: str  # the program's name of the values (K, X, Y, H, P)
+    shape: str  # the array's shape, "(8, 6, 6)"
+    vmin: float  # the array's own minimum and maximum
+    vmax: float
+    limit: float  # the colour scale runs from −limit to +limit
+    pictures: int  # kernels or maps drawn
+    svg: str
+    tex: str
+    note: str = ""  # "the first 16 of 32 maps"
+
+
+@dataclass
+class ConvLayerView:
+    """One conv1d/conv2d layer: its line, kernels, input and feature maps."""
+
+    title: str  # "Y = conv2d(X, K, b)"
+    panels: list[HeatmapPanel]
+
+
+@dataclass
+class FeatureMapsSection:
+    caption: str  # which values: trained parameters or the check point
+    trained: bool
+    layers: list[ConvLayerView]
+
+
 SECTION_TITLES = {
     "model": "1. The model",
     "graph": "2. Computation graph",
@@ -212,6 +246,7 @@ SECTION_TITLES = {
     "checks": "6. Checks",
     "code": "7. Generated code",
     "training": "8. Training",
+    "feature_maps": "9. Feature maps and kernels",
 }
 
 
@@ -228,10 +263,21 @@ class ReportData:
     checks: ChecksSection | None = None
     code: CodeSection | None = None
     training: TrainingSection | None = None
+    feature_maps: FeatureMapsSection | None = None
     notes: list[str] = field(default_factory=list)  # sections left out, and why
     version: str = ""
 
-    SECTIONS = ("model", "graph", "naive", "backprop", "costs", "checks", "code", "training")
+    SECTIONS = (
+        "model",
+        "graph",
+        "naive",
+        "backprop",
+        "costs",
+        "checks",
+        "code",
+        "training",
+        "feature_maps",
+    )
 
     def present(self) -> list[str]:
         """Names of the sections this report has, in order."""

@@ -416,10 +416,21 @@ def build_report(model: Any, options: ReportOptions | None = None, **kw: Any) ->
 
         data.code, why = code_section(derivation)
         _note(data, why)
-    if options.train is not None or options.history is not None:
+    run = None
+    if options.train is not None and options.history is None:
+        from .sections import try_training
+
+        run, why = try_training(derivation, options)
+        _note(data, why)
+    if run is not None or options.history is not None:
         from .sections import training_section
 
-        data.training, why = training_section(derivation, options)
+        data.training, why = training_section(derivation, options, run)
+        _note(data, why)
+    if options.feature_maps:
+        from .feature_maps import feature_maps_section
+
+        data.feature_maps, why = feature_maps_section(program, options, run)
         _note(data, why)
     return data
 
@@ -475,8 +486,9 @@ def render_report(
     report: ReportData, fmt: str, fragment: bool = False, assets: Mapping[str, str] | None = None
 ) -> str:
     """Lay ``report`` out as ``html``, ``md`` or ``tex`` (``fragment``: no page wrapper,
-    for Jupyter). ``assets`` maps picture names (``graph``, ``costs``, ``curves``) to
-    file names the Markdown report links instead of embedding."""
+    for Jupyter). ``assets`` maps picture names (``graph``, ``costs``, ``curves``, a
+    feature-map panel's key) to file names the Markdown report links instead of
+    embedding."""
     if fmt not in FORMATS:
         raise ValueError(f"unknown report format {fmt!r} (choose html, md or tex)")
     return render_template(
@@ -511,6 +523,9 @@ def report_assets(report: ReportData, stem: str) -> dict[str, tuple[str, str]]:
         out["costs"] = (f"{stem}-costs.svg", report.costs.chart_svg)
     if report.training is not None and report.training.curves_svg:
         out["curves"] = (f"{stem}-curves.svg", report.training.curves_svg)
+    for layer in report.feature_maps.layers if report.feature_maps is not None else []:
+        for panel in layer.panels:
+            out[panel.key] = (f"{stem}-{panel.key}.svg", panel.svg)
     return out
 
 

@@ -7,7 +7,10 @@ cleanly and says why in its notes.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
+
+import numpy as np
 
 from ..derive.records import Derivation
 from .data import CodeSection, ReportOptions, TrainingSection
@@ -41,7 +44,19 @@ def _fmt(v: Any) -> str:
     return str(v)
 
 
-def run_training(derivation: Derivation, options: dict[str, Any]) -> dict[str, Any]:
+@dataclass
+class TrainedRun:
+    """A finished training run: its history, the trained parameters and the data set's
+    first example (the model's inputs, evaluation-mode masks), for the feature maps."""
+
+    history: dict[str, Any]
+    params: dict[str, Any]
+    example: dict[str, Any]
+    data: str  # the data set as given (digits, a file)
+    label: str = ""  # the first example's target ("0" for the first digit)
+
+
+def train_run(derivation: Derivation, options: dict[str, Any]) -> TrainedRun:
     """Train with :mod:`chainrule.numeric.train`; ``options`` has ``data`` (xor, digits,
     iris, a file), optional ``map``/``target`` and any :class:`TrainConfig` field."""
     from ..numeric.data import load_dataset, parse_map
@@ -55,23 +70,72 @@ def run_training(derivation: Derivation, options: dict[str, Any]) -> dict[str, A
     dataset = load_dataset(data, target=opts.pop("target", None))
     config = TrainConfig(**{k: v for k, v in opts.items() if v is not None})
     config.check()
-    history = dict(train(derivation, dataset, config, mapping).history)
+    result = train(derivation, dataset, config, mapping)
+    history = dict(result.history)
     history.setdefault("data", getattr(dataset, "description", str(data)))
-    return history
+    example, label = first_example(derivation.program, dataset, mapping)
+    return TrainedRun(history, dict(result.params), example, str(data), label)
+
+
+def first_example(program: Any, dataset: Any, mapping: Any) -> tuple[dict[str, Any], str]:
+    """The data set's first example as the model's inputs in their declared shapes (the
+    digits' 64 columns as [1, 8, 8]; masks in evaluation mode) and its target; ({}, "")
+    where that is not one example's worth (a whole-minibatch program) or fails."""
+    from ..numeric.data import example_shape, model_data
+    from ..numeric.train import with_drawn_inputs
+
+    if getattr(program, "batch", None) is not None:
+        return {}, ""
+    try:
+        rows = model_data(program, dataset, mapping)
+        first = with_drawn_inputs(program, {k: v[:1] for k, v in rows.items()})
+        example = {
+            k: np.reshape(np.asarray(v)[0], example_shape(program, program[k]))
+            for k, v in first.items()
+        }
+        target = np.asarray(dataset.target)
+    except Exception:  # noqa: BLE001 - the pictures fall back to the check point
+        return {}, ""
+    return example, _label(target[0]) if target.ndim == 1 and len(target) else ""
+
+
+def _label(value: Any) -> str:
+    """A target as a person writes it: 0.0 as 0, 0.25 as 0.25, a class name as is."""
+    try:
+        v = float(value)
+    except (TypeError, ValueError):
+        return str(value)
+    return str(int(v)) if v.is_integer() else f"{v:g}"
+
+
+def run_training(derivation: Derivation, options: dict[str, Any]) -> dict[str, Any]:
+    """The history of :func:`train_run`."""
+    return train_run(derivation, options).history
+
+
+def try_training(derivation: Derivation, options: ReportOptions) -> tuple[TrainedRun | None, str]:
+    """The report's training run, or (None, why it failed)."""
+    try:
+        return train_run(derivation, dict(options.train or {})), ""
+    except ImportError:
+        return None, "training: not available in this build (numeric training)"
+    except Exception as exc:  # noqa: BLE001
+        return None, f"training: the run failed ({exc})"
 
 
 def training_section(
-    derivation: Derivation, options: ReportOptions
+    derivation: Derivation, options: ReportOptions, run: TrainedRun | None = None
 ) -> tuple[TrainingSection | None, str]:
+    """The training section of ``options.history``, of ``run``, or of a run made here."""
     history = options.history
+    if history is None and run is not None:
+        history = run.history
     hyper = dict(options.train or {})
     if history is None:
-        try:
-            history = run_training(derivation, hyper)
-        except ImportError:
-            return None, "training: not available in this build (numeric training)"
-        except Exception as exc:  # noqa: BLE001
-            return None, f"training: the run failed ({exc})"
+        run, why = try_training(derivation, options)
+        if run is None:
+            return None, why
+        history = run.history
     from .plots import learning_curves_latex, learning_curves_svg
 
     if isinstance(history.get("config"), dict):

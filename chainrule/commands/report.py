@@ -16,7 +16,8 @@ HELP = """\
 Write a report of a model's derivation: the model in the lectures' notation, its
 computation graph, the naive derivation rule by rule, the backprop derivation signal
 by signal, operation counts with a bar chart, gradient checks, the generated NumPy
-code and (with --train) a training run with learning curves.
+code and (with --train) a training run with learning curves. A CNN's report draws its
+kernels and feature maps as heatmaps (trained ones with --train/--data).
 
 The format comes from the output's suffix (.html, .md, .tex) or --format. HTML is one
 self-contained file (MathML math, inline SVG; it fetches nothing); Markdown renders on
@@ -28,6 +29,7 @@ examples:
   chainrule report xor -o xor.tex --no-naive
   chainrule report xor -o xor.html --train xor --epochs 500 --lr 2 --batch 4 --seed 3
   chainrule report model.chain -o model.html --history H.json
+  chainrule report cnn_digits -o cnn.html --data digits --epochs 5 --lr 0.05
   chainrule report vector_mlp -o mlp_index.md --notation index
 """
 
@@ -76,8 +78,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     t = p.add_argument_group("training (section 8)")
     t.add_argument(
         "--train",
+        "--data",
+        dest="train",
         metavar="xor|digits|iris|FILE",
-        help="train on this data set and include the learning curves",
+        help="train on this data set and include the learning curves (and, for a CNN, "
+        "the trained kernels and feature maps)",
     )
     t.add_argument("--history", metavar="H.json", help="include a finished training history")
     t.add_argument("--epochs", type=int, default=50, help="epochs (default: 50)")
