@@ -284,8 +284,25 @@ def _needed(lines: list[str], roots: Iterable[str]) -> list[str]:
 
 
 def _reshape(code: str, shape: str, when: bool = True) -> str:
-    """``xp.reshape(code, shape)`` (the array API has no ``.reshape`` method)."""
-    return f"xp.reshape({code}, {shape})" if when else code
+    """``xp.reshape(code, shape)`` (the array API has no ``.reshape`` method); a
+    reshape of a reshape is one."""
+    if not when:
+        return code
+    inner = re.fullmatch(r"xp\.reshape\((.*), \(-1, 1\)\)", code)
+    if inner and shape == "(-1,)" and _balanced(inner.group(1)):
+        code = inner.group(1)
+    return f"xp.reshape({code}, {shape})"
+
+
+def _balanced(code: str) -> bool:
+    """Whether ``code`` is one argument: brackets closing in order, no comma outside."""
+    depth = 0
+    for ch in code:
+        depth += ch in "([" and 1 or 0
+        depth -= ch in ")]" and 1 or 0
+        if depth < 0 or (depth == 0 and ch == ","):
+            return False
+    return depth == 0
 
 
 def _wrap(code: str) -> str:

@@ -513,6 +513,24 @@ def _layer_unicode(e: ConvLayer, p: Any) -> str:
     return _layer_text(e.geometry, *(p._print(a) for a in e.operands))
 
 
+def _layer_latex(e: ConvLayer, p: Any) -> str:
+    x, k = (p._print(a) for a in e.operands)
+    keys = e.geometry.keywords().replace("_", r"\_")
+    return rf"\operatorname{{conv{e.geometry.dims}d}}\left({x}, {k}{keys}\right)"
+
+
+def _infix_latex(e: sp.Basic, p: Any, symbol: str, swap: bool = False) -> str:
+    r"""``X \star \bar{Y}`` (K̄), ``\bar{Y} *_{full} K`` (X̄)."""
+    a, b = (p.parenthesize(o, 50) for o in e.operands)
+    return f"{b} {symbol} {a}" if swap else f"{a} {symbol} {b}"
+
+
+def _channel_sum_latex(e: ChannelSum, p: Any) -> str:
+    two = e.settings[0] == 2
+    idx = "i,j" if two else "i"
+    return rf"\sum_{{{idx}}} \left({p._print(e.operands[0])}\right)_{{:,{idx}}}"
+
+
 def _channel_sum_unicode(e: ChannelSum, p: Any) -> str:
     """``Σ_{i,j} Ȳ[:,i,j]``: each channel's error signals summed."""
     two = e.settings[0] == 2
@@ -621,6 +639,7 @@ def conv_entries() -> list[Op]:
                     int(np.prod(e.geometry.k_axes()[1:])) if e.operands[1] == p else None
                 ),
                 "unicode_form": _layer_unicode,
+                "latex_form": _layer_latex,
                 # reports draw a CNN's kernels and feature maps: (X, K, geometry)
                 "feature_maps": lambda e: (*e.operands, e.geometry),
                 "helper_sources": {n: s for n, s in sources.items() if n != "conv2d"},
@@ -641,6 +660,7 @@ def conv_entries() -> list[Op]:
             ),
             extra={
                 "unicode_form": _kernel_grad_unicode,
+                "latex_form": lambda e, p: _infix_latex(e, p, r"\star", swap=True),
                 "entry_form": entry_forms,
             },
         ),
@@ -656,6 +676,7 @@ def conv_entries() -> list[Op]:
             numpy_print=_per_example(lambda e, g, k: _input_grad_text(e.geometry, g, k)),
             extra={
                 "unicode_form": _input_grad_unicode,
+                "latex_form": lambda e, p: _infix_latex(e, p, r"*_{\text{full}}"),
                 "entry_form": entry_forms,
             },
         ),
@@ -672,6 +693,7 @@ def conv_entries() -> list[Op]:
             numpy_print=_per_example(_channel_bias_text),
             extra={
                 "unicode_form": lambda e, p: p._print(e.operands[0]),
+                "latex_form": lambda e, p: p._print(e.operands[0]),
             },
         ),
         Op(
@@ -686,6 +708,7 @@ def conv_entries() -> list[Op]:
             numpy_print=_per_example(lambda e, g: _channel_sum_text(e, g, False)),
             extra={
                 "unicode_form": _channel_sum_unicode,
+                "latex_form": _channel_sum_latex,
                 "entry_form": entry_forms,
             },
         ),

@@ -65,7 +65,8 @@ class TensorNode:
         return f"{self.name}({self._args_text(printer)})"
 
     def _latex(self, printer: Any) -> str:
-        return rf"\operatorname{{{self.name}}}\left({self._args_text(printer)}\right)"
+        name = self.name.replace("_", r"\_")
+        return rf"\operatorname{{{name}}}\left({self._args_text(printer)}\right)"
 
     def _lecture_unicode(self, printer: Any) -> str:
         render = self.op.extra.get("unicode_form") if self.op else None
