@@ -33,7 +33,7 @@ from typing import Any
 import numpy as np
 import sympy as sp
 
-from .layers import ShapedNode, _sizes, _source
+from .layers import ShapedNode, _sizes, _source, conv_views
 from .layers import _carrier as carrier_of
 from .registry import Op, OpError
 
@@ -578,6 +578,15 @@ def entry_forms(e: sp.Basic, p: Any) -> str | None:
 
 
 # ================================================================ the entries
+LAYER_NOTE = (
+    "conv2d is the CNN layer as PyTorch defines it: a cross-correlation (the kernel is "
+    "not flipped) summed over the input channels, Y[f,i,j] = Σ_c Σ_s Σ_t X[c,i+s,j+t] "
+    "K[f,c,s,t]. The lecture's convolution flips the kernel; a layer learns its kernel, "
+    "so the two differ only by which way K is stored. Its backward pass is flip-and-filter "
+    "again: K̄ is the valid cross-correlation of X with Ȳ, and X̄ the full convolution of Ȳ "
+    "with K (the kernel flipped), summed over the output channels."
+)
+
 _HELPERS = {
     f.__name__: f
     for f in (
@@ -634,6 +643,7 @@ def conv_entries() -> list[Op]:
             latex=r"\operatorname{conv2d}",
             extra={
                 "keywords": ("stride", "padding"),
+                "report_notes": lambda e: [LAYER_NOTE, *conv_views()],
                 # a kernel's fan-in is C·kh·kw: the inputs of one output unit
                 "fan_in": lambda e, p: (
                     int(np.prod(e.geometry.k_axes()[1:])) if e.operands[1] == p else None

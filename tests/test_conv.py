@@ -253,3 +253,12 @@ def test_kernel_fan_in_is_channels_times_kernel_size() -> None:
     from chainrule.numeric.train import fan_in
 
     assert fan_in(chainrule.load("cnn_digits"), "K") == 1 * 3 * 3
+
+
+def test_report_notes_explain_the_layer_and_both_views_of_the_seed_convolution() -> None:
+    from chainrule.reports.document import operation_notes
+
+    notes = operation_notes(_derivation(_program("conv2d_bias")))
+    assert any("PyTorch" in n and "K̄ is the valid cross-correlation" in n for n in notes)
+    assert any("translate-and-scale" in n and "[2, 1, 4, -1, 2]" in n for n in notes)
+    assert any("flip-and-filter view" in n for n in notes)
