@@ -27,7 +27,7 @@ from typing import Any
 import sympy as sp
 
 from ..derive.records import BackpropDerivation
-from ..ops import REGISTRY, Elementwise, U, in_forward_values
+from ..ops import REGISTRY, Elementwise, U, in_forward_values, is_matrix
 from .code_base import (
     CodegenError,
     CodePrinter,
@@ -63,6 +63,7 @@ class MatrixPrinter:
         self.sizes = dict(sizes or {})  # size names bound to numbers
         self.reuse = reuse  # (function body in U, argument) → forward node symbol
         self.scalar = CodePrinter(names)
+        self.ndims: dict[sp.Basic, int] = {}  # a stacked symbol → its value's own axes
 
     @property
     def helpers_used(self) -> set[str]:
@@ -127,6 +128,9 @@ class MatrixPrinter:
         code, st = self(mats[0])
         for m in mats[1:]:
             code, st = self._matmul(code, st, mats[0], m)
+        if coeffs and st == "stack":  # per-example scales of an examples-first tensor
+            scalars = [a for a in e.args if not getattr(a, "is_Matrix", False)]
+            coeffs = self._lifted([*scalars, e], [*coeffs, (code, st)])[:-1]
         if coeffs:
             cst = _combine([c[1] for c in coeffs] + ([st] if st != "sum" else []), "a product")
             if st == "sum" and cst != "const":
@@ -159,8 +163,51 @@ class MatrixPrinter:
         raise CodegenError(f"cannot batch the product {left} @ {right} ({sa} @ {sb})")
 
     def _nary(self, e: sp.Basic, op: str, what: str) -> Code:
-        parts = [self(a) for a in e.args]
+        parts = self._lifted(list(e.args), [self(a) for a in e.args])
         return op.join(_wrap(c) for c, _ in parts), _combine([s for _, s in parts], what)
+
+    # -- per-example scalars meeting examples-first tensors
+    def stack_ndim(self, e: sp.Basic) -> int:
+        """How many axes one example's value of ``e`` has (X[C, H, W]: 3)."""
+        if e in self.ndims:
+            return self.ndims[e]
+        op = REGISTRY.for_node(e)
+        rule = op.extra.get("ndim") if op is not None else None
+        if rule is not None:
+            return int(rule(e, self.stack_ndim))
+        inner = [self.stack_ndim(a) for a in e.args if is_matrix(a)]
+        return max(inner, default=2)
+
+    def _lifted(self, exprs: list[sp.Basic], parts: list[Code]) -> list[Code]:
+        """Per-example scalars (1, B) beside examples-first tensors (B, …) become
+        (B, 1, …, 1), so they broadcast example by example."""
+        states = {st for _, st in parts}
+        if not {"batch", "stack"} <= states:
+            return parts
+        nd = max(
+            self.stack_ndim(x) for x, (_, st) in zip(exprs, parts, strict=True) if st == "stack"
+        )
+        out = []
+        for x, (code, st) in zip(exprs, parts, strict=True):
+            if st == "batch":
+                scalar = self._per_example_scalar(x)
+                if scalar is None:
+                    raise CodegenError(f"cannot batch {x}: a column per example beside a tensor")
+                code = f"xp.reshape({scalar}, (-1{', 1' * nd}))"
+                st = "stack"
+            out.append((code, st))
+        return out
+
+    def _per_example_scalar(self, x: sp.Basic) -> str | None:
+        """The code of ``x`` as one number per example: x itself, or s of s·𝟙."""
+        if not is_matrix(x):
+            return self(x)[0]
+        if isinstance(x, sp.MatMul | sp.Mul):
+            ones = [a for a in x.args if isinstance(a, sp.OneMatrix)]
+            rest = [a for a in x.args if not isinstance(a, sp.OneMatrix)]
+            if len(ones) == 1 and rest and not any(is_matrix(a) for a in rest):
+                return self(sp.Mul(*rest))[0]
+        return None
 
     def p_MatAdd(self, e: sp.Basic) -> Code:
         pos, neg = [], []
@@ -170,6 +217,14 @@ class MatrixPrinter:
                 neg.append(self(rest))
             else:
                 pos.append(self(a))
+        if pos and neg:
+            lifted = self._lifted(
+                [a for a in e.args if not _negated(a)] + [a for a in e.args if _negated(a)],
+                pos + neg,
+            )
+            pos, neg = lifted[: len(pos)], lifted[len(pos) :]
+        elif pos:
+            pos = self._lifted([a for a in e.args], pos)
         code = " + ".join(c for c, _ in pos) or "0"
         for c, _ in neg:
             code += f" - {_wrap(c)}"
@@ -185,13 +240,19 @@ class MatrixPrinter:
         num: list[Code] = []
         den: list[Code] = []
         negative = False
+        num_x: list[sp.Basic] = []
+        den_x: list[sp.Basic] = []
         for a in e.args:
             if a.is_Pow and a.exp.is_Integer and a.exp < 0 and not getattr(a, "is_Matrix", False):
-                den.append(self(a.base if a.exp == -1 else a.base ** (-a.exp)))
+                den_x.append(a.base if a.exp == -1 else a.base ** (-a.exp))
+                den.append(self(den_x[-1]))
             elif a == -1:
                 negative = not negative
             else:
+                num_x.append(a)
                 num.append(self(a))
+        lifted = self._lifted(num_x + den_x, num + den)
+        num, den = lifted[: len(num)], lifted[len(num) :]
         code = "*".join(_wrap(c) for c, _ in num) or "1"
         if den:
             code += "/" + "/".join(_wrap(c) for c, _ in den)
@@ -283,6 +344,10 @@ def _needed(lines: list[str], roots: Iterable[str]) -> list[str]:
     return kept[::-1]
 
 
+def _negated(a: sp.Basic) -> bool:
+    return isinstance(a, sp.MatMul | sp.Mul) and bool(a.args) and a.args[0] == -1
+
+
 def _reshape(code: str, shape: str, when: bool = True) -> str:
     """``xp.reshape(code, shape)`` (the array API has no ``.reshape`` method); a
     reshape of a reshape is one."""
@@ -371,6 +436,7 @@ class VectorEmitter:
             name = self.n(v.symbol)
             if len(v.shape) > 1:
                 self.states[v.symbol] = "stack"
+                self.pr.ndims[v.symbol] = len(v.shape)
                 axes = ", ".join(str(self._number(d, v.name)) for d in v.shape)
                 code = f"xp.asarray(data[{v.name!r}], dtype=dtype)"
                 out.append(f"    {name} = xp.reshape({code}, (-1, {axes}))  # examples first")
@@ -433,6 +499,8 @@ class VectorEmitter:
                 code, st = f"{_wrap(code)}.T", "batch"
             if st == "sum":
                 raise CodegenError(f"node '{a.name}' sums over the batch; not batchable")
+            if st == "stack":
+                self.pr.ndims[a.symbol] = len(a.shape)
             self.states[a.symbol] = st
             lines.append((self.n(a.symbol), code, a.name))
 
@@ -452,6 +520,16 @@ class VectorEmitter:
                 log_form, args = forms[e.arg]
                 subs[e] = log_form(*args)
         return expr.xreplace(subs) if subs else expr
+
+    def _spread(self, node: str, expr: sp.Basic) -> Code:
+        """The error signal s·𝟙 of a tensor node, one number s per example, spread over
+        each example's tensor: (B, *axes)."""
+        scalar = self.pr._per_example_scalar(expr)
+        if scalar is None:
+            raise CodegenError(f"cannot batch the error signal of '{node}'")
+        axes = [self._number(d, node) for d in self.p[node].shape]
+        lifted = f"xp.reshape({scalar}, (-1{', 1' * len(axes)}))"
+        return f"xp.broadcast_to({lifted}, (B, {', '.join(map(str, axes))}))", "stack"
 
     def rows(self, name: str, code: str) -> str:
         """A value in the caller's layout: one row per example."""
@@ -532,6 +610,10 @@ class VectorEmitter:
                 code, st = f"{_wrap(code)}.T", "batch"
             if st == "sum":
                 raise CodegenError(f"the error signal of '{s.node}' sums over the batch")
+            if st == "batch" and self.states.get(self.p[s.node].symbol) == "stack":
+                code, st = self._spread(s.node, s.expression)
+            if st == "stack":
+                self.pr.ndims[s.signal] = len(self.p[s.node].shape)
             self.states[s.signal] = st
             note = f"  # {s.note.split(':')[0]}" if s.note else ""
             body.append(f"    {self.n(s.signal)} = {code}{note}")

@@ -554,6 +554,14 @@ def _input_grad_unicode(e: ConvInputGrad, p: Any) -> str:
     )
 
 
+def _padded_note(geo: ConvGeometry, p: Any, x: sp.Basic) -> str:
+    if not geo.padding:
+        return ""
+    return (
+        f"   ({p._print(x)} with {geo.padding} zero{'s' * (geo.padding > 1)} padded on each side)"
+    )
+
+
 def entry_forms(e: sp.Basic, p: Any) -> str | None:
     """The lecture's entrywise reading of a backward node, e.g.
     ``K̄[f,c,s,t] = Σ_{i,j} Ȳ[f,i,j] X[c,i+s,j+t]`` (its left side without the name)."""
@@ -561,9 +569,12 @@ def entry_forms(e: sp.Basic, p: Any) -> str | None:
         geo, (g, x) = e.geometry, e.operands
         if geo.dims == 1:
             xi = "c," + _spatial(geo, "i", "s")
-            return f"[f,c,s] = Σ_i {_index(p, g, 'f,i')} {_index(p, x, xi)}"
+            return f"[f,c,s] = Σ_i {_index(p, g, 'f,i')} {_index(p, x, xi)}" + _padded_note(
+                geo, p, x
+            )
         xi = f"c,{_spatial(geo, 'i', 's')},{_spatial(geo, 'j', 't')}"
-        return f"[f,c,s,t] = Σ_{{i,j}} {_index(p, g, 'f,i,j')} {_index(p, x, xi)}"
+        text = f"[f,c,s,t] = Σ_{{i,j}} {_index(p, g, 'f,i,j')} {_index(p, x, xi)}"
+        return text + _padded_note(geo, p, x)
     if isinstance(e, ConvInputGrad):
         geo, (g, k) = e.geometry, e.operands
         if geo.stride != 1:
@@ -650,6 +661,7 @@ def conv_entries() -> list[Op]:
                 ),
                 "unicode_form": _layer_unicode,
                 "latex_form": _layer_latex,
+                "ndim": lambda e, rec: len(e.geometry.y_axes()),  # one example's axes
                 # reports draw a CNN's kernels and feature maps: (X, K, geometry)
                 "feature_maps": lambda e: (*e.operands, e.geometry),
                 "helper_sources": {n: s for n, s in sources.items() if n != "conv2d"},
@@ -672,6 +684,7 @@ def conv_entries() -> list[Op]:
                 "unicode_form": _kernel_grad_unicode,
                 "latex_form": lambda e, p: _infix_latex(e, p, r"\star", swap=True),
                 "entry_form": entry_forms,
+                "ndim": lambda e, rec: len(e.geometry.k_axes()),
             },
         ),
         Op(
@@ -688,6 +701,7 @@ def conv_entries() -> list[Op]:
                 "unicode_form": _input_grad_unicode,
                 "latex_form": lambda e, p: _infix_latex(e, p, r"*_{\text{full}}"),
                 "entry_form": entry_forms,
+                "ndim": lambda e, rec: len(e.geometry.x_axes()),
             },
         ),
         Op(
@@ -704,6 +718,7 @@ def conv_entries() -> list[Op]:
             extra={
                 "unicode_form": lambda e, p: p._print(e.operands[0]),
                 "latex_form": lambda e, p: p._print(e.operands[0]),
+                "ndim": lambda e, rec: len(e.axes),
             },
         ),
         Op(
@@ -719,6 +734,7 @@ def conv_entries() -> list[Op]:
             extra={
                 "unicode_form": _channel_sum_unicode,
                 "latex_form": _channel_sum_latex,
+                "ndim": lambda e, rec: 1,
                 "entry_form": entry_forms,
             },
         ),

@@ -958,7 +958,7 @@ def _pool_and_conv_entries() -> list[Op]:
             numpy_print=lambda p, e: f"{p.wrap(e.operands[0])}.reshape(-1, 1)",
             unicode="flatten",
             latex=r"\operatorname{flatten}",
-            extra={"batched_code": _flatten_batched},
+            extra={"batched_code": _flatten_batched, "ndim": lambda e, rec: 1},
         ),
         Op(
             "unflatten",
@@ -975,6 +975,7 @@ def _pool_and_conv_entries() -> list[Op]:
             numpy_print=lambda p, e: f"{p.wrap(e.operands[0])}.reshape({e.shape[0]}, {e.shape[1]})",
             extra={
                 "batched_code": _unflatten_batched,
+                "ndim": lambda e, rec: len(e.settings),  # one example's axes
                 "unicode_form": lambda e, p: (
                     f"unflatten({p._print(e.operands[0])}, {'×'.join(map(str, e.settings))})"
                 ),

@@ -266,12 +266,20 @@ class VectorBuilder:
         for small, big in ((a, b), (b, a)):
             if len(big) == 2 and self._fits(small, big):
                 return big
+        hint = (
+            "a vector (m,) broadcasts over the columns of an (m, B) matrix and a row (1, n) "
+            "over the rows of an (m, n) matrix"
+        )
+        if max(len(a), len(b)) > 2:
+            hint = (
+                "a tensor combines with scalars and tensors of its own shape; a bias per "
+                "output channel is the convolution's third argument (conv2d(X, K, b))"
+            )
         raise ModelError(
             f"{unparse(node.left)} {node.op} {unparse(node.right)}: shapes {shape_text(a)} and "
             f"{shape_text(b)} do not match",
             node.span,
-            "a vector (m,) broadcasts over the columns of an (m, B) matrix and a row (1, n) "
-            "over the rows of an (m, n) matrix",
+            hint,
         )
 
     def _fits(self, small: Shape, big: Shape) -> bool:
