@@ -270,6 +270,12 @@ def build_conv_layer(builder: Any, name: str, vals: list[Any]) -> Any:
         geo = ConvGeometry(1, stride, padding, xs[0], 1, xs[1], ks[0], 1, ks[2])
     else:
         geo = ConvGeometry(2, stride, padding, xs[0], xs[1], xs[2], ks[0], ks[2], ks[3])
+    if padding >= max(geo.kh, geo.kw):
+        raise OpError(
+            f"{call}: padding={padding} is at least the kernel's size; the border outputs "
+            "would see only zeros",
+            f"use padding ≤ {max(geo.kh, geo.kw) - 1} (padding={(geo.kw - 1) // 2} keeps the size)",
+        )
     if geo.out_h < 1 or geo.out_w < 1:
         raise OpError(
             f"{call}: the kernel {builder.shape_text(k.shape)} is larger than the input "

@@ -218,6 +218,13 @@ def _derivation(p):  # noqa: ANN001, ANN202
         ("param K[2, 1, 3, 3]\ninput X[1, 8, 8]\ny = conv2d(X, K, padding=-1)", "padding="),
         ("param K[2, 1, 3, 3]\ninput X[1, 8, 8]\ny = sigma(X, stride=1)", "no keyword"),
         ("input Z[2, 3, 3]\ny = maxpool2d(Z, 4)", "does not fit"),
+        (
+            "param K[2, 1, 3, 3]\ninput X[1, 8, 8]\ny = conv2d(X, K, padding=99999)",
+            "at least the kernel's size",
+        ),
+        ("param K[2, 1, 3, 3]\ninput X[1, 8, 8]\ny = conv2d(X, K, stride=1.5)", "whole number"),
+        ('param K[2, 1, 3, 3]\ninput X[1, 8, 8]\ny = conv2d(X, K, "valid")', "quoted options"),
+        ("param K[2, 1, 3, 3]\ninput X[1, 8, 8]\ny = conv2d(X, K, stride=1, 2)", "positional"),
         ("input Z[2, 3, 3]\ny = Z.T", "has no transpose"),
         ("input Z[2, 3, 3], v[2]\ny = Z + v", "do not match"),
         ("input Z[2, 3, 3, 1, 1]\ny = Z", "at most four axes"),
