@@ -311,15 +311,7 @@ class FirstExtremeEntry(ShapedNode):
 # ================================================================ building
 def _concrete(builder: Any, shape: tuple[Any, ...], what: str) -> tuple[int, int]:
     """(rows, cols) as numbers; a size name must be bound by a const."""
-    dims = []
-    for d in (*shape, 1)[:2] if len(shape) == 1 else shape:
-        n = builder.number(d)
-        if n is None:
-            raise OpError(
-                f"{what}: the size '{d}' must be a number here",
-                f"bind it with a const, e.g. 'const {d} = 8'",
-            )
-        dims.append(n)
+    dims = _sizes(builder, (shape[0], 1) if len(shape) == 1 else shape, what)
     return dims[0], dims[1]
 
 
