@@ -54,8 +54,10 @@ def conv_windows(x, kh, kw, stride=1, padding=0):  # noqa: ANN001, ANN201
 def conv2d(x, k, stride=1, padding=0):  # noqa: ANN001, ANN201
     """Y[..., f, i, j] = Σ_c Σ_s Σ_t X[..., c, i·stride+s, j·stride+t] K[f, c, s, t]."""
     windows = conv_windows(x, k.shape[-2], k.shape[-1], stride, padding)
-    y = np.tensordot(windows, k, axes=([-5, -2, -1], [1, 2, 3]))  # (..., Ho, Wo, F)
-    return np.moveaxis(y, -1, -3)
+    # im2col and one matrix product: tensordot copies the windows as (C, kh, kw, ..., Ho,
+    # Wo) rows, the order in which the copy runs along memory (fastest).
+    y = np.tensordot(k, windows, axes=([1, 2, 3], [-5, -2, -1]))  # (F, ..., Ho, Wo)
+    return np.moveaxis(y, 0, -3)
 
 
 def conv2d_kernel_grad(g, x, kh, kw, stride=1, padding=0, over_examples=True):  # noqa: ANN001, ANN201
@@ -65,25 +67,26 @@ def conv2d_kernel_grad(g, x, kh, kw, stride=1, padding=0, over_examples=True):  
     if not over_examples:
         return np.einsum("...fij,...cijst->...fcst", g, windows)
     lead = list(range(g.ndim - 3))
-    return np.tensordot(g, windows, axes=([*lead, -2, -1], [*lead, -4, -3]))
+    kbar = np.tensordot(windows, g, axes=([*lead, -4, -3], [*lead, -2, -1]))  # (C, kh, kw, F)
+    return np.moveaxis(kbar, -1, 0)
 
 
 def conv2d_input_grad(g, k, height, width, stride=1, padding=0):  # noqa: ANN001, ANN201
-    """X̄: the full convolution of Ȳ (dilated by the stride) with K, summed over f."""
+    """X̄: the full convolution of Ȳ (dilated by the stride) with K, summed over f.
+
+    Computed as col2im: one matrix product gives every tap's share
+    Σ_f K[f, c, s, t] Ȳ[f, i, j], and each tap (s, t) adds its share where it touched X."""
     sh, sw = (stride, stride) if np.ndim(stride) == 0 else stride
     ph, pw = (padding, padding) if np.ndim(padding) == 0 else padding
     kh, kw = k.shape[-2:]
     ho, wo = g.shape[-2:]
-    if sh > 1 or sw > 1:
-        dilated = np.zeros(g.shape[:-2] + ((ho - 1) * sh + 1, (wo - 1) * sw + 1), g.dtype)
-        dilated[..., ::sh, ::sw] = g
-        g = dilated
-    hp, wp = height + 2 * ph, width + 2 * pw
-    extra_h, extra_w = hp - g.shape[-2] - kh + 1, wp - g.shape[-1] - kw + 1
-    pad = [(0, 0)] * (g.ndim - 2) + [(kh - 1, kh - 1 + extra_h), (kw - 1, kw - 1 + extra_w)]
-    windows = np.lib.stride_tricks.sliding_window_view(np.pad(g, pad), (kh, kw), axis=(-2, -1))
-    xbar = np.tensordot(windows, k[..., ::-1, ::-1], axes=([-5, -2, -1], [0, 2, 3]))
-    return np.moveaxis(xbar, -1, -3)[..., ph : hp - ph, pw : wp - pw]
+    shares = np.tensordot(k, g, axes=([0], [-3]))  # (C, kh, kw, ..., Ho, Wo)
+    lead = shares.shape[3:-2]
+    xbar = np.zeros((k.shape[1], *lead, height + 2 * ph, width + 2 * pw), shares.dtype)
+    for s in range(kh):
+        for t in range(kw):
+            xbar[..., s : s + sh * ho : sh, t : t + sw * wo : sw] += shares[:, s, t]
+    return np.moveaxis(xbar, 0, -3)[..., ph : ph + height, pw : pw + width]
 
 
 def conv1d(x, k, stride=1, padding=0):  # noqa: ANN001, ANN201
