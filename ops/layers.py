@@ -84,7 +84,11 @@ def _windows(z, sr, sc):  # noqa: ANN001, ANN202
 
 def maxpool(z, sr, sc):  # noqa: ANN001, ANN201
     """The max of each sr×sc group (stride = size; leftover rows/cols dropped)."""
-    return np.max(_windows(z, sr, sc), axis=-1)
+    z = np.asarray(z, dtype=np.result_type(z, 1.0))
+    ho, wo = z.shape[-2] // sr, z.shape[-1] // sc
+    # member (s, t) of every group at once is the strided view z[..., s::sr, t::sc]
+    members = [z[..., s : ho * sr : sr, t : wo * sc : sc] for s in range(sr) for t in range(sc)]
+    return np.max(np.stack(members), axis=0)
 
 
 def avgpool(z, sr, sc):  # noqa: ANN001, ANN201
@@ -102,12 +106,19 @@ def _ungroup(parts, rows, cols):  # noqa: ANN001, ANN202
 
 def maxpool_route(g, z, sr, sc):  # noqa: ANN001, ANN201
     """Z̄: each group's Ȳ entry at the group's first maximum (row-major), 0 elsewhere."""
-    groups = _windows(z, sr, sc)
-    first = np.argmax(groups, axis=-1)[..., None] == np.arange(sr * sc)
-    parts = (first * np.asarray(g, dtype=np.result_type(g, 1.0))[..., None]).reshape(
-        *first.shape[:-1], sr, sc
-    )
-    return _ungroup(parts, z.shape[-2], z.shape[-1])
+    z = np.asarray(z, dtype=np.result_type(z, 1.0))
+    g = np.asarray(g, dtype=np.result_type(g, 1.0))
+    ho, wo = z.shape[-2] // sr, z.shape[-1] // sc
+    top = maxpool(z, sr, sc)
+    zbar = np.zeros(np.broadcast_shapes(g.shape, top.shape)[:-2] + z.shape[-2:], g.dtype)
+    unrouted = np.ones(top.shape, dtype=bool)  # groups whose maximum is still to come
+    for s in range(sr):  # the members in row-major order, so a tie goes to the first
+        for t in range(sc):
+            member = z[..., s : ho * sr : sr, t : wo * sc : sc]
+            first = unrouted & (member == top)
+            zbar[..., s : ho * sr : sr, t : wo * sc : sc] = first * g
+            unrouted &= ~first
+    return zbar
 
 
 def avgpool_route(g, sr, sc, rows, cols):  # noqa: ANN001, ANN201
