@@ -1,6 +1,6 @@
 """Benchmark: a conv layer and a 2×2 max-pool — generated code vs NumPy im2col vs PyTorch.
 
-Run: ``python benchmarks/bench_layers.py [--repeat N] [--dtype float64 float32]``. Prints,
+Run: ``python benchmarks/bench_layers.py [--repeat N] [--dtype float64 float32]``; prints,
 side by side in one run, the median time of one ``loss_and_grad`` (forward + backward):
 
 * chainrule's generated code for a small model (``chainrule codegen``), examples first;
@@ -17,8 +17,12 @@ Layers (issue 11): conv2d with batch 64, X[8, 16, 16], K[16, 8, 3, 3] — as a f
 recomputing the windows for K̄ costs (the generated code does not keep the forward im2col).
 
 Runs are interleaved (one of each in turn) and the medians compared. BLAS and PyTorch use
-one thread unless ``OPENBLAS_NUM_THREADS``/``OMP_NUM_THREADS`` say otherwise: the ratios
-compare the algorithms, and on a shared machine more threads only add noise. Not a test.
+one thread unless ``OPENBLAS_NUM_THREADS``/``OMP_NUM_THREADS`` say otherwise, and the clock
+is this process's CPU time (``--clock wall`` for elapsed time): the ratios compare the
+algorithms, and on a shared machine more threads and wall time only add noise. glibc is
+asked to keep freed memory (``--malloc default`` to leave it be): otherwise whichever
+implementation happens to cross its adaptive trim threshold pays page faults for its big
+temporaries on every call (seen: 1,400 faults per call, +1.5 ms). Not a test.
 """
 
 from __future__ import annotations
@@ -29,6 +33,7 @@ for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ.setdefault(_var, "1")  # before NumPy loads its BLAS
 
 import argparse  # noqa: E402
+import ctypes  # noqa: E402
 import time  # noqa: E402
 from collections.abc import Callable  # noqa: E402
 from typing import Any  # noqa: E402
@@ -90,7 +95,7 @@ def kernel_grad(g: np.ndarray, cols: np.ndarray) -> np.ndarray:
 
 def input_grad(g: np.ndarray, k: np.ndarray, x_shape: tuple[int, ...]) -> np.ndarray:
     """X̄ by col2im: one product gives every tap's share, each tap (s, t) adds its own."""
-    f, c, kh, kw = k.shape
+    _, c, kh, kw = k.shape
     b, _, ho, wo = g.shape
     shares = np.tensordot(k, g, axes=([0], [1]))  # (C, kh, kw, B, Ho, Wo)
     xbar = np.zeros((c, b, *x_shape[2:]), g.dtype)
@@ -169,6 +174,18 @@ def torch_run(torch: Any, p: Grads, d: Grads, layer: str) -> Run:
 
 
 # --------------------------------------------------------------------- measuring
+def keep_freed_memory() -> bool:
+    """Ask glibc's malloc to keep freed memory for reuse (no trimming, no mmap below
+    32 MiB). Otherwise whether a call pays page faults for its big temporaries depends on
+    the order of earlier allocations (glibc's adaptive thresholds), not on the code."""
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+    except OSError:
+        return False
+    m_trim_threshold, m_mmap_threshold = -1, -3
+    return bool(libc.mallopt(m_trim_threshold, 1 << 30) and libc.mallopt(m_mmap_threshold, 1 << 25))
+
+
 def case(layer: str, dtype: str) -> tuple[str, Grads, Grads]:
     """(model text, params, data) of one row, with seeded random values."""
     rng = np.random.default_rng(0)
@@ -275,13 +292,22 @@ def main() -> None:
         help="cpu: this process's CPU time (default; with one thread it is the work done, "
         "whatever else runs on the machine); wall: elapsed time",
     )
+    ap.add_argument(
+        "--malloc",
+        choices=["keep", "default"],
+        default="keep",
+        help="keep: glibc keeps freed memory (default; no page faults that depend on the "
+        "order of allocations); default: the allocator's own heuristics",
+    )
     args = ap.parse_args()
+    kept = args.malloc == "keep" and keep_freed_memory()
     clock = time.process_time if args.clock == "cpu" else time.perf_counter
     torch = torch_or_none()
     threads = os.environ["OPENBLAS_NUM_THREADS"]
     print(
-        f"batch {BATCH}, {threads} thread(s), {args.clock} time, median of {args.repeat} "
-        "interleaved runs; "
+        f"batch {BATCH}, {threads} thread(s), {args.clock} time, "
+        f"malloc {'keeps freed memory' if kept else 'default'}, "
+        f"median of {args.repeat} interleaved runs; "
         + (f"PyTorch {torch.__version__} CPU" if torch is not None else "PyTorch not installed")
     )
     print(
