@@ -254,15 +254,16 @@ def helper_rows(dtype: str, repeat: int, clock: Callable[[], float]) -> None:
     _, _, pd = case("pool", dtype)
     z, gp = pd["X"], pd["T"]
     _, first = pool_forward(z)
+    patches = conv["conv_patches"](x, 3, 3)
     pairs = {
-        "conv2d forward": (lambda: conv["conv2d"](x, k), lambda: conv_forward(x, k)),
-        "K̄, im2col kept": (
-            lambda: conv["conv2d_kernel_grad"](g, x, 3, 3),
-            lambda: kernel_grad(g, cols),
+        "im2col (patches)": (lambda: conv["conv_patches"](x, 3, 3), lambda: im2col(x, 3, 3)),
+        "conv2d forward from patches": (
+            lambda: conv["conv2d_from_patches"](patches, k),
+            lambda: conv_forward(x, k),
         ),
-        "K̄, im2col redone": (
-            lambda: conv["conv2d_kernel_grad"](g, x, 3, 3),
-            lambda: kernel_grad(g, im2col(x, 3, 3)),
+        "K̄ from kept patches": (
+            lambda: conv["conv2d_kernel_grad_from_patches"](g, patches),
+            lambda: kernel_grad(g, cols),
         ),
         "X̄": (lambda: conv["conv2d_input_grad"](g, k, 16, 16), lambda: input_grad(g, k, x.shape)),
         "maxpool forward": (lambda: pool["maxpool"](z, 2, 2), lambda: pool_forward(z)),

@@ -731,10 +731,11 @@ def generate(
     if program.is_vector:
         from .vector_codegen import emit_vector_module
 
-        source, names = emit_vector_module(
+        source, names, shared = emit_vector_module(
             derivation, dtype=dtype, analytic=analytic, instrument=instrument
         )
     else:
+        shared = []
         emitter = ScalarEmitter(
             derivation, dtype, analytic=analytic, instrument=instrument, fuse=fuse
         )
@@ -747,7 +748,7 @@ def generate(
     helpers = {d.name for d in defined} | {
         python_name(str(p), {d.name}) for d in defined for p in d.params
     }
-    namespace = compile_module(source, [*names.values(), *helpers], strings)
+    namespace = compile_module(source, [*names.values(), *helpers, *shared], strings)
     return GeneratedCode(
         source,
         namespace,

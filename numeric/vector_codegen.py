@@ -64,6 +64,11 @@ class MatrixPrinter:
         self.reuse = reuse  # (function body in U, argument) → forward node symbol
         self.scalar = CodePrinter(names)
         self.ndims: dict[sp.Basic, int] = {}  # a stacked symbol → its value's own axes
+        # values computed once in the forward pass and read again by the backward pass
+        # (a convolution's patches): key → name, and the lines still to be written
+        self.shared: dict[Any, str] = {}
+        self.pending: list[tuple[str, str]] = []
+        self.sharing = False  # True while the forward pass prints
 
     @property
     def helpers_used(self) -> set[str]:
@@ -165,6 +170,18 @@ class MatrixPrinter:
     def _nary(self, e: sp.Basic, op: str, what: str) -> Code:
         parts = self._lifted(list(e.args), [self(a) for a in e.args])
         return op.join(_wrap(c) for c, _ in parts), _combine([s for _, s in parts], what)
+
+    def shared_value(self, key: Any, name: str, code: str, create: bool) -> str | None:
+        """The name of a value the forward pass computes once (``create``: write its line
+        before the current one); None where there is none."""
+        if key in self.shared or not (create and self.sharing):
+            return self.shared.get(key)
+        taken = set(self.names.values()) | set(self.shared.values())
+        while name in taken:
+            name += "_"
+        self.shared[key] = name
+        self.pending.append((name, code))
+        return name
 
     # -- per-example scalars meeting examples-first tensors
     def stack_ndim(self, e: sp.Basic) -> int:
@@ -483,10 +500,12 @@ class VectorEmitter:
         lines: list[tuple[str, str, str]] = []
         out_fwd: list[str] = []
         reuse, self.pr.reuse = self.pr.reuse, {}  # a node is not its own forward value
+        self.pr.sharing = not (self.analytic or self.instrument)
         try:
             self._forward(lines)
         finally:
             self.pr.reuse = reuse
+            self.pr.sharing = False
         return lines, out_fwd
 
     def _forward(self, lines: list[tuple[str, str, str]]) -> None:
@@ -502,6 +521,8 @@ class VectorEmitter:
             if st == "stack":
                 self.pr.ndims[a.symbol] = len(a.shape)
             self.states[a.symbol] = st
+            lines += [(name, value, "") for name, value in self.pr.pending]
+            self.pr.pending.clear()
             lines.append((self.n(a.symbol), code, a.name))
 
     def _stable(self, expr: sp.Basic) -> sp.Basic:
@@ -588,7 +609,7 @@ class VectorEmitter:
         body = [*head, scale, "    # forward pass"]
         for target, code, key in fwd:
             body.append(f"    {target} = {code}")
-            if self.instrument:
+            if self.instrument and key:
                 body.append(
                     f"    if {key!r} in delta:\n        {target} = {target} + "
                     f"{self.cols(key, f'delta[{key!r}]')}"
@@ -633,7 +654,9 @@ class VectorEmitter:
         fwd_body = [
             *head,
             *(f"    {t} = {c}" for t, c, _ in fwd),
-            "    return {" + ", ".join(f"{key!r}: {self.rows(key, t)}" for t, _, key in fwd) + "}",
+            "    return {"
+            + ", ".join(f"{key!r}: {self.rows(key, t)}" for t, _, key in fwd if key)
+            + "}",
         ]
         extra = []
         if not (self.analytic or self.instrument):
@@ -766,10 +789,12 @@ def emit_vector_module(
     dtype: str | None = None,
     analytic: bool = False,
     instrument: bool = False,
-) -> tuple[str, dict[str, str]]:
+) -> tuple[str, dict[str, str], list[str]]:
+    """(source, program name → identifier, the identifiers of shared values)."""
     em = VectorEmitter(derivation, dtype, analytic, instrument)
     source = em.emit()
-    return source, {str(k.name): v for k, v in em.names.items()}  # type: ignore[attr-defined]
+    names = {str(k.name): v for k, v in em.names.items()}  # type: ignore[attr-defined]
+    return source, names, sorted(em.pr.shared.values())
 
 
 Callback = Callable[..., Any]

@@ -89,6 +89,29 @@ def conv2d_input_grad(g, k, height, width, stride=1, padding=0):  # noqa: ANN001
     return np.moveaxis(xbar, 0, -3)[..., ph : ph + height, pw : pw + width]
 
 
+def conv_patches(x, kh, kw, stride=1, padding=0):  # noqa: ANN001, ANN201
+    """im2col: every kh×kw patch of X copied once as (C, kh, kw, ..., Ho, Wo), in memory
+    order; the forward pass and K̄ both read it."""
+    windows = conv_windows(x, kh, kw, stride, padding)  # (..., C, Ho, Wo, kh, kw)
+    n = windows.ndim
+    order = [n - 5, n - 2, n - 1, *range(n - 5), n - 4, n - 3]
+    return np.ascontiguousarray(windows.transpose(order))
+
+
+def conv2d_from_patches(patches, k):  # noqa: ANN001, ANN201
+    """conv2d as one matrix product of K with X's patches (see conv_patches)."""
+    y = np.tensordot(k, patches, axes=([1, 2, 3], [0, 1, 2]))  # (F, ..., Ho, Wo)
+    return np.moveaxis(y, 0, -3)
+
+
+def conv2d_kernel_grad_from_patches(g, patches):  # noqa: ANN001, ANN201
+    """K̄ = Σ over examples and positions of Ȳ times X's patches: one matrix product."""
+    lead = list(range(g.ndim - 3))
+    axes = ([3 + a for a in lead] + [-2, -1], [*lead, -2, -1])
+    kbar = np.tensordot(patches, g, axes=axes)  # (C, kh, kw, F)
+    return np.moveaxis(kbar, -1, 0)
+
+
 def conv1d(x, k, stride=1, padding=0):  # noqa: ANN001, ANN201
     """Y[..., f, i] = Σ_c Σ_s X[..., c, i·stride+s] K[f, c, s]: conv2d of height 1."""
     return conv2d(x[..., None, :], k[..., None, :], (1, stride), (0, padding))[..., 0, :]
@@ -477,6 +500,22 @@ def _channel_sum_text(e: ChannelSum, g: str, over_examples: bool) -> str:
     return f"xp.reshape(xp.sum({g}, axis=({axes},)), (-1, 1))"
 
 
+def _patches(p: Any, e: ConvNode, x_code: str, create: bool) -> str | None:
+    """The name of X's patches (im2col) computed once in the forward pass and read again
+    by K̄, when the printer shares values (a named, examples-first X of a 2-D layer)."""
+    share = getattr(p, "shared_value", None)
+    x = e.operands[0] if isinstance(e, ConvLayer) else e.operands[1]
+    geo = e.geometry
+    if share is None or geo.dims != 2 or not isinstance(x, sp.MatrixSymbol):
+        return None
+    if p.states.get(x, "const") != "stack":
+        return None
+    code = f"conv_patches({x_code}, {geo.kh}, {geo.kw}{geo.keywords()})"
+    if create:
+        p.use_helper("conv_patches")
+    return share(("conv_patches", x, geo.settings()), f"{x_code}_patches", code, create)
+
+
 def _batched(kind: str) -> Callable[[Any, Any], tuple[str, str]]:
     """Batched code: operands are ``stack`` (examples first, in their own axes) or
     ``const``; K̄ and b̄ come out summed over the examples."""
@@ -493,10 +532,17 @@ def _batched(kind: str) -> Callable[[Any, Any], tuple[str, str]]:
         if kind == "sum":
             return _channel_sum_text(e, codes[0], stacked), "sum" if stacked else "const"
         geo = e.geometry
+        patches = _patches(p, e, codes[0] if kind == "layer" else codes[1], kind == "layer")
         if kind == "layer":
+            if patches is not None:
+                p.use_helper("conv2d_from_patches")
+                return f"conv2d_from_patches({patches}, {codes[1]})", "stack"
             p.use_helper(f"conv{geo.dims}d")
             return _layer_text(geo, *codes), "stack" if stacked else "const"
         if kind == "kernel":
+            if patches is not None and stacked:
+                p.use_helper("conv2d_kernel_grad_from_patches")
+                return f"conv2d_kernel_grad_from_patches({codes[0]}, {patches})", "sum"
             p.use_helper(f"conv{geo.dims}d_kernel_grad")
             return _kernel_grad_text(geo, codes[0], codes[1], over_examples=stacked), (
                 "sum" if stacked else "const"
@@ -617,10 +663,14 @@ _HELPERS = {
         conv1d,
         conv1d_kernel_grad,
         conv1d_input_grad,
+        conv_patches,
+        conv2d_from_patches,
+        conv2d_kernel_grad_from_patches,
     )
 }
 _NEEDS = {
     "conv2d": ("conv_windows",),
+    "conv_patches": ("conv_windows",),
     "conv2d_kernel_grad": ("conv_windows",),
     "conv1d": ("conv2d", "conv_windows"),
     "conv1d_kernel_grad": ("conv2d_kernel_grad", "conv_windows"),

@@ -179,7 +179,9 @@ def test_generated_code_has_no_python_loop_and_reads_like_the_layer() -> None:
     src = generate(parse_program(BATCHED[0])).source
     body = src[src.index("def loss_and_grad") :]
     assert "for " not in body.replace("for each", "")
-    assert "conv2d(X, K)" in body and "conv2d_kernel_grad(" in body
+    assert "X_patches = conv_patches(X, 3, 3)" in body  # im2col once, read by K̄ too
+    assert "conv2d_from_patches(X_patches, K)" in body
+    assert "conv2d_kernel_grad_from_patches(" in body and ", X_patches)," in body
     assert "maxpool(" in body and "maxpool_route(" in body
 
 
