@@ -628,6 +628,8 @@ _ALLOWED_NAMES = (
             "ravel",
             "copy",
             "ones_like",
+            "matrix_transpose",
+            "broadcast_to",
         }
     )
     | ACTIVATIONS

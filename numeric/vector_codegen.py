@@ -124,6 +124,8 @@ class MatrixPrinter:
     # -- structure
     def p_Transpose(self, e: sp.Basic) -> Code:
         code, st = self(e.arg)
+        if st == "stack":  # each example's matrix transposed
+            return f"xp.matrix_transpose({code})", "stack"
         flip = {"batch": "batchT", "batchT": "batch"}.get(st, st)
         return f"{_wrap(code)}.T", flip
 
@@ -161,6 +163,16 @@ class MatrixPrinter:
                     else ("sum" if "sum" in pair else sa if sa != "const" else sb)
                 )
                 return f"{_wrap(a)} @ {_wrap(b)}", st
+        if "stack" in pair and set(pair) <= {"stack", "const"}:  # a product per example
+            if right.shape[1] == 1:  # each example's column: back to columns (n, B)
+                return f"({_wrap(a)} @ {_wrap(b)})[:, :, 0].T", "batch"
+            return f"{_wrap(a)} @ {_wrap(b)}", "stack"
+        if pair == ("batch", "const") and right.shape[0] == 1:  # each example's outer product
+            return f"{_wrap(a)}.T[:, :, None] @ {_wrap(b)}", "stack"
+        if pair == ("stack", "batch"):  # each example's matrix times its column
+            return f"({_wrap(a)} @ {_wrap(b)}.T[:, :, None])[:, :, 0].T", "batch"
+        if pair == ("batchT", "stack"):  # each example's row times its matrix
+            return f"({_wrap(a)}[:, None, :] @ {_wrap(b)})[:, 0, :].T", "batch"
         if pair == ("batch", "batchT"):
             return f"{_wrap(a)} @ {_wrap(b)}", "sum"  # Σ over examples
         if pair == ("batchT", "batch"):  # per-example row @ column: a scalar each

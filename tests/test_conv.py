@@ -150,6 +150,10 @@ BATCHED = [
     "param K[3, 2, 3], b[3], V[2, 12]\ninput X[2, 8], t[2]\n"
     "Y = conv1d(X, K, b, padding=1)\nh = flatten(maxpool1d(relu(Y), 2) * 2)\n"
     "L = sum((V @ h - t)^2)\nloss L",
+    # a matrix per example: products, transposes and the lecture's 2-D conv on it
+    "param W[3, 4], K[2, 2], v[5]\ninput X[4, 5], t[3]\nY = W @ X\n"
+    'Z = conv(tanh(Y), K, "valid")\nh = Y @ v\nL = sum(flatten(Z)^2) / 10 + sum((h - t)^2)\n'
+    "loss L",
     # global average pooling: a per-example scalar meets each example's tensor
     "param K1[2, 3, 3, 3], b1[2], K2[2, 2, 2, 2]\ninput X[3, 6, 6], t\n"
     "Y1 = relu(conv2d(X, K1, b1, padding=1))\nY2 = conv2d(avgpool2d(Y1, 2), K2, stride=2)\n"
