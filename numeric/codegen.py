@@ -629,7 +629,6 @@ _ALLOWED_NAMES = (
             "copy",
             "ones_like",
             "matrix_transpose",
-            "broadcast_to",
         }
     )
     | ACTIVATIONS
