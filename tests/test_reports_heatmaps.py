@@ -159,7 +159,7 @@ def test_values_shown_equal_the_forward_pass(cnn, cnn_report):
     cell = r'<rect x="[^"]*" y="[^"]*" width="[^"]*" height="[^"]*" fill="(#\w+)"/>'
     fills = re.findall(cell, group)
     limit = np.abs(y).max()
-    assert fills[:36] == [diverging_color(v, limit) for v in y[3].ravel()]
+    assert fills[: y[3].size] == [diverging_color(v, limit) for v in y[3].ravel()]
 
 
 def test_relu_maps_keep_zero_neutral(cnn_report):
