@@ -20,6 +20,8 @@ import unicodedata
 from collections.abc import Callable
 from typing import Any
 
+import numpy as np
+
 from .check import CheckResult, LineResult
 
 STATUSES = ("correct", "incorrect", "unparseable", "timeout")
@@ -52,7 +54,23 @@ def _fmt(v: object) -> str:
     """Numbers to 6 digits; matrices (nested lists) as ``[[1, 2], [3, 4]]``."""
     if isinstance(v, list):
         return "[" + ", ".join(_fmt(x) for x in v) + "]"
+    if v is None:
+        return "—"
     return f"{v:.6g}" if isinstance(v, float) else str(v)
+
+
+#: A counterexample's arrays longer than this print as their shape and first entries
+#: (the whole point is in --format json).
+SHOWN_ENTRIES = 12
+
+
+def _fmt_short(v: object) -> str:
+    """``_fmt``, with a large array as ``(8, 1, 3, 3) array [0.0629, -0.066, …]``."""
+    arr = np.asarray(v, dtype=object) if isinstance(v, list) else None
+    if arr is None or arr.size <= SHOWN_ENTRIES:
+        return _fmt(v)
+    head = ", ".join(_fmt(x) for x in arr.reshape(-1)[:6])
+    return f"{arr.shape} array [{head}, …]"
 
 
 def line_text(r: LineResult) -> list[str]:
@@ -62,7 +80,7 @@ def line_text(r: LineResult) -> list[str]:
         out[0] += f"  [symbolic: {r.symbolic}]"
     cx = r.counterexample
     if cx:
-        point = ", ".join(f"{k}={_fmt(v)}" for k, v in cx["point"].items())
+        point = ", ".join(f"{k}={_fmt_short(v)}" for k, v in cx["point"].items())
         out.append(f"  {'':14} at {point}")
         extra = ""
         if "expected_given_your_earlier_lines" in cx:

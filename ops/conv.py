@@ -340,31 +340,49 @@ def _bias_vjp(g: sp.Basic, ans: ChannelBias, i: int) -> sp.Basic:
 
 
 # ================================================================ evaluation (carriers)
+# The evaluators (grad, check-grad, homework checking) may stack points on leading axes
+# of every operand, kernels included; they work in 2-D geometry (a 1-D layer is one of
+# height 1) with einsum, which broadcasts those axes.
+def _axes2d(geo: ConvGeometry) -> tuple[tuple[int, ...], tuple[int, ...], tuple[int, ...]]:
+    """X, K, Y axes in 2-D form (a 1-D layer's have height 1; the carriers are the same)."""
+    return (
+        (geo.C, geo.H, geo.W),
+        (geo.F, geo.C, geo.kh, geo.kw),
+        (geo.F, geo.out_h, geo.out_w),
+    )
+
+
+def _patch_view(x: Any, geo: ConvGeometry) -> Any:
+    return conv_windows(x, geo.kh, geo.kw, (geo.sh, geo.stride), (geo.ph, geo.padding))
+
+
 def _eval_layer(ev: Any, e: ConvLayer, rec: Callable[[sp.Basic], Any]) -> Any:
     geo = e.geometry
-    x, k = own_axes(rec(e.operands[0]), geo.x_axes()), own_axes(rec(e.operands[1]), geo.k_axes())
-    fn = conv2d if geo.dims == 2 else conv1d
-    return carried(fn(x, k, geo.stride, geo.padding), geo.y_axes())
+    xa, ka, ya = _axes2d(geo)
+    x, k = own_axes(rec(e.operands[0]), xa), own_axes(rec(e.operands[1]), ka)
+    return carried(np.einsum("...cijst,...fcst->...fij", _patch_view(x, geo), k), ya)
 
 
 def _eval_kernel_grad(ev: Any, e: ConvKernelGrad, rec: Callable[[sp.Basic], Any]) -> Any:
     geo = e.geometry
-    g, x = own_axes(rec(e.operands[0]), geo.y_axes()), own_axes(rec(e.operands[1]), geo.x_axes())
-    if geo.dims == 2:
-        kbar = conv2d_kernel_grad(g, x, geo.kh, geo.kw, geo.stride, geo.padding, False)
-    else:
-        kbar = conv1d_kernel_grad(g, x, geo.kw, geo.stride, geo.padding, False)
-    return carried(kbar, geo.k_axes())
+    xa, ka, ya = _axes2d(geo)
+    g, x = own_axes(rec(e.operands[0]), ya), own_axes(rec(e.operands[1]), xa)
+    return carried(np.einsum("...fij,...cijst->...fcst", g, _patch_view(x, geo)), ka)
 
 
 def _eval_input_grad(ev: Any, e: ConvInputGrad, rec: Callable[[sp.Basic], Any]) -> Any:
+    """X̄: each tap (s, t) adds Σ_f K[f,c,s,t] Ȳ[f,i,j] where it touched (padded) X."""
     geo = e.geometry
-    g, k = own_axes(rec(e.operands[0]), geo.y_axes()), own_axes(rec(e.operands[1]), geo.k_axes())
-    if geo.dims == 2:
-        xbar = conv2d_input_grad(g, k, geo.H, geo.W, geo.stride, geo.padding)
-    else:
-        xbar = conv1d_input_grad(g, k, geo.W, geo.stride, geo.padding)
-    return carried(xbar, geo.x_axes())
+    xa, ka, ya = _axes2d(geo)
+    g, k = own_axes(rec(e.operands[0]), ya), own_axes(rec(e.operands[1]), ka)
+    shares = np.einsum("...fcst,...fij->...cstij", k, g)
+    hp, wp = geo.H + 2 * geo.ph, geo.W + 2 * geo.padding
+    xbar = np.zeros((*shares.shape[:-5], geo.C, hp, wp), shares.dtype)
+    ho, wo, sh, sw = geo.out_h, geo.out_w, geo.sh, geo.stride
+    for s, t in np.ndindex(geo.kh, geo.kw):
+        xbar[..., s : s + sh * ho : sh, t : t + sw * wo : sw] += shares[..., s, t, :, :]
+    crop = xbar[..., geo.ph : geo.ph + geo.H, geo.padding : geo.padding + geo.W]
+    return carried(crop, xa)
 
 
 def _eval_bias(ev: Any, e: ChannelBias, rec: Callable[[sp.Basic], Any]) -> Any:

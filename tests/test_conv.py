@@ -279,3 +279,16 @@ def test_report_notes_explain_the_layer_and_both_views_of_the_seed_convolution()
     assert any("PyTorch" in n and "K̄ is the valid cross-correlation" in n for n in notes)
     assert any("translate-and-scale" in n and "[2, 1, 4, -1, 2]" in n for n in notes)
     assert any("flip-and-filter view" in n for n in notes)
+
+
+def test_homework_check_on_a_cnn_reads_answers_and_abbreviates_large_points(
+    tmp_path, capsys
+) -> None:  # noqa: ANN001
+    from chainrule.cli import main
+
+    answer = tmp_path / "a.txt"
+    answer.write_text("Y_bar = H_bar * step(Y)\nb_bar = sum(Y_bar)\n")
+    assert main(["check", "cnn_digits", "--answer", str(answer)]) == 1
+    out = capsys.readouterr().out
+    assert "Y_bar        correct" in out and "b_bar        incorrect" in out
+    assert "K=(8, 1, 3, 3) array [" in out  # not 72 numbers on one line
