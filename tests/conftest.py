@@ -34,3 +34,28 @@ def central_difference(
 @pytest.fixture
 def rng() -> np.random.Generator:
     return np.random.default_rng(12345)
+
+
+def assert_batched_equals_per_example(text: str, batch: int = 5) -> None:
+    """The generated (batched) loss and gradient of a vector program equal the mean of
+    the per-example derivation's values, float64, at a seeded random minibatch."""
+    from chainrule.derive import backprop
+    from chainrule.numeric.codegen import compiled
+    from chainrule.numeric.gradcheck import random_point
+    from chainrule.numeric.vector_eval import vector_gradient_at
+    from chainrule.symbolic import parse_program
+
+    prog = parse_program(text)
+    params, data = random_point(prog, np.random.default_rng(3), batch=batch)
+    loss, grads = compiled(prog).function(params, data)
+    d = backprop(prog)
+    want_loss, want = 0.0, {k: np.zeros_like(np.asarray(v)) for k, v in grads.items()}
+    for i in range(batch):
+        l, g = vector_gradient_at(d, {**params, **{k: v[i] for k, v in data.items()}})
+        want_loss += l / batch
+        for k in g:
+            want[k] = want[k] + np.asarray(g[k]) / batch
+    assert abs(loss - want_loss) <= 1e-12 * max(1.0, abs(want_loss))
+    for k in grads:
+        assert grads[k].shape == np.shape(params[k])
+        assert np.allclose(grads[k], want[k], rtol=1e-10, atol=1e-13), k

@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from conftest import assert_batched_equals_per_example
 
 from chainrule.derive import backprop
 from chainrule.numeric.agreement import rel_err, unit_form_agreement
-from chainrule.numeric.codegen import compiled, generate
-from chainrule.numeric.gradcheck import random_point as batch_point
+from chainrule.numeric.codegen import generate
 from chainrule.numeric.vector_eval import forward_values, loss_at, random_point, vector_gradient_at
 from chainrule.ops.conv import conv1d, conv2d, conv2d_input_grad, conv2d_kernel_grad
 from chainrule.reports.text import render_text
@@ -163,20 +163,7 @@ BATCHED = [
 
 @pytest.mark.parametrize("text", BATCHED)
 def test_batched_code_equals_per_example_gradients(text: str) -> None:
-    prog = parse_program(text)
-    params, data = batch_point(prog, np.random.default_rng(3), batch=5)
-    loss, grads = compiled(prog).function(params, data)
-    d = backprop(prog)
-    want_loss, want = 0.0, {k: np.zeros_like(np.asarray(v)) for k, v in grads.items()}
-    for i in range(5):
-        l, g = vector_gradient_at(d, {**params, **{k: v[i] for k, v in data.items()}})
-        want_loss += l / 5
-        for k in g:
-            want[k] = want[k] + np.asarray(g[k]) / 5
-    assert abs(loss - want_loss) <= 1e-12 * max(1.0, abs(want_loss))
-    for k in grads:
-        assert grads[k].shape == np.shape(params[k])
-        assert np.allclose(grads[k], want[k], rtol=1e-10, atol=1e-13), k
+    assert_batched_equals_per_example(text)
 
 
 def test_generated_code_has_no_python_loop_and_reads_like_the_layer() -> None:

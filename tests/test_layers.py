@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from conftest import assert_batched_equals_per_example
 
 from chainrule.derive import backprop
 from chainrule.numeric.agreement import rel_err, unit_form_agreement
@@ -179,21 +180,7 @@ BATCHED = [
 
 @pytest.mark.parametrize("text", BATCHED)
 def test_batched_code_equals_per_example_gradients(text: str) -> None:
-    from chainrule.numeric.gradcheck import random_point as batch_point
-
-    prog = parse_program(text)
-    params, data = batch_point(prog, np.random.default_rng(3), batch=5)
-    loss, grads = compiled(prog).function(params, data)
-    d = backprop(prog)
-    want_loss, want = 0.0, {k: np.zeros_like(np.asarray(v)) for k, v in grads.items()}
-    for i in range(5):
-        l, g = vector_gradient_at(d, {**params, **{k: v[i] for k, v in data.items()}})
-        want_loss += l / 5
-        for k in g:
-            want[k] = want[k] + np.asarray(g[k]) / 5
-    assert abs(loss - want_loss) <= 1e-12 * max(1.0, abs(want_loss))
-    for k in grads:
-        assert np.allclose(grads[k], want[k], rtol=1e-10, atol=1e-13), k
+    assert_batched_equals_per_example(text)
 
 
 @pytest.mark.parametrize(
