@@ -27,7 +27,7 @@ from typing import Any
 import sympy as sp
 
 from ..derive.records import BackpropDerivation
-from ..ops import REGISTRY, Elementwise, U, in_forward_values, is_matrix
+from ..ops import REGISTRY, Elementwise, OpError, U, in_forward_values, is_matrix
 from .code_base import (
     CodegenError,
     CodePrinter,
@@ -89,7 +89,10 @@ class MatrixPrinter:
     def __call__(self, e: sp.Basic) -> Code:
         op = REGISTRY.for_node(e)
         if op is not None and op.batched is not None:
-            return op.batched(self, e)
+            try:
+                return op.batched(self, e)
+            except (OpError, NotImplementedError) as exc:  # an entry's rule cannot batch it
+                raise CodegenError(f"cannot batch {op.name}: {exc}") from None
         for cls in type(e).__mro__:
             method = getattr(self, "p_" + cls.__name__, None)
             if method is not None:
@@ -226,6 +229,15 @@ class MatrixPrinter:
                 st = "stack"
             out.append((code, st))
         return out
+
+    def spread(self, x: sp.Basic, axes: tuple[int, ...]) -> str | None:
+        """``x`` = s·𝟙 (one number s per example) as examples-first arrays (B, *axes);
+        None when x is not that."""
+        scalar = self._per_example_scalar(x)
+        if scalar is None:
+            return None
+        lifted = f"xp.reshape({scalar}, (-1{', 1' * len(axes)}))"
+        return f"xp.broadcast_to({lifted}, (B, {', '.join(map(str, axes))}))"
 
     def _per_example_scalar(self, x: sp.Basic) -> str | None:
         """The code of ``x`` as one number per example: x itself, or s of s·𝟙."""
@@ -557,12 +569,11 @@ class VectorEmitter:
     def _spread(self, node: str, expr: sp.Basic) -> Code:
         """The error signal s·𝟙 of a tensor node, one number s per example, spread over
         each example's tensor: (B, *axes)."""
-        scalar = self.pr._per_example_scalar(expr)
-        if scalar is None:
+        axes = tuple(self._number(d, node) for d in self.p[node].shape)
+        code = self.pr.spread(expr, axes)
+        if code is None:
             raise CodegenError(f"cannot batch the error signal of '{node}'")
-        axes = [self._number(d, node) for d in self.p[node].shape]
-        lifted = f"xp.reshape({scalar}, (-1{', 1' * len(axes)}))"
-        return f"xp.broadcast_to({lifted}, (B, {', '.join(map(str, axes))}))", "stack"
+        return code, "stack"
 
     def rows(self, name: str, code: str) -> str:
         """A value in the caller's layout: one row per example."""

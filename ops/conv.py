@@ -308,6 +308,9 @@ def build_conv_layer(builder: Any, name: str, vals: list[Any]) -> Any:
             f"{builder.shape_text(x.shape)}{' padded by ' + str(padding) if padding else ''}",
             "use a smaller kernel or padding=",
         )
+    entries = int(np.prod(geo.y_axes()))
+    if entries > getattr(builder, "max_entries", entries):
+        raise OpError(f"{call}: the output would have {entries:,} entries (too many)")
     node: sp.Basic = ConvLayer(x.expr, k.expr, *geo.settings(), *carrier_of(geo.y_axes()))
     if len(vals) > 2:
         b = vals[2]
@@ -534,12 +537,34 @@ def _patches(p: Any, e: ConvNode, x_code: str, create: bool) -> str | None:
     return share(("conv_patches", x, geo.settings()), f"{x_code}_patches", code, create)
 
 
+def _operand_axes(e: Any, i: int) -> tuple[int, ...] | None:
+    """One example's axes of operand ``i`` of a conv node (Ȳ's for the backward ones)."""
+    if isinstance(e, ChannelSum) and i == 0:
+        return e.axes
+    if isinstance(e, ConvKernelGrad | ConvInputGrad) and i == 0:
+        return e.geometry.y_axes()
+    return None
+
+
+def _as_stack(p: Any, e: Any, i: int, a: sp.Basic) -> tuple[str, str]:
+    """Operand ``i``'s code and state; an error signal s·𝟙 with one number per example
+    (a layer read inline by a scalar, sum(conv2d(X, K))) spread to examples first."""
+    code, st = p(a)
+    axes = _operand_axes(e, i)
+    spread = getattr(p, "spread", None)
+    if st == "batch" and axes is not None and spread is not None:
+        wide = spread(a, axes)
+        if wide is not None:
+            return wide, "stack"
+    return code, st
+
+
 def _batched(kind: str) -> Callable[[Any, Any], tuple[str, str]]:
     """Batched code: operands are ``stack`` (examples first, in their own axes) or
     ``const``; K̄ and b̄ come out summed over the examples."""
 
     def code(p: Any, e: Any) -> tuple[str, str]:
-        parts = [p(a) for a in e.operands]
+        parts = [_as_stack(p, e, i, a) for i, a in enumerate(e.operands)]
         states = {s for _, s in parts} - {"const"}
         if states - {"stack"}:
             raise OpError(f"{e.name} of a value in columns; declare the input with its axes")

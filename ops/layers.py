@@ -330,6 +330,12 @@ def _build_conv(builder: Any, name: str, vals: list[Any]) -> Any:
     x, w = vals[0], vals[1]
     mode = builder.word(2) or "full"
     call = f"conv({builder.text(0)}, {builder.text(1)})"
+    if len(x.shape) > 2 or len(w.shape) > 2:
+        raise OpError(
+            f"{call}: the lecture's convolution takes vectors or matrices, got "
+            f"{builder.shape_text(x.shape)} and {builder.shape_text(w.shape)}",
+            "for a tensor X[C, H, W] use the CNN layer conv2d(X, K) with K[F, C, kh, kw]",
+        )
     if not x.shape or not w.shape or len(x.shape) != len(w.shape):
         raise OpError(
             f"{call}: needs two vectors or two matrices, got {builder.shape_text(x.shape)} "
@@ -601,6 +607,8 @@ def _batched(helper: str, literals: Callable[[sp.Basic], list[str]]) -> Callable
 
     def code(p: Any, e: sp.Basic) -> tuple[str, str]:
         parts = [p(a) for a in e.operands]
+        if isinstance(e, MaxPoolRoute) and parts[0][1] == "batch" and parts[1][1] == "stack":
+            parts[0] = _spread_route_signal(p, e, parts[0])
         p.use_helper(helper)
         lits = literals(e)
         states = {s for _, s in parts} - {"const"}
@@ -614,6 +622,17 @@ def _batched(helper: str, literals: Callable[[sp.Basic], list[str]]) -> Callable
         return f"{helper}({', '.join(args + lits)}){_UNSTACK}", "batch"
 
     return code
+
+
+def _spread_route_signal(p: Any, e: MaxPoolRoute, part: tuple[str, str]) -> tuple[str, str]:
+    """Ȳ = s·𝟙 (a pooled tensor read inline by a scalar) as examples first, (B, *axes)."""
+    g, z = e.operands
+    sr, sc, channels = e.settings
+    rows, cols = int(e.shape[0]), int(e.shape[1])
+    pooled = ((rows // channels) // sr, cols // sc)
+    axes = (channels, *pooled) if p.stack_ndim(z) == 3 else pooled
+    wide = p.spread(g, axes) if p.stack_ndim(z) <= 3 else None
+    return (wide, "stack") if wide is not None else part
 
 
 _UNSTACK = "[:, :, 0].T"  # (B, n, 1) stack → (n, B) columns

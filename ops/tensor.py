@@ -590,6 +590,12 @@ def _axis_reduction(builder: Any, name: str, vals: list[Any]) -> Any:
 def _columnwise_builder(node: type) -> Callable:
     def build(builder: Any, name: str, vals: list[Any]) -> Any:
         a = _one_shaped(builder, name, vals)
+        if len(a.shape) > 2:
+            raise OpError(
+                f"{name}({builder.text(0)}): works on each column of a vector or matrix, got "
+                f"a tensor {builder.shape_text(a.shape)}",
+                f"flatten it first: {name}(flatten({builder.text(0)}))",
+            )
         return builder.val(node(a.expr), a.shape)
 
     return build

@@ -41,6 +41,7 @@ class Limits:
     max_exponent: int = 64  # |integer exponent| of a power
     max_number_digits: int = 30
     max_statements: int = 20_000
+    max_entries: int = 10_000_000  # entries of one declared array (80 MB in float64)
 
 
 DEFAULT_LIMITS = Limits()

@@ -39,7 +39,7 @@ from ..ops import Op, OpError, Registry, U, is_matrix, mat_add, scale
 from ..ops.tensor import Broadcast, Elementwise
 from . import grammar as g
 from .defs import define_function
-from .errors import ModelError, SourceSpan
+from .errors import LimitError, ModelError, SourceSpan
 from .expr import CONSTANTS, ExprBuilder, call_arguments, find_function, number
 from .program import Assignment, Program, Shape, Variable, make_symbol
 from .scope import Scope, check_new_name, finish_program
@@ -123,6 +123,11 @@ class _CallContext:
         """The quoted option word written as argument ``i`` (``"valid"``), if any."""
         arg = self.node.args[i] if i < len(self.node.args) else None
         return arg.text if isinstance(arg, g.Word) else None
+
+    @property
+    def max_entries(self) -> int:
+        """The most entries one value may have (the parse limits)."""
+        return self.builder.limits.max_entries
 
     def keyword(self, name: str) -> Val | None:
         """The value of the keyword argument ``name=…`` (``stride=2``), if given."""
@@ -292,6 +297,13 @@ class VectorBuilder:
         return rows_ok and cols_ok
 
     def matmul(self, left: Val, right: Val, node: g.BinOp) -> Val:
+        if len(left.shape) > 2 or len(right.shape) > 2:
+            raise ModelError(
+                f"{unparse(node.left)} @ {unparse(node.right)}: @ multiplies vectors and "
+                f"matrices, got {shape_text(left.shape)} and {shape_text(right.shape)}",
+                node.span,
+                "flatten a tensor first (W @ flatten(P)), as a dense layer after a CNN does",
+            )
         op = self.functions.operator("@")
         assert op is not None and op.build_tensor is not None
         context = _CallContext(self, g.Call(node.span, "@", (node.left, node.right)))
@@ -462,7 +474,22 @@ def _declare(kind: str, d: g.Declared, build: VectorBuilder, scope: Scope) -> Va
         value = v.expr
     elif d.value is not None:
         raise ModelError(f"only consts take a value; '{d.name}' is a {kind}", d.value.span)
+    _check_entries(d, build)
     return Variable(d.name, kind, make_symbol(d.name, d.dims), d.dims, value, d.span)  # type: ignore[arg-type]
+
+
+def _check_entries(d: g.Declared, build: VectorBuilder) -> None:
+    """A declared array's entries (its sizes that are numbers) within the limit."""
+    entries = 1
+    for dim in d.dims:
+        n = dim if isinstance(dim, int) else build.sizes.get(dim)
+        entries *= n or 1
+    if entries > build.limits.max_entries:
+        raise LimitError(
+            f"'{d.name}' has {entries:,} entries; at most {build.limits.max_entries:,} per "
+            "declared array",
+            d.span,
+        )
 
 
 def _assign(st: g.Assign, build: VectorBuilder, scope: Scope) -> Assignment:
