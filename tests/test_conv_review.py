@@ -530,12 +530,11 @@ def test_softmax_of_a_tensor_is_not_over_carrier_columns(tmp_path, capsys) -> No
     strict=True,
     reason="max(Y) of a tensor (the README's 'max(v): the largest entry') fails with the "
     "unlocated 'error: the model is nested too deeply to process' once it has more than "
-    "~8 entries (also max(v) of v[12])",
+    "~8 entries (here Y[1, 3, 4]; also max(v) of v[12])",
 )
 def test_max_of_a_feature_map_reduces_it(tmp_path, capsys) -> None:
-    rc, out, err = cli(
-        tmp_path, capsys, CONV_OUT + "L = max(Y) * t\nloss L\n", "derive", "--method", "backprop"
-    )
+    model = "param K[1, 1, 2, 2]\ninput X[1, 4, 5], t\nY = conv2d(X, K)\nL = max(Y) * t\nloss L\n"
+    rc, out, err = cli(tmp_path, capsys, model, "derive", "--method", "backprop")
     assert rc == 0, err
     assert "check: unit form agrees" in out
 
