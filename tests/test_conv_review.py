@@ -583,10 +583,22 @@ def test_input_bar_with_stride_and_padding_is_spelled_out(tmp_path, capsys) -> N
     strict=True,
     reason="derive (and so report, demo of such a model) of maxpool2d(A, 3) stops with the "
     "unlocated 'error: the model is nested too deeply to process' (3×3 = 9 entries per window; "
-    "same root as max(v) of more than 8 entries); check-grad, codegen and train work",
+    "also maxpool1d(v, 9); same root as max(v) of more than 8 entries); check-grad, codegen "
+    "and train work",
 )
 def test_derive_maxpool2d_of_size_3(tmp_path, capsys) -> None:
     model = "param A[1, 6, 6]\ninput t\nP = maxpool2d(A, 3)\nL = sum(P) * t\nloss L\n"
     rc, out, err = cli(tmp_path, capsys, model, "derive", "--method", "backprop")
     assert rc == 0, err
     assert "check: unit form agrees" in out
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="`grad --help` says 'Shipped examples carry the lecture's values and need no --at', "
+    "but `chainrule grad cnn_digits` exits 2: 'no value for K, b, V, c, X, t'",
+)
+def test_grad_cnn_digits_needs_no_at(capsys) -> None:
+    rc = main(["grad", "cnn_digits"])
+    out = capsys.readouterr().out
+    assert rc == 0 and "L = " in out
