@@ -39,15 +39,17 @@ def _compile(expr: sp.Basic, symbols: tuple[sp.Basic, ...]):  # noqa: ANN202
 
 
 def _lambdify(expr: sp.Basic, symbols: tuple[sp.Basic, ...]):  # noqa: ANN202
+    """lambdify with every argument renamed ``_a0, _a1, …`` in one pass (lambdify's own
+    ``dummify`` scans the whole expression once per argument: minutes on unit forms),
+    so no user name can shadow a NumPy function."""
     consts = [c for c in CONSTANT_VALUES if expr.has(c)]
+    args = [sp.Symbol(f"_a{i}") for i in range(len(symbols) + len(consts))]
+    body = expr.xreplace(dict(zip([*symbols, *consts], args, strict=True)))
+    f = sp.lambdify(args, body, modules=[namespace_for(body), "numpy"], dummify=False, cse=True)
     if not consts:
-        return sp.lambdify(symbols, expr, modules=[namespace_for(expr), "numpy"], dummify=True)
-    stand_ins = [sp.Dummy(real=True) for _ in consts]
-    body = expr.xreplace(dict(zip(consts, stand_ins, strict=True)))
-    modules = [namespace_for(body), "numpy"]
-    f = sp.lambdify([*symbols, *stand_ins], body, modules=modules, dummify=True)
+        return f
     values = [CONSTANT_VALUES[c] for c in consts]
-    return lambda *args: f(*args, *values)
+    return lambda *a: f(*a, *values)
 
 
 def evaluate_expr(expr: sp.Basic, values: Mapping[sp.Basic, Any]) -> Any:

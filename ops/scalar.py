@@ -295,7 +295,10 @@ def _extremum_partial(args: tuple[sp.Basic, ...], i: int, is_max: bool) -> sp.Ba
     return step(args[i] - rest) if is_max else step(rest - args[i])
 
 
-def _extremum(is_max: bool, n: int = 8) -> tuple:
+def _extremum(is_max: bool, n: int = 1024) -> tuple:
+    """∂/∂aₖ of max (min) for k < n: the model language takes up to 8 arguments, but a
+    unit form's max has one per entry of a pooling window or of ``max(v)``."""
+
     def rule(k: int) -> Callable[..., sp.Basic]:
         return lambda *a: _extremum_partial(a, k, is_max)
 
