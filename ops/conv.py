@@ -660,6 +660,29 @@ def _padded_note(geo: ConvGeometry, p: Any, x: sp.Basic) -> str:
     )
 
 
+def _input_grad_entries(e: ConvInputGrad, p: Any) -> str:
+    """X̄ entry by entry: every (output position, tap) pair that touched X[c, u, v]."""
+    geo, (g, k) = e.geometry, e.operands
+    crop = ""
+    if geo.padding:
+        zeros = f"{geo.padding} zero{'s' * (geo.padding > 1)}"
+        crop = f"   (indices of the input padded with {zeros} on each side, then dropped)"
+    if geo.dims == 1:
+        if geo.stride != 1:
+            where = f"{geo.stride}i+s=u"
+            return (
+                f"[c,u] = Σ_f Σ_{{i,s: {where}}} {_index(p, g, 'f,i')} {_index(p, k, 'f,c,s')}"
+                + crop
+            )
+        return f"[c,u] = Σ_f Σ_s {_index(p, g, 'f,u−s')} {_index(p, k, 'f,c,s')}" + crop
+    if geo.stride != 1:
+        where = f"{geo.stride}i+s=u, {geo.stride}j+t=v"
+        gk = f"{_index(p, g, 'f,i,j')} {_index(p, k, 'f,c,s,t')}"
+        return f"[c,u,v] = Σ_f Σ_{{i,j,s,t: {where}}} {gk}" + crop
+    gk = f"{_index(p, g, 'f,u−s,v−t')} {_index(p, k, 'f,c,s,t')}"
+    return f"[c,u,v] = Σ_f Σ_{{s,t}} {gk}" + crop
+
+
 def entry_forms(e: sp.Basic, p: Any) -> str | None:
     """The lecture's entrywise reading of a backward node, e.g.
     ``K̄[f,c,s,t] = Σ_{i,j} Ȳ[f,i,j] X[c,i+s,j+t]`` (its left side without the name)."""
@@ -674,12 +697,7 @@ def entry_forms(e: sp.Basic, p: Any) -> str | None:
         text = f"[f,c,s,t] = Σ_{{i,j}} {_index(p, g, 'f,i,j')} {_index(p, x, xi)}"
         return text + _padded_note(geo, p, x)
     if isinstance(e, ConvInputGrad):
-        geo, (g, k) = e.geometry, e.operands
-        if geo.stride != 1:
-            return None
-        if geo.dims == 1:
-            return f"[c,u] = Σ_f Σ_s {_index(p, g, 'f,u−s')} {_index(p, k, 'f,c,s')}"
-        return f"[c,u,v] = Σ_f Σ_{{s,t}} {_index(p, g, 'f,u−s,v−t')} {_index(p, k, 'f,c,s,t')}"
+        return _input_grad_entries(e, p)
     if isinstance(e, ChannelSum):
         idx = "f,i,j" if e.settings[0] == 2 else "f,i"
         return f"[f] = Σ_{{{idx[2:]}}} {_index(p, e.operands[0], idx)}"

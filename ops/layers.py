@@ -717,8 +717,27 @@ def _call_form(word: str) -> Callable[[Any, Any], str]:
 
     def render(e: Any, p: Any) -> str:
         args = [p._print(a) for a in e.operands]
-        sr, sc = e.settings[:2]
-        return f"{word}{'1d' if sc == 1 else '2d'}({', '.join(args)}, {sr})"
+        dims, size = _pool_window(e)
+        return f"{word}{dims}({', '.join(args)}, {size})"
+
+    return render
+
+
+def _pool_window(e: Any) -> tuple[str, int]:
+    """("1d", s) for a window along one axis (s×1 of a column, 1×s of a last axis), else
+    ("2d", s)."""
+    sr, sc = e.settings[:2]
+    return ("1d", max(sr, sc)) if sr != sc else ("2d", sr)
+
+
+def _call_latex(word: str) -> Callable[[Any, Any], str]:
+    """``\operatorname{maxpool2d}(Y, 2)``: the model's spelling, typeset."""
+
+    def render(e: Any, p: Any) -> str:
+        args = [p._print(a) for a in e.operands]
+        dims, size = _pool_window(e)
+        name = word.replace("_", r"\_") + dims
+        return rf"\operatorname{{{name}}}\left({', '.join(args)}, {size}\right)"
 
     return render
 
@@ -887,6 +906,7 @@ def _pool_and_conv_entries() -> list[Op]:
             latex=r"\operatorname{maxpool}",
             extra={
                 "unicode_form": _call_form("maxpool"),
+                "latex_form": _call_latex("maxpool"),
                 "batched_code": _batched("maxpool", _settings),
                 "tie_probe": _batched("maxpool_winners", _settings),
                 "helper_sources": {"maxpool_winners": _source(maxpool_winners)},
@@ -915,6 +935,7 @@ def _pool_and_conv_entries() -> list[Op]:
             latex=r"\operatorname{avgpool}",
             extra={
                 "unicode_form": _call_form("avgpool"),
+                "latex_form": _call_latex("avgpool"),
                 "batched_code": _batched("avgpool", _settings),
             },
         ),
@@ -938,6 +959,7 @@ def _pool_and_conv_entries() -> list[Op]:
             numpy_print=_print_call("maxpool_route", _settings),
             extra={
                 "unicode_form": _call_form("maxpool_route"),
+                "latex_form": _call_latex("maxpool_route"),
                 "batched_code": _batched("maxpool_route", _settings),
             },
         ),
@@ -960,6 +982,7 @@ def _pool_and_conv_entries() -> list[Op]:
             numpy_print=_print_call("avgpool_route", _shape_literal),
             extra={
                 "unicode_form": _call_form("avgpool_route"),
+                "latex_form": _call_latex("avgpool_route"),
                 "batched_code": _batched("avgpool_route", _shape_literal),
             },
         ),

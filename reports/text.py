@@ -344,7 +344,10 @@ def derivation_dict(
             for d in derivation.definitions
         ]
     if derivation.backprop is not None:
-        out["backprop"] = [_step_json(s, n) for s in derivation.backprop.steps]
+        out["backprop"] = [
+            _step_json(s, n, tuple(getattr(p[s.node], "shape", ())))
+            for s in derivation.backprop.steps
+        ]
         out["gradients"] = {v.name: str(derivation.backprop.gradient(v.name)) for v in p.params}
     if derivation.naive is not None:
         nv = derivation.naive
@@ -391,11 +394,16 @@ def derivation_dict(
     return out
 
 
-def _step_json(s: BackpropStep, n: _Notation) -> dict[str, Any]:
+def _step_json(s: BackpropStep, n: _Notation, axes: tuple[Any, ...] = ()) -> dict[str, Any]:
+    """One backprop step; ``axes``: the node's declared shape (a tensor's axes are shown
+    rather than the matrix that carries it)."""
+    shape = list(getattr(s.signal, "shape", ())) and [str(d) for d in s.signal.shape]
+    entrywise = entry_lines(s.node, s.expression) if n.vector and s.role != "loss" else []
     return {
         "node": s.node,
         "signal": str(s.signal),
-        "shape": list(getattr(s.signal, "shape", ())) and [str(d) for d in s.signal.shape],
+        "shape": [str(d) for d in axes] if len(axes) > 2 else shape,
+        **({"entrywise": entrywise} if entrywise else {}),
         "role": s.role,
         "fan_out": s.fan_out,
         **(_expr_json(s.expression, n) or {}),

@@ -132,6 +132,14 @@ class _CallContext:
     def keyword(self, name: str) -> Val | None:
         """The value of the keyword argument ``name=…`` (``stride=2``), if given."""
         for key, value in self.node.keywords:
+            if key == name and isinstance(value, g.Word):
+                raise ModelError(
+                    f'{self.node.func}(): {name}= takes a whole number, not "{value.text}"',
+                    value.span,
+                    "padding=1 keeps the size of a 3×3 layer's maps (stride 1)"
+                    if name == "padding"
+                    else "",
+                )
             if key == name:
                 return self.builder(value)
         return None

@@ -376,11 +376,6 @@ def test_check_grad_no_false_failure_on_relu_maxpool_softmax(tmp_path, capsys) -
     assert rc == 0 and "PASS" in out
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="derive prints maxpool1d(A, 2) of a matrix/tensor as 'maxpool2d(A, 1)' (and "
-    "avgpool1d as avgpool2d(…, 1)); the route as maxpool_route2d(p̄, A, 1): wrong name and size",
-)
 def test_derive_prints_maxpool1d_as_written(tmp_path, capsys) -> None:
     model = "param A[2, 7]\ninput t\np = maxpool1d(A, 2)\nL = sum(p) * t\nloss L\n"
     rc, out, _ = cli(tmp_path, capsys, model, "derive", "--method", "backprop")
@@ -389,12 +384,6 @@ def test_derive_prints_maxpool1d_as_written(tmp_path, capsys) -> None:
     assert "maxpool2d(A, 1)" not in out
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the typeset (LaTeX) forward pass and routes drop the pool size and 1d/2d: "
-    "'\\operatorname{maxpool}\\left(Y\\right)' and JSON expr 'maxpool(Y)' for maxpool2d(Y, 2) "
-    "(report .html/.md/.tex)",
-)
 def test_latex_of_maxpool_keeps_the_size(tmp_path, capsys) -> None:
     rc, out, _ = cli(
         tmp_path, capsys, NAMED_POOL, "derive", "--format", "json", "--method", "backprop"
@@ -404,11 +393,6 @@ def test_latex_of_maxpool_keeps_the_size(tmp_path, capsys) -> None:
     assert "2" in forward["P"]["latex"]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="derive --format json gives a tensor's error signal the internal carrier shape: "
-    "K[2,1,3,3] → shape ['6','3'], P[2,2,2] → ['4','2'] (text --shapes is right)",
-)
 def test_derive_json_shapes_are_the_declared_axes(tmp_path, capsys) -> None:
     rc, out, _ = cli(
         tmp_path, capsys, NAMED_POOL, "derive", "--format", "json", "--method", "backprop"
@@ -419,11 +403,6 @@ def test_derive_json_shapes_are_the_declared_axes(tmp_path, capsys) -> None:
     assert [int(s) for s in signals["P"]["shape"]] == [2, 2, 2]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="derive --format json leaves out the entrywise line K̄[f,c,s,t] = Σ_{i,j} Ȳ[f,i,j] "
-    "X[c,i+s,j+t] that the text output shows",
-)
 def test_derive_json_has_entrywise_lines(tmp_path, capsys) -> None:
     rc, out, _ = cli(
         tmp_path, capsys, NAMED_POOL, "derive", "--format", "json", "--method", "backprop"
@@ -432,11 +411,6 @@ def test_derive_json_has_entrywise_lines(tmp_path, capsys) -> None:
     assert "K̄[f,c,s,t]" in json.dumps(json.loads(out), ensure_ascii=False)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason='padding="same" says \'"same" is an option word; it is only an argument of a tensor '
-    "operation' (conv2d is one); expected: padding= takes a whole number",
-)
 def test_padding_same_message_names_padding(tmp_path, capsys) -> None:
     model = HEADER + 'L = (sum(conv2d(X, K, padding="same")) - t)^2\nloss L\n'
     rc, _, err = cli(tmp_path, capsys, model, "derive")
@@ -518,12 +492,6 @@ def test_layernorm_of_a_feature_map_derives_quickly(tmp_path) -> None:
     assert done.returncode in (0, 2)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="for a strided/padded layer below another, derive prints only 'H̄⁽¹⁾ = Ȳ⁽²⁾ ∗_full K⁽²⁾ "
-    "(Ȳ dilated by 3)': no entrywise line (the unstrided case has one) and no word of the "
-    "padding crop, so the printed formula has the wrong shape",
-)
 def test_input_bar_with_stride_and_padding_is_spelled_out(tmp_path, capsys) -> None:
     model = (
         "param K1[2, 2, 3, 3], K2[3, 2, 2, 2]\ninput X[2, 8, 7], t\n"
@@ -544,11 +512,6 @@ def test_derive_maxpool2d_of_size_3(tmp_path, capsys) -> None:
     assert "check: unit form agrees" in out
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="`grad --help` says 'Shipped examples carry the lecture's values and need no --at', "
-    "but `chainrule grad cnn_digits` exits 2: 'no value for K, b, V, c, X, t'",
-)
 def test_grad_cnn_digits_needs_no_at(capsys) -> None:
     rc = main(["grad", "cnn_digits"])
     out = capsys.readouterr().out

@@ -26,7 +26,8 @@ Evaluate the loss and the gradient of every parameter at a point (inputs, parame
 and, optionally, constants), by the backprop program in float64.
 
 Values are numbers or JSON arrays (rows first for matrices). Shipped examples carry
-the lecture's values and need no --at.
+the lecture's values (vector ones without stated values take a random point, seed 0)
+and need no --at.
 
 examples:
   chainrule grad computation_graph
@@ -158,6 +159,15 @@ def point_of(program: Program, args: argparse.Namespace) -> dict[str, Any]:
     point: dict[str, Any] = {}
     if example_path(args.model) is not None:
         point.update(example_point(args.model))
+        if not point and not args.at_file and not args.at:
+            from ..numeric.vector_eval import random_point
+
+            point = random_point(program, seed=0) if program.is_vector else {}
+            print(
+                f"note: {args.model} states no values; at a random point (seed 0) — "
+                "give --at name=value for your own",
+                file=sys.stderr,
+            )
     if args.at_file:
         point.update(load_point_file(args.at_file))
     point.update(parse_point(args.at))
