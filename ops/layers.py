@@ -731,7 +731,7 @@ def _pool_window(e: Any) -> tuple[str, int]:
 
 
 def _call_latex(word: str) -> Callable[[Any, Any], str]:
-    """``\operatorname{maxpool2d}(Y, 2)``: the model's spelling, typeset."""
+    r"""``\operatorname{maxpool2d}(Y, 2)``: the model's spelling, typeset."""
 
     def render(e: Any, p: Any) -> str:
         args = [p._print(a) for a in e.operands]
