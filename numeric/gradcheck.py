@@ -605,7 +605,7 @@ def check_signals(
         target = np.broadcast_to(np.asarray(sig, dtype=np.float64), value.shape)
         worst, num_w, ana_w, kink_any = 0.0, 0.0, 0.0, False
         for i in range(value.size):
-            h = step_for(float(value.flat[i]))
+            h = _node_step(float(value.flat[i]))
             num, kink = _node_difference(fn, params, data, node, value, i, h)
             if kink:
                 kink_any = True
@@ -622,6 +622,14 @@ def check_signals(
             )
         )
     return out
+
+
+def _node_step(x: float) -> float:
+    """The step for perturbing a node's value: ``step_for(x)``, but at most 10⁻⁴·|x| for
+    a small nonzero x (a probability of 10⁻⁵ under log: a step near its size would
+    measure the curvature, not the slope)."""
+    h = step_for(x)
+    return representable_step(x, min(h, 1e-4 * abs(x))) if x else h
 
 
 def code_forward_values(
