@@ -652,9 +652,8 @@ def _cross_entropy_fusion(log_form: bool) -> Callable[..., Fusion | None]:
         t, k = hit
         out = Softmax(z.symbol) if log_form else a.symbol
         expression = scale(-k * signal(c.name), mat_add(out, scale(-1, t)))
-        note = (
-            f"softmax followed by cross-entropy: {z.name}_bar = {c.name}_bar*"
-            f"({'softmax(' + z.name + ')' if log_form else a.name} - {t})"
+        note = (  # the step's own line shows the formula in the lecture's notation
+            "softmax followed by cross-entropy: one step, the prediction minus the target"
             f"{' scaled by ' + str(-k) if k != -1 else ''}; valid when "
             f"each column of {t} sums to 1 (one-hot or probability targets)"
         )

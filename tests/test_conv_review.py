@@ -512,11 +512,6 @@ def test_grad_cnn_digits_needs_no_at(capsys) -> None:
     assert rc == 0 and "L = " in out
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="derive's note under ū (seen in cnn_digits' backward pass) is in SymPy's spelling, "
-    "'u_bar = L_bar*(y - t)', where the line above it says 'ū = L̄ (y − t)'",
-)
 def test_softmax_note_in_lecture_notation(tmp_path, capsys) -> None:
     model = (
         "param V[3, 4], c[3]\ninput h[4], t[3]\nu = V @ h + c\ny = softmax(u)\n"
