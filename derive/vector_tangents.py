@@ -32,8 +32,8 @@ def jvp(e: sp.Basic, dots: Tangents) -> sp.Basic | None:
     """The tangent of ``e`` given the tangents of its symbols (None: zero)."""
     if e in dots:
         return dots[e]
-    if e.is_Atom or isinstance(e, sp.MatrixSymbol):
-        return None
+    if e.is_Atom or isinstance(e, sp.MatrixSymbol | sp.OneMatrix | sp.ZeroMatrix | sp.Identity):
+        return None  # a leaf without a tangent, or a constant matrix
     op = REGISTRY.for_node(e)
     tangent = lambda a: jvp(a, dots)  # noqa: E731
     try:

@@ -450,6 +450,8 @@ def random_point(
     for names in groups:
         if len(names) == 1:
             shape = data[names[0]].shape
+            if len(shape) > 2:  # a target with axes of its own (a map): as drawn
+                continue
             if len(shape) > 1 and shape[1] > 1:  # a vector target: one-hot rows
                 data[names[0]] = np.eye(shape[1])[rng.integers(0, shape[1], batch)]
             else:

@@ -36,6 +36,7 @@ import sympy as sp
 from .layers import ShapedNode, _sizes, _source, conv_views
 from .layers import _carrier as carrier_of
 from .registry import Op, OpError
+from .tangents import multilinear
 
 
 # ================================================================ NumPy helpers
@@ -587,7 +588,14 @@ def _batched(kind: str) -> Callable[[Any, Any], tuple[str, str]]:
                 p.use_helper("conv2d_kernel_grad_from_patches")
                 return f"conv2d_kernel_grad_from_patches({codes[0]}, {patches})", "sum"
             p.use_helper(f"conv{geo.dims}d_kernel_grad")
-            return _kernel_grad_text(geo, codes[0], codes[1], over_examples=stacked), (
+            g, x = codes
+            if parts[0][1] == "stack" and parts[1][1] == "const":  # linear in Ȳ: sum it first
+                g = f"xp.sum({g}, axis=0)"
+                return _kernel_grad_text(geo, g, x, over_examples=False), "sum"
+            if parts[0][1] == "const" and parts[1][1] == "stack":  # linear in X: sum it first
+                x = f"xp.sum({x}, axis=0)"
+                return _kernel_grad_text(geo, g, x, over_examples=False), "sum"
+            return _kernel_grad_text(geo, g, x, over_examples=stacked), (
                 "sum" if stacked else "const"
             )
         p.use_helper(f"conv{geo.dims}d_input_grad")
@@ -764,6 +772,7 @@ def conv_entries() -> list[Op]:
             unit_form=_layer_units,
             cost=_conv_cost,
             evaluate=_eval_layer,
+            jvp=multilinear(),  # linear in each value: f(ȧ, b) + f(a, ḃ)
             batched=_batched("layer"),
             numpy=conv2d,
             numpy_call="conv2d",
@@ -796,6 +805,7 @@ def conv_entries() -> list[Op]:
             unit_form=_kernel_grad_units,
             cost=_conv_cost,
             evaluate=_eval_kernel_grad,
+            jvp=multilinear(),  # linear in each value: f(ȧ, b) + f(a, ḃ)
             batched=_batched("kernel"),
             numpy_print=_per_example(
                 lambda e, g, x: _kernel_grad_text(e.geometry, g, x, over_examples=False)
@@ -815,6 +825,7 @@ def conv_entries() -> list[Op]:
             unit_form=_input_grad_units,
             cost=_conv_cost,
             evaluate=_eval_input_grad,
+            jvp=multilinear(),  # linear in each value: f(ȧ, b) + f(a, ḃ)
             batched=_batched("input"),
             numpy_print=_per_example(lambda e, g, k: _input_grad_text(e.geometry, g, k)),
             extra={
@@ -833,6 +844,7 @@ def conv_entries() -> list[Op]:
             unit_form=_bias_units,
             cost=lambda c, e: c.cost(),
             evaluate=_eval_bias,
+            jvp=multilinear(),  # linear in each value: f(ȧ, b) + f(a, ḃ)
             batched=_batched("bias"),
             numpy_print=_per_example(_channel_bias_text),
             extra={
@@ -849,6 +861,7 @@ def conv_entries() -> list[Op]:
             unit_form=_channel_sum_units,
             cost=lambda c, e: c.cost(adds=int(np.prod(e.axes)) - e.axes[0]),
             evaluate=_eval_channel_sum,
+            jvp=multilinear(),  # linear in each value: f(ȧ, b) + f(a, ḃ)
             batched=_batched("sum"),
             numpy_print=_per_example(lambda e, g: _channel_sum_text(e, g, False)),
             extra={

@@ -43,7 +43,8 @@ from sympy.matrices.expressions.matexpr import MatrixExpr
 from . import layer_index as lx
 from .algebra import hadamard, scale
 from .registry import Op, OpError
-from .tensor import Reduction, TensorNode
+from .tangents import multilinear
+from .tensor import Broadcast, Reduction, TensorNode
 
 Matrix = sp.ImmutableMatrix
 FULL, VALID = sp.Integer(0), sp.Integer(1)
@@ -483,6 +484,19 @@ def _maxpool_vjp(g: sp.Basic, ans: MaxPool, i: int) -> sp.Basic:
     return MaxPoolRoute(g, z, *ans.settings, *_dims(z))
 
 
+def _maxpool_jvp(e: MaxPool, tangent: Callable[[sp.Basic], Any]) -> Any:
+    """Ṗ = ż at each group's first maximum: s²·avgpool(ż ∘ M), M the 0/1 mask that routing
+    ones to the maxima gives."""
+    (z,) = e.operands
+    dz = tangent(z)
+    if dz is None:
+        return None
+    sr, sc, channels = e.settings
+    ones = Broadcast(sp.S.One, *e.shape)  # 1 at every pooled entry (prints as 1)
+    mask = MaxPoolRoute(ones, z, sr, sc, channels, *_dims(z))
+    return scale(sr * sc, AvgPool(hadamard(dz, mask), sr, sc, channels, *e.shape))
+
+
 def _avgpool_vjp(g: sp.Basic, ans: AvgPool, i: int) -> sp.Basic:
     (z,) = ans.operands
     return AvgPoolRoute(g, *ans.settings, *_dims(z))
@@ -832,6 +846,7 @@ def _pool_and_conv_entries() -> list[Op]:
             },
             vjp=_conv_vjp,
             index_form=lx.conv,
+            jvp=multilinear(),
             unit_form=_conv_units,
             cost=_mac_cost,
             evaluate=_conv_eval,
@@ -848,6 +863,7 @@ def _pool_and_conv_entries() -> list[Op]:
             "tensor",
             "cross-correlation a ⋆ k (conv's backward pass)",
             index_form=lx.correlate,
+            jvp=multilinear(),
             unit_form=lambda x, e: _correlate_units(
                 _explicit(x, e.operands[0]), _explicit(x, e.operands[1]), e.settings[0] == 0
             ),
@@ -872,6 +888,7 @@ def _pool_and_conv_entries() -> list[Op]:
             "entries reversed along both axes",
             vjp=lambda g, ans, i: Flip(g, *_dims(g)),
             index_form=lx.flip,
+            jvp=multilinear(),
             unit_form=lambda x, e: _flip_units(_explicit(x, e.operands[0])),
             cost=lambda c, e: c.cost(),
             evaluate=lambda ev, e, rec: flip(rec(e.operands[0])),
@@ -893,6 +910,7 @@ def _pool_and_conv_entries() -> list[Op]:
             smooth=False,
             analytic=False,
             index_form=lx.maxpool,
+            jvp=_maxpool_jvp,
             unit_form=lambda x, e: _pool_units(x, e, lambda v: sp.Max(*v, evaluate=False)),
             cost=lambda c, e: _pool_cost(c, e, divide=False),
             evaluate=lambda ev, e, rec: _per_channel(
@@ -922,6 +940,7 @@ def _pool_and_conv_entries() -> list[Op]:
             build_tensor=_pool_builder(AvgPool),
             vjp=_avgpool_vjp,
             index_form=lx.avgpool,
+            jvp=multilinear(),
             unit_form=lambda x, e: _pool_units(x, e, lambda v: sp.Add(*v) / len(v)),
             cost=lambda c, e: _pool_cost(c, e, divide=True),
             evaluate=lambda ev, e, rec: _per_channel(
@@ -945,6 +964,7 @@ def _pool_and_conv_entries() -> list[Op]:
             "tensor",
             "Ȳ routed to each group's maximum",
             index_form=lx.maxpool_route,
+            jvp=multilinear(linear_in=(0,)),  # the route is constant in z a.e.
             unit_form=_maxpool_route_units,
             cost=lambda c, e: c.cost(),
             evaluate=lambda ev, e, rec: _per_channel(
@@ -969,6 +989,7 @@ def _pool_and_conv_entries() -> list[Op]:
             "tensor",
             "Ȳ shared equally by each group",
             index_form=lx.avgpool_route,
+            jvp=multilinear(),
             unit_form=_avgpool_route_units,
             cost=lambda c, e: c.cost(divs=_entries(c, e)),
             evaluate=lambda ev, e, rec: _per_channel(
@@ -995,6 +1016,7 @@ def _pool_and_conv_entries() -> list[Op]:
             build_tensor=_build_flatten,
             vjp=lambda g, ans, i: Unflatten(g, *ans.settings, *_dims(ans.operands[0])),
             index_form=lx.flatten,
+            jvp=multilinear(),
             unit_form=_flatten_units,
             cost=lambda c, e: c.cost(),
             evaluate=lambda ev, e, rec: np.reshape(
@@ -1011,6 +1033,7 @@ def _pool_and_conv_entries() -> list[Op]:
             "tensor",
             "a vector back into a matrix, row-major",
             index_form=lx.unflatten,
+            jvp=multilinear(),
             unit_form=_unflatten_units,
             cost=lambda c, e: c.cost(),
             evaluate=lambda ev, e, rec: np.reshape(

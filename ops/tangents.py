@@ -123,3 +123,23 @@ def log_softmax(softmax_node: type, inner: type, spread: type) -> JVP:
         return mat_add(d, spread(-inner(softmax_node(e.arg), d), *e.shape))
 
     return rule
+
+
+def multilinear(values: int | None = None, linear_in: tuple[int, ...] | None = None) -> JVP:
+    """d f(a, b, …) = f(ȧ, b, …) + f(a, ḃ, …) + … for a node linear in each of its first
+    ``values`` arguments (its settings follow them: a convolution, a pooling, flatten);
+    ``linear_in``: only these arguments vary the value (a route is constant in z almost
+    everywhere)."""
+
+    def rule(e: Any, tangent: Tangent) -> sp.Basic | None:
+        count = values if values is not None else getattr(e, "n_values", len(e.args))
+        terms = []
+        for i in linear_in if linear_in is not None else range(count):
+            d = tangent(e.args[i])
+            if d is not None:
+                args = list(e.args)
+                args[i] = d
+                terms.append(e.func(*args))
+        return tangent_sum(terms)
+
+    return rule

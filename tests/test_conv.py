@@ -279,3 +279,17 @@ def test_homework_check_on_a_cnn_reads_answers_and_abbreviates_large_points(
     out = capsys.readouterr().out
     assert "Y_bar        correct" in out and "b_bar        incorrect" in out
     assert "K=(8, 1, 3, 3) array [" in out  # not 72 numbers on one line
+
+
+@pytest.mark.parametrize(
+    "name", ["two_layers", "conv2d_stride_padding", "conv1d_stride_padding", "conv2d_bias"]
+)
+def test_second_order_of_the_layers_equals_differences_of_gradients(name: str, tmp_path) -> None:  # noqa: ANN001
+    """H v by forward-over-reverse (the layers' tangent rules, in generated hvp) against
+    central differences of the gradient (check-grad --order 2)."""
+    from chainrule.cli import main
+
+    path = tmp_path / f"{name}.chain"
+    path.write_text(f"# {name}\n{MODELS[name]}\n{LOSS}\n")
+    assert main(["check-grad", str(path), "--order", "2", "--points", "1"]) == 0
+    assert main(["derive", str(path), "--order", "2", "--method", "backprop"]) == 0

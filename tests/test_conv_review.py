@@ -412,11 +412,6 @@ def test_padding_same_message_names_padding(tmp_path, capsys) -> None:
     assert "padding=" in err.splitlines()[0]  # the message line, not the echoed source
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="derive --order 2 on a CNN says 'no forward-mode rule: no second order' while "
-    "`hessian` and `check-grad --order 2` compute and check the Hessian of the same model",
-)
 def test_derive_order_2_agrees_with_hessian(tmp_path, capsys) -> None:
     rc, out, _ = cli(tmp_path, capsys, NAMED_POOL, "derive", "--order", "2", "--method", "backprop")
     assert rc == 0
