@@ -51,6 +51,16 @@ Your own functions keep their names in every derivation (d swish(z)/dz is swish'
 
   def swish(z) = z*sigma(z)
   def phi(u) = log(1 + u^2), phi'(u) = 2*u/(1 + u^2)   # a declared derivative
+
+Tensors take up to four axes; a CNN layer is conv2d (conv1d), then pooling and flatten
+(the shipped example cnn_digits):
+
+  param K[8, 1, 3, 3], b[8], V[10, 128], c[10]
+  input X[1, 8, 8], t[10]
+  Y = conv2d(X, K, b, padding=1)
+  h = flatten(maxpool2d(relu(Y), 2))
+  L = -sum(t * log(softmax(V @ h + c)))
+  loss L
 """
 
 

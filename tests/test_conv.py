@@ -293,3 +293,13 @@ def test_second_order_of_the_layers_equals_differences_of_gradients(name: str, t
     path.write_text(f"# {name}\n{MODELS[name]}\n{LOSS}\n")
     assert main(["check-grad", str(path), "--order", "2", "--points", "1"]) == 0
     assert main(["derive", str(path), "--order", "2", "--method", "backprop"]) == 0
+
+
+def test_help_shows_a_cnn_that_parses() -> None:
+    from chainrule.cli import EPILOG, build_parser
+
+    block = EPILOG[EPILOG.index("  param K[8, 1, 3, 3]") :].strip().splitlines()
+    program = parse_program("\n".join(line.strip() for line in block))
+    assert [a.name for a in program.assignments][:1] == ["Y"]
+    train_help = build_parser()._subparsers._group_actions[0].choices["train"].format_help()
+    assert "chainrule train cnn_digits --data digits" in train_help

@@ -19,6 +19,7 @@ examples:
   chainrule train examples/mlp_digits.chain --data digits --epochs 50 --lr 0.5 \\
       --batch 32 --val-split 0.2 --history H.json --save P.npz --plot curves.svg
   chainrule train batchnorm_digits --data digits --epochs 10 --init he
+  chainrule train cnn_digits --data digits --val-split 0.2   # digits as X[1, 8, 8]
   chainrule train model.chain --data data.csv --map x1=height,x2=weight,t=label
 """
 
