@@ -230,6 +230,13 @@ class MatrixPrinter:
             out.append((code, st))
         return out
 
+    def operand(self, e: sp.Basic, i: int, axes: tuple[int, ...] | None = None) -> Code:
+        """Argument ``i`` of node ``e``; an error signal s·𝟙 with one number per example
+        (a layer read inline by a scalar) spread to examples first, (B, *axes)."""
+        code, st = self(e.args[i])
+        wide = self.spread(e.args[i], axes) if st == "batch" and axes is not None else None
+        return (wide, "stack") if wide is not None else (code, st)
+
     def spread(self, x: sp.Basic, axes: tuple[int, ...]) -> str | None:
         """``x`` = s·𝟙 (one number s per example) as examples-first arrays (B, *axes);
         None when x is not that."""
@@ -251,25 +258,13 @@ class MatrixPrinter:
         return None
 
     def p_MatAdd(self, e: sp.Basic) -> Code:
-        pos, neg = [], []
-        for a in e.args:
-            if isinstance(a, sp.MatMul | sp.Mul) and a.args and a.args[0] == -1:
-                rest = a.func(*a.args[1:]) if len(a.args) > 2 else a.args[1]
-                neg.append(self(rest))
-            else:
-                pos.append(self(a))
-        if pos and neg:
-            lifted = self._lifted(
-                [a for a in e.args if not _negated(a)] + [a for a in e.args if _negated(a)],
-                pos + neg,
-            )
-            pos, neg = lifted[: len(pos)], lifted[len(pos) :]
-        elif pos:
-            pos = self._lifted([a for a in e.args], pos)
-        code = " + ".join(c for c, _ in pos) or "0"
-        for c, _ in neg:
-            code += f" - {_wrap(c)}"
-        return code, _combine([s for _, s in pos + neg], "a sum")
+        signs = [_negated(a) for a in e.args]  # a − b prints as such, not a + (-1)*b
+        shown = [_unsigned(a) if n else a for a, n in zip(e.args, signs, strict=True)]
+        parts = self._lifted(shown, [self(x) for x in shown])
+        code = " + ".join(c for (c, _), n in zip(parts, signs, strict=True) if not n) or "0"
+        for (c, _), n in zip(parts, signs, strict=True):
+            code += f" - {_wrap(c)}" if n else ""
+        return code, _combine([st for _, st in parts], "a sum")
 
     def p_Add(self, e: sp.Basic) -> Code:
         return self.p_MatAdd(e)
@@ -386,7 +381,13 @@ def _needed(lines: list[str], roots: Iterable[str]) -> list[str]:
 
 
 def _negated(a: sp.Basic) -> bool:
+    """Whether a term is written −1·rest."""
     return isinstance(a, sp.MatMul | sp.Mul) and bool(a.args) and a.args[0] == -1
+
+
+def _unsigned(a: sp.Basic) -> sp.Basic:
+    """rest of a term −1·rest."""
+    return a.func(*a.args[1:]) if len(a.args) > 2 else a.args[1]
 
 
 def _reshape(code: str, shape: str, when: bool = True) -> str:

@@ -547,25 +547,12 @@ def _operand_axes(e: Any, i: int) -> tuple[int, ...] | None:
     return None
 
 
-def _as_stack(p: Any, e: Any, i: int, a: sp.Basic) -> tuple[str, str]:
-    """Operand ``i``'s code and state; an error signal s·𝟙 with one number per example
-    (a layer read inline by a scalar, sum(conv2d(X, K))) spread to examples first."""
-    code, st = p(a)
-    axes = _operand_axes(e, i)
-    spread = getattr(p, "spread", None)
-    if st == "batch" and axes is not None and spread is not None:
-        wide = spread(a, axes)
-        if wide is not None:
-            return wide, "stack"
-    return code, st
-
-
 def _batched(kind: str) -> Callable[[Any, Any], tuple[str, str]]:
     """Batched code: operands are ``stack`` (examples first, in their own axes) or
     ``const``; K̄ and b̄ come out summed over the examples."""
 
     def code(p: Any, e: Any) -> tuple[str, str]:
-        parts = [_as_stack(p, e, i, a) for i, a in enumerate(e.operands)]
+        parts = [p.operand(e, i, _operand_axes(e, i)) for i in range(len(e.operands))]
         states = {s for _, s in parts} - {"const"}
         if states - {"stack"}:
             raise OpError(f"{e.name} of a value in columns; declare the input with its axes")

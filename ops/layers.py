@@ -621,8 +621,8 @@ def _batched(helper: str, literals: Callable[[sp.Basic], list[str]]) -> Callable
 
     def code(p: Any, e: sp.Basic) -> tuple[str, str]:
         parts = [p(a) for a in e.operands]
-        if isinstance(e, MaxPoolRoute) and parts[0][1] == "batch" and parts[1][1] == "stack":
-            parts[0] = _spread_route_signal(p, e, parts[0])
+        if isinstance(e, MaxPoolRoute) and parts[1][1] == "stack":
+            parts[0] = p.operand(e, 0, _route_signal_axes(p, e))
         p.use_helper(helper)
         lits = literals(e)
         states = {s for _, s in parts} - {"const"}
@@ -638,15 +638,13 @@ def _batched(helper: str, literals: Callable[[sp.Basic], list[str]]) -> Callable
     return code
 
 
-def _spread_route_signal(p: Any, e: MaxPoolRoute, part: tuple[str, str]) -> tuple[str, str]:
-    """Ȳ = s·𝟙 (a pooled tensor read inline by a scalar) as examples first, (B, *axes)."""
-    g, z = e.operands
+def _route_signal_axes(p: Any, e: MaxPoolRoute) -> tuple[int, ...] | None:
+    """One example's axes of the Ȳ a max-pool route takes (its pooled z's)."""
     sr, sc, channels = e.settings
     rows, cols = int(e.shape[0]), int(e.shape[1])
     pooled = ((rows // channels) // sr, cols // sc)
-    axes = (channels, *pooled) if p.stack_ndim(z) == 3 else pooled
-    wide = p.spread(g, axes) if p.stack_ndim(z) <= 3 else None
-    return (wide, "stack") if wide is not None else part
+    ndim = p.stack_ndim(e.operands[1])
+    return pooled if ndim == 2 else (channels, *pooled) if ndim == 3 else None
 
 
 _UNSTACK = "[:, :, 0].T"  # (B, n, 1) stack → (n, B) columns
