@@ -1256,37 +1256,67 @@ def _layer_std_batched(p: Any, e: LayerStd) -> tuple[str, str]:
     return f"xp.sqrt(xp.var({code}) + {e.args[1]})", st
 
 
+def _normalization_entry(
+    name: str,
+    node: type,
+    doc: str,
+    fn: Callable[..., Any],
+    *,
+    build: Callable[..., Any],
+    vjp: Callable[..., Any],
+    index_form: Callable[..., Any],
+    units: Callable[..., Any],
+    divs: Callable[[Any, Any], Any],
+    calls: Callable[[Any, Any], Any],
+    expansion: Callable[..., Any],
+) -> Op:
+    """``layernorm(z, eps)`` / ``batchnorm(Z, eps)``: one record shape, two statistics."""
+    return Op(
+        name,
+        node,
+        "tensor",
+        doc,
+        arity=(2,),
+        build_tensor=build,
+        vjp=vjp,
+        index_form=index_form,
+        unit_form=units,
+        cost=lambda c, e: c.cost(
+            adds=3 * _entries(c, e), muls=_entries(c, e), divs=divs(c, e), calls=calls(c, e)
+        ),
+        evaluate=lambda ev, e, rec: fn(rec(e.args[0]), float(e.args[1])),
+        numpy=fn,
+        numpy_call=name,
+        numpy_source=_source(fn),
+        numpy_print=lambda p, e: f"{name}({p._print(e.args[0])}, {e.args[1]})",
+        unicode=name,
+        latex=rf"\operatorname{{{name}}}",
+        extra={
+            "expansion": expansion,
+            "unicode_form": lambda e, p: f"{name}({p._print(e.args[0])})",
+            "latex_form": lambda e, p: (
+                rf"\operatorname{{{name}}}\left({p._print(e.args[0])}\right)"
+            ),
+            "batched_code": _batched(name, lambda e: [str(float(e.args[1]))]),
+        },
+    )
+
+
 def layernorm_entries() -> list[Op]:
     """Layer normalization and the σ̂ its backward pass divides by."""
     return [
-        Op(
+        _normalization_entry(
             "layernorm",
             LayerNorm,
-            "tensor",
             "(z − mean z)/sqrt(var z + eps), population var",
-            arity=(2,),
-            build_tensor=_build_layernorm,
+            layernorm,
+            build=_build_layernorm,
             vjp=_layernorm_vjp,
             index_form=lx.layernorm,
-            unit_form=_layernorm_units,
-            cost=lambda c, e: c.cost(
-                adds=3 * _entries(c, e), muls=_entries(c, e), divs=_entries(c, e) + 2, calls=1
-            ),
-            evaluate=lambda ev, e, rec: layernorm(rec(e.args[0]), float(e.args[1])),
-            numpy=layernorm,
-            numpy_call="layernorm",
-            numpy_source=_source(layernorm),
-            numpy_print=lambda p, e: f"layernorm({p._print(e.args[0])}, {e.args[1]})",
-            unicode="layernorm",
-            latex=r"\operatorname{layernorm}",
-            extra={
-                "expansion": _layernorm_expansion,
-                "unicode_form": lambda e, p: f"layernorm({p._print(e.args[0])})",
-                "latex_form": lambda e, p: (
-                    rf"\operatorname{{layernorm}}\left({p._print(e.args[0])}\right)"
-                ),
-                "batched_code": _batched("layernorm", lambda e: [str(float(e.args[1]))]),
-            },
+            units=_layernorm_units,
+            divs=lambda c, e: _entries(c, e) + 2,
+            calls=lambda c, e: 1,
+            expansion=_layernorm_expansion,
         ),
         Op(
             "layer_std",
@@ -1510,34 +1540,18 @@ def _inv_std_units(x: Any, e: BatchInvStd) -> sp.ImmutableMatrix:
 def batchnorm_entries() -> list[Op]:
     """Batch normalization (whole-minibatch programs) and the 1/σ̂ its VJP multiplies by."""
     return [
-        Op(
+        _normalization_entry(
             "batchnorm",
             BatchNorm,
-            "tensor",
             "each column normalized over the minibatch",
-            arity=(2,),
-            build_tensor=_build_batchnorm,
+            batchnorm,
+            build=_build_batchnorm,
             vjp=_batchnorm_vjp,
             index_form=lx.batchnorm,
-            unit_form=_batchnorm_units,
-            cost=lambda c, e: c.cost(
-                adds=3 * _entries(c, e), muls=_entries(c, e), divs=_entries(c, e), calls=c.rc(e)[1]
-            ),
-            evaluate=lambda ev, e, rec: batchnorm(rec(e.args[0]), float(e.args[1])),
-            numpy=batchnorm,
-            numpy_call="batchnorm",
-            numpy_source=_source(batchnorm),
-            numpy_print=lambda p, e: f"batchnorm({p._print(e.args[0])}, {e.args[1]})",
-            unicode="batchnorm",
-            latex=r"\operatorname{batchnorm}",
-            extra={
-                "expansion": _batchnorm_expansion,
-                "unicode_form": lambda e, p: f"batchnorm({p._print(e.args[0])})",
-                "latex_form": lambda e, p: (
-                    rf"\operatorname{{batchnorm}}\left({p._print(e.args[0])}\right)"
-                ),
-                "batched_code": _batched("batchnorm", lambda e: [str(float(e.args[1]))]),
-            },
+            units=_batchnorm_units,
+            divs=lambda c, e: _entries(c, e),
+            calls=lambda c, e: c.rc(e)[1],
+            expansion=_batchnorm_expansion,
         ),
         Op(
             "batch_inv_std",
