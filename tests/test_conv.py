@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from conftest import assert_batched_equals_per_example
+from conftest import assert_batched_equals_per_example, assert_gradient_equals_differences
 
 from chainrule.derive import backprop
-from chainrule.numeric.agreement import rel_err, unit_form_agreement
+from chainrule.numeric.agreement import unit_form_agreement
 from chainrule.numeric.codegen import generate
-from chainrule.numeric.vector_eval import forward_values, loss_at, random_point, vector_gradient_at
+from chainrule.numeric.vector_eval import forward_values, random_point, vector_gradient_at
 from chainrule.ops.conv import conv1d, conv2d, conv2d_input_grad, conv2d_kernel_grad
 from chainrule.reports.text import render_text
 from chainrule.symbolic import ModelError, parse_program
@@ -48,22 +48,6 @@ MODELS = {
 
 def _program(name: str):  # noqa: ANN202
     return parse_program(f"# {name}\n{MODELS[name]}\n{LOSS}\n")
-
-
-def central_differences(program, point, h=1e-5):  # noqa: ANN001, ANN201
-    """∂L/∂p entry by entry: (L(p + h) − L(p − h)) / 2h, in float64."""
-    out = {}
-    for p in program.params:
-        base = np.array(point[p.name], dtype=float)
-        steps = np.eye(base.size).reshape(base.size, *base.shape) * h
-        out[p.name] = np.array(
-            [
-                loss_at(program, {**point, p.name: base + d})
-                - loss_at(program, {**point, p.name: base - d})
-                for d in steps
-            ]
-        ).reshape(base.shape) / (2 * h)
-    return out
 
 
 # ------------------------------------------------------------------ values
@@ -125,13 +109,8 @@ def test_helpers_broadcast_leading_axes_and_sum_examples_for_the_kernel() -> Non
 # ------------------------------------------------------------------ gradients
 @pytest.mark.parametrize("name", sorted(MODELS))
 def test_gradient_equals_finite_differences(name: str) -> None:
-    p = _program(name)
-    point = random_point(p, seed=3, scale=0.4)  # tanh unsaturated: no vanishing entries
-    _, grads = vector_gradient_at(backprop(p), point)
-    numeric = central_differences(p, point)
-    for k, g in grads.items():
-        assert np.shape(g) == np.shape(point[k])
-        assert rel_err(g, numeric[k]) <= 1e-7, (k, g, numeric[k])
+    # scale 0.4: tanh unsaturated, no vanishing entries
+    assert_gradient_equals_differences(_program(name), seed=3, scale=0.4)
 
 
 @pytest.mark.parametrize("name", sorted(MODELS))

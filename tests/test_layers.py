@@ -9,15 +9,13 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from conftest import assert_batched_equals_per_example
+from conftest import assert_batched_equals_per_example, assert_gradient_equals_differences
 
 from chainrule.derive import backprop
-from chainrule.numeric.agreement import rel_err, unit_form_agreement
+from chainrule.numeric.agreement import unit_form_agreement
 from chainrule.numeric.codegen import compiled
 from chainrule.numeric.vector_eval import (
     forward_values,
-    loss_at,
-    random_point,
     vector_gradient_at,
 )
 from chainrule.symbolic import ModelError, parse_program
@@ -57,31 +55,9 @@ def _program(name: str):  # noqa: ANN202
     return parse_program(f"# {name}\n{body}\n{loss}\n")
 
 
-def central_differences(program, point, h=1e-5):  # noqa: ANN001, ANN201
-    out = {}
-    for p in program.params:
-        base = np.array(point[p.name], dtype=float)
-        grad = np.zeros_like(base)
-        for idx in np.ndindex(*base.shape):
-            plus, minus = base.copy(), base.copy()
-            plus[idx] += h
-            minus[idx] -= h
-            lp = loss_at(program, {**point, p.name: plus})
-            lm = loss_at(program, {**point, p.name: minus})
-            grad[idx] = (lp - lm) / (2 * h)
-        out[p.name] = grad
-    return out
-
-
 @pytest.mark.parametrize("name", sorted(MODELS))
 def test_gradient_equals_finite_differences(name: str) -> None:
-    p = _program(name)
-    point = random_point(p, seed=1, scale=1.0)
-    _, grads = vector_gradient_at(backprop(p), point)
-    numeric = central_differences(p, point)
-    for k, g in grads.items():
-        assert np.shape(g) == np.shape(point[k])
-        assert rel_err(g, numeric[k]) <= 1e-7, (k, g, numeric[k])
+    assert_gradient_equals_differences(_program(name), seed=1, scale=1.0)
 
 
 @pytest.mark.parametrize("name", sorted(MODELS))
