@@ -127,11 +127,8 @@ class TextAnswerParser(g.ExprParser):
         base = self.parse_postfix()
         if self.at("^", "**"):
             op = self.take()
-            self.enter()
-            try:
+            with self.deeper():
                 exponent = self.parse_exponent()
-            finally:
-                self.depth -= 1
             return self.parse_postfix_of(g.BinOp(self.span_of(op.col), "^", base, exponent))
         return base
 
@@ -144,11 +141,8 @@ class TextAnswerParser(g.ExprParser):
         base = self.parse_postfix()
         if self.at("^", "**"):  # right-associative: 2^3^2 = 2^(3^2)
             op = self.take()
-            self.enter()
-            try:
+            with self.deeper():
                 return g.BinOp(self.span_of(op.col), "^", base, self.parse_exponent())
-            finally:
-                self.depth -= 1
         return base
 
     def parse_postfix(self) -> g.Expr:
@@ -172,11 +166,8 @@ class TextAnswerParser(g.ExprParser):
         if name == "transpose":
             self.expect(")", "')'")
             return g.Transpose(span, node)
-        self.enter()
-        try:
+        with self.deeper():
             arg = self.parse_expr()
-        finally:
-            self.depth -= 1
         self.expect(")", "')' to close the argument list")
         return g.BinOp(span, "@", node, arg)
 
@@ -210,11 +201,8 @@ class TextAnswerParser(g.ExprParser):
             return self.parse_bracket()
         if self.at("("):  # (z > 0): a comparison in parentheses is an indicator too
             self.take()
-            self.enter()
-            try:
+            with self.deeper():
                 inner = self.parse_compare()
-            finally:
-                self.depth -= 1
             self.expect(")", "')' to close '('")
             return inner
         if t.kind == "NUM" and t.text == "1" and self.peek().text == "[":
@@ -259,16 +247,13 @@ class TextAnswerParser(g.ExprParser):
                 power = g.Num(self.span_of(self.tok.col), self.take().text)
             else:
                 break
-        self.enter()
-        try:
+        with self.deeper():
             if self.at("("):
                 args = self.parse_args_compare()
             elif self.at("["):
                 args = (self.parse_bracket(),)
             else:
                 args = (self.parse_power(),)
-        finally:
-            self.depth -= 1
         if (
             func == "step"
             and len(args) == 1
@@ -308,11 +293,8 @@ class TextAnswerParser(g.ExprParser):
     def parse_bracket(self) -> g.Expr:
         """``[z > 0]`` (Iverson bracket: step) or ``[ … ]`` used as parentheses."""
         self.take()
-        self.enter()
-        try:
+        with self.deeper():
             inner = self.parse_compare()
-        finally:
-            self.depth -= 1
         self.expect("]", "']' to close '['")
         return inner
 

@@ -24,6 +24,8 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -326,13 +328,20 @@ class ExprParser:
                 f"expression nested deeper than {self.limits.max_depth} levels", self.here()
             )
 
-    # -- grammar
-    def parse_expr(self) -> Expr:
+    @contextmanager
+    def deeper(self) -> Iterator[None]:
+        """One level of nesting (limited by ``max_depth``) for the block: ``with
+        self.deeper(): inner = self.parse_expr()``."""
         self.enter()
         try:
-            return self.parse_sum()
+            yield
         finally:
             self.depth -= 1
+
+    # -- grammar
+    def parse_expr(self) -> Expr:
+        with self.deeper():
+            return self.parse_sum()
 
     def parse_sum(self) -> Expr:
         left = self.parse_product()
@@ -353,11 +362,8 @@ class ExprParser:
     def parse_unary(self) -> Expr:
         if self.at("-", "+"):
             op = self.take()
-            self.enter()
-            try:
+            with self.deeper():
                 operand = self.parse_unary()
-            finally:
-                self.depth -= 1
             return Neg(self.span_of(op.col), operand) if op.text == "-" else operand
         return self.parse_power()
 
@@ -365,11 +371,8 @@ class ExprParser:
         base = self.parse_postfix()
         if self.at("^", "**"):
             op = self.take()
-            self.enter()
-            try:
+            with self.deeper():
                 exponent = self.parse_unary()
-            finally:
-                self.depth -= 1
             return BinOp(self.span_of(op.col), "^", base, exponent)
         return base
 
@@ -441,12 +444,9 @@ class ExprParser:
                 self.take()
                 return Call(span, t.text, self.parse_args(), prime=True)
             if self.at("("):
-                self.enter()
-                try:
+                with self.deeper():
                     args, keywords = self.parse_call_args()
                     return Call(span, t.text, args, keywords=keywords)
-                finally:
-                    self.depth -= 1
             return Name(span, t.text)
         if self.at("("):
             self.take()
@@ -455,14 +455,11 @@ class ExprParser:
             return inner
         if self.at("["):
             self.take()
-            self.enter()
-            try:
+            with self.deeper():
                 items = [self.parse_expr()]
                 while self.at(","):
                     self.take()
                     items.append(self.parse_expr())
-            finally:
-                self.depth -= 1
             self.expect("]", "']' to close '['")
             return ArrayLit(span, tuple(items))
         found = t.text or "end of line"
