@@ -12,7 +12,7 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from ..derive.records import BackpropDerivation
-from ..derive.unit_form import flatten_point, unit_form
+from ..derive.unit_form import UnitForm, flatten_point, unit_form
 from ..derive.vector import concrete_sizes
 from ..symbolic.program import Program
 
@@ -43,11 +43,13 @@ def unit_form_agreement(
     sizes: dict[str, int] | None = None,
     seed: int = 0,
     tol: float = 1e-10,
+    unit: UnitForm | None = None,
 ) -> Agreement:
     """Vectorized backprop vs scalar backprop of the unit form, at one random point.
 
     The point is random (float64; softmax–CE targets on the simplex) unless given;
-    unbound sizes take small defaults. ``ok`` when every gradient entry and the loss
+    unbound sizes take small defaults. ``unit``: the unit form, when already built on
+    those sizes. ``ok`` when every gradient entry and the loss
     agree to ``tol`` relative error.
     """
     from ..derive.backprop import backprop
@@ -61,7 +63,7 @@ def unit_form_agreement(
     dims = {str(k): v for k, v in size_values.items()}
     derivation = derivation or vector_backprop(program)
     loss, grads = vector_gradient_at(derivation, point)
-    uf = unit_form(program, dims)
+    uf = unit if unit is not None else unit_form(program, dims)
     uloss, ugrads = scalar_gradient_at(backprop(uf.program), flatten_point(uf, point))
     pairs = [(loss, float(uloss))]
     for p in program.params:
@@ -123,7 +125,8 @@ def checked_agreement(
     entries = scalar_entries(program)
     if entries > limit:
         return SkippedAgreement(entries, limit)
-    ops = sum(int(a.expr.count_ops()) for a in unit_form(program).program.assignments)
+    unit = unit_form(program)  # on the sizes the check's random point takes
+    ops = sum(int(a.expr.count_ops()) for a in unit.program.assignments)
     if ops > max_ops:
         return SkippedAgreement(ops, max_ops, what="operations in unit form")
-    return unit_form_agreement(program, derivation)
+    return unit_form_agreement(program, derivation, unit=unit)
