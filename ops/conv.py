@@ -647,12 +647,13 @@ def _input_grad_unicode(e: ConvInputGrad, p: Any) -> str:
     )
 
 
+def _zeros(geo: ConvGeometry) -> str:
+    return f"{geo.padding} zero{'s' * (geo.padding > 1)}"
+
+
 def _padded_note(geo: ConvGeometry, p: Any, x: sp.Basic) -> str:
-    if not geo.padding:
-        return ""
-    return (
-        f"   ({p._print(x)} with {geo.padding} zero{'s' * (geo.padding > 1)} padded on each side)"
-    )
+    """K̄'s indices read X padded: say so."""
+    return f"   ({p._print(x)} with {_zeros(geo)} padded on each side)" if geo.padding else ""
 
 
 def _input_grad_entries(e: ConvInputGrad, p: Any) -> str:
@@ -660,8 +661,7 @@ def _input_grad_entries(e: ConvInputGrad, p: Any) -> str:
     geo, (g, k) = e.geometry, e.operands
     crop = ""
     if geo.padding:
-        zeros = f"{geo.padding} zero{'s' * (geo.padding > 1)}"
-        crop = f"   (indices of the input padded with {zeros} on each side, then dropped)"
+        crop = f"   (indices of the input padded with {_zeros(geo)} on each side, then dropped)"
     if geo.dims == 1:
         if geo.stride != 1:
             where = f"{geo.stride}i+s=u"
